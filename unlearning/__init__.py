@@ -1,0 +1,25 @@
+"""Mnemonic Unlearning: one-shot class forgetting with mnemonic codes (Yamashita et al., 2023).
+
+The small public surface; everything else lives in one module per idea (data, codes, models,
+training, fisher, forgetting, metrics, checkpoints, device, pipeline).
+"""
+__version__ = "0.1.0"
+
+from .checkpoints import Checkpoint, CheckpointError, load_checkpoint, read_meta, save_checkpoint
+from .codes import MnemonicMix, make_codes
+from .data import DataError, DatasetInfo, ImageTensors, Splits, load_dataset
+from .device import pick_device
+from .fisher import code_fisher
+from .forgetting import ForgetResult, forget
+from .metrics import Evaluation, evaluate, forgetting_efficacy
+from .models import ModelError, build_model
+from .pipeline import ForgetOutcome, default_lambdas, forget_and_evaluate, train_new_model
+from .training import TrainConfig, TrainHistory, train
+
+__all__ = [
+    "Checkpoint", "CheckpointError", "DataError", "DatasetInfo", "Evaluation", "ForgetOutcome", "ForgetResult",
+    "ImageTensors", "MnemonicMix", "ModelError", "Splits", "TrainConfig", "TrainHistory", "build_model",
+    "code_fisher", "default_lambdas", "evaluate", "forget", "forget_and_evaluate", "forgetting_efficacy",
+    "load_checkpoint", "load_dataset", "make_codes", "pick_device", "read_meta", "save_checkpoint", "train",
+    "train_new_model",
+]

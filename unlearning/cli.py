@@ -1,0 +1,151 @@
+"""Command line: ``python -m unlearning {train,forget,info} --help``.
+
+Errors end the program with one line on stderr and exit status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+
+from .checkpoints import CheckpointError, load_checkpoint, read_meta, save_checkpoint
+from .data import LOADERS, DataError, load_dataset
+from .device import pick_device
+from .models import ModelError
+from .pipeline import default_lambdas, forget_and_evaluate, forgotten_meta, train_new_model
+from .training import TrainConfig
+
+
+def _progress_to_stderr(stats, total: int) -> None:
+    print(f"epoch {stats.epoch:>4}/{total}  loss {stats.loss:.4f}  train {stats.train_accuracy:.3f}  "
+          f"val {stats.val_accuracy:.3f}  ({stats.seconds:.2f}s)", file=sys.stderr, flush=True)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, t_mix=args.t_mix,
+                         seed=args.seed, schedule=args.schedule, weight_decay=args.weight_decay)
+    splits = load_dataset(args.dataset, root=args.data_root, download=args.download)
+    ckpt, history, path = train_new_model(splits, args.arch, config, out=args.out, device=args.device,
+                                          progress=_progress_to_stderr)
+    print(f"test accuracy {ckpt.meta['test_accuracy']:.4f}; trained {history.seconds:.1f}s; saved {path}",
+          file=sys.stderr)
+    return 0
+
+
+def _fmt_row(label: str, summary: dict) -> str:
+    return f"{label:<7} A_F {summary['forget_accuracy']:.4f}   A_R {summary['retain_accuracy']:.4f}"
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    ckpt = load_checkpoint(args.checkpoint)
+    names = ckpt.class_names
+    classes = [_class_index(c, names) for c in args.classes]
+    d1, d2 = default_lambdas(ckpt.meta["arch"])
+    splits = load_dataset(ckpt.meta["dataset"], root=args.data_root)
+    if splits.info.class_names != tuple(names):
+        raise DataError(f"dataset {ckpt.meta['dataset']!r} has classes {list(splits.info.class_names)[:5]}..., "
+                        f"the checkpoint {names[:5]}...")
+    outcome = forget_and_evaluate(ckpt, splits.test, classes,
+                                  lambda1=args.lambda1 if args.lambda1 is not None else d1,
+                                  lambda2=args.lambda2 if args.lambda2 is not None else d2, device=args.device)
+    report = outcome.to_dict()
+    if args.save:
+        save_checkpoint(args.save, outcome.result.model.to("cpu"), ckpt.codes, forgotten_meta(ckpt, outcome))
+    if args.json:
+        print(json.dumps(_finite_json(report)))
+    else:
+        r = outcome.result
+        print(f"forgot {[names[c] for c in r.forget_classes]} with sign {r.sign} "
+              f"(lambda1={r.lambda1:g}, lambda2={r.lambda2:g}) on {r.device} in {r.seconds['total']:.3f}s")
+        print(_fmt_row("before", report["before"]))
+        print(_fmt_row("after", report["after"]))
+        print(f"E_F {report['E_F']:.1f}%   {outcome.verdict.message}")
+        if args.save:
+            print(f"saved {args.save}")
+    return 0
+
+
+def _finite_json(o):
+    """NaN (an empty class in the test split) becomes null, so the output is strict JSON."""
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _finite_json(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite_json(v) for v in o]
+    return o
+
+
+def _class_index(token: str, names: Sequence[str]) -> int:
+    """A class given by index or by name."""
+    if token in names:
+        return list(names).index(token)
+    try:
+        return int(token)
+    except ValueError:
+        raise ValueError(f"unknown class {token!r}; classes are {list(names)}") from None
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    print(json.dumps(read_meta(args.checkpoint), indent=2, sort_keys=True))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m unlearning",
+                                description="One-shot machine unlearning with mnemonic codes.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a classifier with mnemonic codes and save a checkpoint",
+                       description="Train a classifier with mnemonic codes; progress goes to stderr.")
+    t.add_argument("--dataset", default="mnist5k", choices=sorted(LOADERS))
+    t.add_argument("--data-root", default=None, help="folder for torchvision datasets or imagefolder")
+    t.add_argument("--download", action="store_true", help="allow torchvision to download the dataset")
+    t.add_argument("--arch", default="mlp", help="mlp, cnn, resnet18 or tv:<torchvision model>")
+    t.add_argument("--epochs", type=int, default=50)
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--lr", type=float, default=0.01)
+    t.add_argument("--weight-decay", type=float, default=5e-4)
+    t.add_argument("--t-mix", type=float, default=0.1, help="probability of swapping a sample for its class code")
+    t.add_argument("--schedule", default="constant", choices=["constant", "cosine"])
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
+    t.add_argument("--out", required=True, help="where to write the .safetensors checkpoint")
+    t.set_defaults(func=cmd_train)
+
+    f = sub.add_parser("forget", help="forget classes in one shot and measure it on the test split",
+                       description="Forget classes with the paper's rule and evaluate on the dataset's test split.")
+    f.add_argument("checkpoint")
+    f.add_argument("--classes", nargs="+", required=True, help="class indices or names to forget")
+    f.add_argument("--lambda1", type=float, default=None, help="per-tensor scale cap (default: the paper's)")
+    f.add_argument("--lambda2", type=float, default=None, help="cap on the largest perturbation (default: the paper's)")
+    f.add_argument("--device", default=None)
+    f.add_argument("--data-root", default=None)
+    f.add_argument("--save", default=None, help="write the forgotten model to this .safetensors path")
+    f.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    f.set_defaults(func=cmd_forget)
+
+    i = sub.add_parser("info", help="print a checkpoint's metadata", description="Print a checkpoint's metadata.")
+    i.add_argument("checkpoint")
+    i.set_defaults(func=cmd_info)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "device", None):
+        try:
+            pick_device(args.device)
+        except (ValueError, RuntimeError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    try:
+        return args.func(args)
+    except (CheckpointError, DataError, ModelError, ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,33 @@
+"""Where tensors run: CUDA when present, then Apple MPS, then the CPU; the caller may override."""
+from __future__ import annotations
+
+import torch
+
+
+def available_devices() -> list[str]:
+    """Device names usable here, best first."""
+    found = []
+    if torch.cuda.is_available():
+        found.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    found.append("cpu")
+    return found
+
+
+def pick_device(preferred: str | torch.device | None = None) -> torch.device:
+    """The preferred device if it is usable, else the best available; 'auto' or None means best."""
+    if preferred is None or str(preferred) == "auto":
+        return torch.device(available_devices()[0])
+    device = torch.device(preferred)
+    if device.type not in available_devices():
+        raise ValueError(f"device {str(preferred)!r} is not available here; available: {available_devices()}")
+    return device
+
+
+def describe(device: torch.device) -> str:
+    """A human name for a device, e.g. 'cuda (NVIDIA H200)'."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type

@@ -1,0 +1,118 @@
+"""Batched evaluation on real held-out data: per-class accuracy, A_F, A_R, E_F, confusion."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from .device import pick_device
+
+
+@torch.no_grad()
+def predict(model: nn.Module, inputs: torch.Tensor | Dataset, device: str | torch.device | None = None,
+            batch_size: int = 512) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Logits (on the CPU) for a tensor of inputs or a labelled dataset; labels too for a dataset.
+
+    The model is put in eval mode and left there.
+    """
+    dev = pick_device(device)
+    model.eval()
+    labels = None
+    if isinstance(inputs, torch.Tensor):
+        batches = (inputs[i:i + batch_size] for i in range(0, len(inputs), batch_size))
+    elif hasattr(inputs, "tensors"):  # ImageTensors: skip the per-item path
+        x_all, labels = inputs.tensors()
+        batches = (x_all[i:i + batch_size] for i in range(0, len(x_all), batch_size))
+    else:
+        loader = DataLoader(inputs, batch_size=batch_size, shuffle=False)
+        xs, ys = [], []
+        for x, y in loader:
+            xs.append(model(x.to(dev)).float().cpu())
+            ys.append(torch.as_tensor(y))
+        return (torch.cat(xs) if xs else torch.empty(0)), (torch.cat(ys) if ys else torch.empty(0, dtype=torch.long))
+    outs = [model(x.to(dev)).float().cpu() for x in batches]
+    return (torch.cat(outs) if outs else torch.empty(0)), labels
+
+
+def accuracy(model: nn.Module, dataset: Dataset, device: str | torch.device | None = None) -> float:
+    """Plain top-1 accuracy on a labelled dataset."""
+    logits, labels = predict(model, dataset, device)
+    return float((logits.argmax(1) == labels).float().mean()) if len(logits) else float("nan")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Accuracy of one model on one labelled split; fractions in [0, 1]."""
+
+    per_class_accuracy: tuple[float, ...]
+    confusion: np.ndarray  # [true, predicted] counts
+    accuracy: float
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.per_class_accuracy)
+
+    def forget_accuracy(self, forget_classes: Sequence[int]) -> float:
+        """A_F: accuracy over all test samples of the forgotten classes (sample-weighted)."""
+        return _group_accuracy(self.confusion, forget_classes)
+
+    def retain_accuracy(self, forget_classes: Sequence[int]) -> float:
+        """A_R: accuracy over all test samples of the remaining classes (sample-weighted)."""
+        keep = [c for c in range(self.num_classes) if c not in set(forget_classes)]
+        return _group_accuracy(self.confusion, keep)
+
+    def summary(self, forget_classes: Sequence[int]) -> dict:
+        return {"per_class_accuracy": list(self.per_class_accuracy),
+                "forget_accuracy": self.forget_accuracy(forget_classes),
+                "retain_accuracy": self.retain_accuracy(forget_classes)}
+
+
+def _group_accuracy(confusion: np.ndarray, classes: Sequence[int]) -> float:
+    idx = list(classes)
+    total = confusion[idx].sum()
+    return float(confusion[idx, idx].sum() / total) if total else float("nan")
+
+
+def confusion_matrix(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> np.ndarray:
+    pred = logits.argmax(1).numpy()
+    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(cm, (labels.numpy(), pred), 1)
+    return cm
+
+
+def evaluation_from_logits(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> Evaluation:
+    cm = confusion_matrix(logits, labels, num_classes)
+    support = cm.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_class = np.where(support > 0, np.diag(cm) / np.maximum(support, 1), np.nan)
+    total = cm.sum()
+    return Evaluation(tuple(float(a) for a in per_class), cm, float(np.trace(cm) / total) if total else float("nan"))
+
+
+def evaluate(model: nn.Module, dataset: Dataset, num_classes: int,
+             device: str | torch.device | None = None, batch_size: int = 512) -> Evaluation:
+    """Per-class accuracy and confusion matrix of ``model`` on a labelled split, in batches."""
+    logits, labels = predict(model, dataset, device, batch_size)
+    return evaluation_from_logits(logits, labels, num_classes)
+
+
+def forgetting_efficacy(before_forget_accuracy: float, after_forget_accuracy: float) -> float:
+    """E_F in percent: the share of the forgotten classes' accuracy that was removed (100 = all)."""
+    if not before_forget_accuracy > 0:
+        return float("nan")
+    return 100.0 * (before_forget_accuracy - after_forget_accuracy) / before_forget_accuracy
+
+
+@torch.no_grad()
+def code_accuracies(model: nn.Module, codes: torch.Tensor, forget_classes: Sequence[int],
+                    device: str | torch.device | None = None) -> tuple[float, float]:
+    """(accuracy of the forgotten classes' codes, accuracy of the remaining classes' codes)."""
+    logits, _ = predict(model, codes, device)
+    hit = (logits.argmax(1) == torch.arange(len(codes))).float()
+    mask = torch.zeros(len(codes), dtype=torch.bool)
+    mask[list(forget_classes)] = True
+    return float(hit[mask].mean()), float(hit[~mask].mean())

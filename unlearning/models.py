@@ -1,0 +1,146 @@
+"""Classifiers by name. Every model takes raw [0, 1] pixels and normalises them itself.
+
+Architectures: ``mlp`` (the paper's input-1000-classes sigmoid MLP), ``cnn`` (a small ReLU CNN
+with batch norm), ``resnet18`` (ResNet-18 with a small-image stem), and ``tv:<name>`` for any
+torchvision classifier, built untrained and adapted to the input channels and class count.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+class ModelError(ValueError):
+    """An architecture is unknown or does not fit the data it is asked to classify."""
+
+
+class Normalize(nn.Module):
+    """Per-channel (x - mean) / std; statistics are rebuilt from metadata, never learnt or saved."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(-1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(-1, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class Classifier(nn.Module):
+    """``normalize`` then ``net``: so that images and mnemonic codes share one input space."""
+
+    def __init__(self, net: nn.Module, mean: Sequence[float], std: Sequence[float]):
+        super().__init__()
+        self.normalize = Normalize(mean, std)
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.normalize(x))
+
+
+class MLP(nn.Module):
+    """The paper's MNIST model: flatten, Linear(in, 1000), sigmoid, Linear(1000, classes)."""
+
+    def __init__(self, input_shape: Sequence[int], num_classes: int, hidden: int = 1000):
+        super().__init__()
+        self.fc1 = nn.Linear(math.prod(input_shape), hidden)
+        self.fc2 = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(torch.sigmoid(self.fc1(x.flatten(1))))
+
+
+class SmallCNN(nn.Module):
+    """Two conv blocks and a linear head; small enough to train on the CPU in seconds."""
+
+    def __init__(self, input_shape: Sequence[int], num_classes: int, width: int = 32):
+        super().__init__()
+        c = input_shape[0]
+        self.features = nn.Sequential(
+            nn.Conv2d(c, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(4),
+        )
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(2 * width * 16, 128), nn.ReLU(), nn.Linear(128, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class ChannelAdapter(nn.Module):
+    """Repeat a grey channel to the three an ImageNet-style network expects (no parameters)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.expand(-1, self.channels, -1, -1) if x.shape[1] == 1 else x
+
+
+def _resnet18_small(input_shape: Sequence[int], num_classes: int) -> nn.Module:
+    """ResNet-18 with a 3x3 stride-1 stem and no max-pool, the usual choice for 28-32 px images."""
+    from torchvision.models import resnet18
+
+    net = resnet18(weights=None, num_classes=num_classes)
+    net.conv1 = nn.Conv2d(input_shape[0], 64, kernel_size=3, stride=1, padding=1, bias=False)
+    net.maxpool = nn.Identity()
+    return net
+
+
+def _torchvision(name: str, input_shape: Sequence[int], num_classes: int) -> nn.Module:
+    import torchvision.models as tvm
+
+    if name not in tvm.list_models(module=tvm):
+        raise ModelError(f"unknown torchvision classifier {name!r}")
+    try:
+        net = tvm.get_model(name, weights=None, num_classes=num_classes)
+    except (TypeError, ValueError) as e:
+        raise ModelError(f"torchvision model {name!r} cannot be built for {num_classes} classes: {e}") from None
+    if input_shape[0] != 3:
+        net = nn.Sequential(ChannelAdapter(3), net)
+    return net
+
+
+ARCHITECTURES = {
+    "mlp": MLP,
+    "cnn": SmallCNN,
+    "resnet18": _resnet18_small,
+}
+
+
+def build_model(arch: str, input_shape: Sequence[int], num_classes: int,
+                mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> Classifier:
+    """A freshly initialised classifier; raises ModelError on an unknown name or a shape it cannot take."""
+    if len(input_shape) != 3 or any(int(s) < 1 for s in input_shape):
+        raise ModelError(f"input_shape must be (channels, height, width), got {tuple(input_shape)}")
+    if num_classes < 2:
+        raise ModelError(f"a classifier needs at least two classes, got {num_classes}")
+    channels = input_shape[0]
+    mean = tuple(mean) if mean is not None else (0.0,) * channels
+    std = tuple(std) if std is not None else (1.0,) * channels
+    if len(mean) != channels or len(std) != channels:
+        raise ModelError(f"mean/std need {channels} values for {channels} channels, got {len(mean)}/{len(std)}")
+    if arch.startswith("tv:"):
+        net = _torchvision(arch[3:], input_shape, num_classes)
+    elif arch in ARCHITECTURES:
+        net = ARCHITECTURES[arch](tuple(input_shape), num_classes)
+    else:
+        raise ModelError(f"unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)} or 'tv:<torchvision name>'")
+    model = Classifier(net, mean, std)
+    with torch.no_grad():  # fail now, with a clear message, if the input shape does not fit
+        try:
+            out = model.eval()(torch.zeros(2, *input_shape))
+        except RuntimeError as e:
+            raise ModelError(f"{arch} cannot take inputs of shape {tuple(input_shape)}: {e}") from None
+    if out.shape != (2, num_classes):
+        raise ModelError(f"{arch} produced outputs of shape {tuple(out.shape)}, expected (2, {num_classes})")
+    return model
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,137 @@
+"""The two stories end to end, shared by the CLI and the app: train a model, forget and measure."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from .checkpoints import Checkpoint, complete_meta, save_checkpoint
+from .codes import make_codes
+from .data import ImageTensors, Splits, load_dataset
+from .device import pick_device
+from .forgetting import PAPER_LAMBDAS, ForgetResult, forget
+from .metrics import Evaluation, evaluate, forgetting_efficacy
+from .models import build_model, count_parameters
+from .training import ProgressFn, TrainConfig, TrainHistory, train
+
+# A forgetting run is called a success when the forgotten classes' real test accuracy is at most
+# this, and a failure to keep when the remaining classes lose more than this many points.
+FORGOTTEN_AT_MOST = 0.02
+RETAIN_DROP_AT_MOST = 0.03
+
+
+def default_lambdas(arch: str) -> tuple[float, float]:
+    """The paper's lambdas for this kind of model: its MNIST MLP values, else its ResNet values."""
+    return PAPER_LAMBDAS["mnist"] if arch == "mlp" else PAPER_LAMBDAS["cifar10"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    forgot: bool
+    kept: bool
+    message: str
+
+
+def verdict(before: Evaluation, after: Evaluation, classes: Sequence[int]) -> Verdict:
+    """Plain words on whether forgetting worked on real data, never on the codes."""
+    af, ar0, ar1 = after.forget_accuracy(classes), before.retain_accuracy(classes), after.retain_accuracy(classes)
+    forgot = af <= FORGOTTEN_AT_MOST
+    drop = ar0 - ar1
+    kept = drop <= RETAIN_DROP_AT_MOST
+    if forgot and kept:
+        msg = f"Forgotten: the forgotten classes' test accuracy is {af:.1%}, the rest lost {100 * drop:.1f} points."
+    elif not forgot and kept:
+        msg = (f"Not forgotten: the forgotten classes still score {af:.1%} on real test images "
+               f"(the method judged its result on the codes alone).")
+    elif forgot:
+        msg = f"Forgotten, but at a cost: the remaining classes lost {100 * drop:.1f} points of accuracy."
+    else:
+        msg = f"Failed: the forgotten classes still score {af:.1%} and the rest lost {100 * drop:.1f} points."
+    return Verdict(forgot, kept, msg)
+
+
+@dataclass(frozen=True)
+class ForgetOutcome:
+    result: ForgetResult
+    before: Evaluation
+    after: Evaluation
+    verdict: Verdict
+
+    @property
+    def efficacy(self) -> float:
+        c = self.result.forget_classes
+        return forgetting_efficacy(self.before.forget_accuracy(c), self.after.forget_accuracy(c))
+
+    def to_dict(self) -> dict:
+        r = self.result
+        return {
+            "forget_classes": list(r.forget_classes), "sign": r.sign, "mode": r.mode,
+            "lambda1": r.lambda1, "lambda2": r.lambda2, "device": r.device,
+            "seconds": dict(r.seconds),
+            "before": self.before.summary(r.forget_classes), "after": self.after.summary(r.forget_classes),
+            "E_F": self.efficacy,
+            "code_accuracy": {s: {"forget": f, "retain": k} for s, (f, k) in r.code_scores.items()},
+            "moved_parameters": r.moved_params, "total_parameters": r.total_params,
+            "verdict": {"forgot": self.verdict.forgot, "kept": self.verdict.kept, "message": self.verdict.message},
+        }
+
+
+def forget_and_evaluate(checkpoint: Checkpoint, test_set: ImageTensors, classes: Sequence[int],
+                        lambda1: float | None = None, lambda2: float | None = None,
+                        device: str | torch.device | None = None, before: Evaluation | None = None,
+                        ) -> ForgetOutcome:
+    """Forget with the paper's rule, then measure before and after on real held-out data."""
+    d1, d2 = default_lambdas(checkpoint.meta["arch"])
+    dev = pick_device(device)
+    n = checkpoint.num_classes
+    result = forget(checkpoint.model, checkpoint.codes, classes,
+                    lambda1=d1 if lambda1 is None else lambda1, lambda2=d2 if lambda2 is None else lambda2,
+                    device=dev)
+    if before is None:
+        before = evaluate(checkpoint.model, test_set, n, device=dev)
+    after = evaluate(result.model, test_set, n, device=dev)
+    return ForgetOutcome(result, before, after, verdict(before, after, result.forget_classes))
+
+
+def forgotten_meta(checkpoint: Checkpoint, outcome: ForgetOutcome) -> dict:
+    """Metadata for saving a forgotten model: the parent's, plus what was forgotten and how."""
+    meta = {k: v for k, v in checkpoint.meta.items() if k not in ("format", "code_space", "package_version")}
+    meta["test_accuracy"] = outcome.after.accuracy
+    meta["forgotten"] = {k: v for k, v in outcome.to_dict().items() if k != "code_accuracy"}
+    meta["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return meta
+
+
+def train_new_model(dataset: str | Splits, arch: str, config: TrainConfig, out: str | Path | None = None,
+                    device: str | torch.device | None = None, data_root: str | None = None,
+                    progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None,
+                    ) -> tuple[Checkpoint, TrainHistory, Path | None]:
+    """Build, train with mnemonic codes, evaluate on the test split and (if ``out``) save a checkpoint."""
+    splits = dataset if isinstance(dataset, Splits) else load_dataset(dataset, root=data_root, seed=0)
+    info = splits.info
+    torch.manual_seed(config.seed)
+    model = build_model(arch, info.input_shape, info.num_classes, info.mean, info.std)
+    codes = make_codes(info.num_classes, info.input_shape, seed=config.seed)
+    history = train(model, codes, splits.train, splits.val, config, device=device,
+                    progress=progress, should_stop=should_stop)
+    model = model.to("cpu").eval()
+    test = evaluate(model, splits.test, info.num_classes, device="cpu")
+    meta = {
+        "arch": arch, "dataset": info.name, "class_names": list(info.class_names),
+        "input_shape": list(info.input_shape), "mean": list(info.mean), "std": list(info.std),
+        "t_mix": config.t_mix, "seed": config.seed, "code_seed": config.seed,
+        "training": {**config.to_dict(), "epochs_run": len(history.epochs), "cancelled": history.cancelled,
+                     "seconds": round(history.seconds, 2)},
+        "test_accuracy": test.accuracy,
+        "val_accuracy": history.epochs[-1].val_accuracy if history.epochs else None,
+        "card": {"parameters": count_parameters(model)},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    meta = complete_meta(meta)
+    ckpt = Checkpoint(model, codes, meta)
+    path = save_checkpoint(out, model, codes, meta) if out is not None else None
+    return ckpt, history, path
+

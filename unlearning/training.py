@@ -1,0 +1,120 @@
+"""Training with mnemonic codes (the paper's recipe: SGD, momentum 0.9, weight decay 5e-4, lr 0.01)."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from .codes import MnemonicMix
+from .device import pick_device
+from .metrics import accuracy
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Plain values; stored verbatim in the checkpoint's metadata so a model can be rebuilt."""
+
+    epochs: int = 50
+    batch_size: int = 128
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    t_mix: float = 0.1
+    seed: int = 0
+    schedule: str = "constant"  # or "cosine"
+    num_workers: int = 0
+
+    def __post_init__(self):
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if not 0.0 <= self.t_mix <= 1.0:
+            raise ValueError(f"t_mix must be in [0, 1], got {self.t_mix}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class EpochStats:
+    epoch: int
+    loss: float
+    train_accuracy: float
+    val_accuracy: float
+    seconds: float
+
+
+@dataclass
+class TrainHistory:
+    epochs: list[EpochStats] = field(default_factory=list)
+    cancelled: bool = False
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"epochs": [asdict(e) for e in self.epochs], "cancelled": self.cancelled, "seconds": self.seconds}
+
+
+ProgressFn = Callable[[EpochStats, int], None]  # (stats of the finished epoch, total epochs)
+
+
+def train(model: nn.Module, codes: torch.Tensor, train_set: Dataset, val_set: Dataset | None,
+          config: TrainConfig, device: str | torch.device | None = None,
+          progress: ProgressFn | None = None,
+          should_stop: Callable[[], bool] | None = None) -> TrainHistory:
+    """Train ``model`` in place, swapping samples for their class code with probability ``t_mix``.
+
+    ``progress`` is called after every epoch; ``should_stop`` is polled between batches and ends
+    training early (the history then says ``cancelled``). Validation accuracy uses real images only.
+    """
+    dev = pick_device(device)
+    torch.manual_seed(config.seed)
+    model.to(dev)
+    mixed = MnemonicMix(train_set, codes, config.t_mix, seed=config.seed)
+    loader = DataLoader(mixed, batch_size=config.batch_size, shuffle=True, num_workers=config.num_workers,
+                        generator=torch.Generator().manual_seed(config.seed), drop_last=False)
+    opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                          weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.epochs) if config.schedule == "cosine" else None
+    loss_fn = nn.CrossEntropyLoss()
+    history = TrainHistory()
+    start = time.perf_counter()
+    for epoch in range(config.epochs):
+        t0 = time.perf_counter()
+        mixed.set_epoch(epoch)
+        model.train()
+        total_loss, correct, seen = 0.0, 0, 0
+        for x, y in loader:
+            if should_stop is not None and should_stop():
+                history.cancelled = True
+                break
+            x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+            opt.zero_grad(set_to_none=True)
+            out = model(x)
+            loss = loss_fn(out, y)
+            loss.backward()
+            opt.step()
+            total_loss += loss.item() * len(y)
+            correct += int((out.argmax(1) == y).sum())
+            seen += len(y)
+        if history.cancelled:
+            break
+        if sched is not None:
+            sched.step()
+        val_acc = accuracy(model, val_set, device=dev) if val_set is not None else float("nan")
+        stats = EpochStats(epoch + 1, total_loss / max(seen, 1), correct / max(seen, 1), val_acc,
+                           time.perf_counter() - t0)
+        history.epochs.append(stats)
+        if progress is not None:
+            progress(stats, config.epochs)
+    model.eval()
+    history.seconds = time.perf_counter() - start
+    return history
