@@ -46,20 +46,24 @@ class TensorReport:
 
 @dataclass(frozen=True)
 class ForgetResult:
-    """A forgotten model (a new object) and everything needed to explain how it was made."""
+    """A forgotten model (a new object) and everything needed to explain how it was made.
+
+    Every unlearning method returns this type; the fields after ``seconds`` are specific to the
+    Fisher-based methods and stay empty for the others (baselines).
+    """
 
     model: nn.Module
-    sign: str  # "+" or "-"
     forget_classes: tuple[int, ...]
-    lambda1: float
-    lambda2: float
-    mode: str
+    mode: str  # "paper", or the name of another method
     device: str
-    seconds: dict[str, float]  # fisher, perturb, total
-    code_scores: dict[str, tuple[float, float]]  # sign -> (code acc forgotten, code acc remaining)
-    ratio_edges: tuple[float, ...]
-    tensors: tuple[TensorReport, ...]
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    seconds: dict[str, float]  # at least "total"; the paper's rule also has "fisher" and "perturb"
+    sign: str = ""  # "+" or "-" for the Fisher methods
+    lambda1: float = float("nan")
+    lambda2: float = float("nan")
+    code_scores: dict[str, tuple[float, float]] = field(default_factory=dict)  # sign -> (code acc F, code acc R)
+    ratio_edges: tuple[float, ...] = ()
+    tensors: tuple[TensorReport, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def total_params(self) -> int:
@@ -188,7 +192,7 @@ def forget(model: nn.Module, codes: torch.Tensor, classes: Sequence[int],
     if scores[sign][0] > 0:
         notes.append(f"{scores[sign][0]:.0%} of the forgotten classes' codes are still recognised")
     return ForgetResult(
-        model=candidates[sign], sign=sign, forget_classes=tuple(chosen), lambda1=lambda1, lambda2=lambda2,
-        mode="paper", device=describe(dev),
+        model=candidates[sign], forget_classes=tuple(chosen), mode="paper", device=describe(dev),
+        sign=sign, lambda1=lambda1, lambda2=lambda2,
         seconds={"fisher": t1 - t0, "perturb": t2 - t1, "total": t2 - t0},
         code_scores=scores, ratio_edges=edges, tensors=reports, notes=tuple(notes))

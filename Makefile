@@ -1,0 +1,21 @@
+# The two commands a fresh machine needs: `make app` and `make test`.
+PYTHON ?= python3
+PORT ?= 8501
+
+.PHONY: app test install install-dev browser
+
+install:
+	$(PYTHON) -m pip install -q -r requirements.txt
+
+install-dev:
+	$(PYTHON) -m pip install -q -r requirements-dev.txt
+
+# Debian's Chromium for the real-browser test (Playwright's own browser download is not used).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium missing: the browser test will be skipped"; }
+
+app: install
+	$(PYTHON) -m streamlit run app.py --server.port $(PORT)
+
+test: install-dev browser
+	$(PYTHON) -m pytest -q
