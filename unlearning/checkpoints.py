@@ -144,6 +144,9 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, codes: torch.Tens
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata={META_KEY: json.dumps(meta, sort_keys=True)})
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a checkpoint is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
