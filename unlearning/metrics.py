@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from .data import ImageTensors
 from .device import pick_device
 
 
@@ -24,7 +25,7 @@ def predict(model: nn.Module, inputs: torch.Tensor | Dataset, device: str | torc
     labels = None
     if isinstance(inputs, torch.Tensor):
         batches = (inputs[i:i + batch_size] for i in range(0, len(inputs), batch_size))
-    elif hasattr(inputs, "tensors"):  # ImageTensors: skip the per-item path
+    elif isinstance(inputs, ImageTensors):  # skip the per-item path
         x_all, labels = inputs.tensors()
         batches = (x_all[i:i + batch_size] for i in range(0, len(x_all), batch_size))
     else:

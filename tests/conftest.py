@@ -1,0 +1,58 @@
+"""Shared fixtures: small data, a tiny trained model, and the devices present on this machine."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from unlearning.device import available_devices  # noqa: E402
+
+# Every device test runs on the CPU, and on CUDA / MPS wherever they exist (skipped otherwise).
+DEVICES = [
+    pytest.param(d, marks=pytest.mark.skipif(d not in available_devices(), reason=f"no {d} device here"))
+    for d in ("cpu", "cuda", "mps")
+]
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from unlearning.data import load_dataset
+
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def digits_mlp(digits):
+    """The paper's MLP trained briefly on 8x8 digits (a few seconds): a real, if small, model."""
+    from unlearning.pipeline import train_new_model
+    from unlearning.training import TrainConfig
+
+    torch.manual_seed(0)
+    ckpt, history, _ = train_new_model(digits, "mlp", TrainConfig(epochs=40, t_mix=0.1, seed=0, lr=0.05))
+    return ckpt
+
+
+@pytest.fixture(scope="session")
+def digits_cnn(digits):
+    from unlearning.pipeline import train_new_model
+    from unlearning.training import TrainConfig
+
+    ckpt, _, _ = train_new_model(digits, "cnn", TrainConfig(epochs=3, t_mix=0.1, seed=0))
+    return ckpt
+
+
+def state_hash(model: torch.nn.Module) -> str:
+    """A fingerprint of every tensor in a state dict, to prove a model was not touched."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()

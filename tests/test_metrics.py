@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+import torch
+
+from unlearning.metrics import (code_accuracies, confusion_matrix, evaluate, evaluation_from_logits,
+                                forgetting_efficacy, predict)
+
+
+def _logits_for(preds, classes):
+    return torch.nn.functional.one_hot(torch.tensor(preds), classes).float()
+
+
+def test_per_class_accuracy_confusion_and_groups():
+    labels = torch.tensor([0, 0, 1, 1, 2, 2, 2, 2])
+    preds = [0, 1, 1, 1, 2, 0, 0, 2]
+    ev = evaluation_from_logits(_logits_for(preds, 3), labels, 3)
+    assert ev.per_class_accuracy == (0.5, 1.0, 0.5)
+    assert ev.confusion.tolist() == [[1, 1, 0], [0, 2, 0], [2, 0, 2]]
+    assert ev.accuracy == pytest.approx(5 / 8)
+    assert ev.forget_accuracy([2]) == pytest.approx(0.5)
+    assert ev.retain_accuracy([2]) == pytest.approx(3 / 4)  # sample-weighted over classes 0 and 1
+    assert ev.forget_accuracy([0, 2]) == pytest.approx(3 / 6)
+    assert ev.summary([1]) == {"per_class_accuracy": [0.5, 1.0, 0.5], "forget_accuracy": 1.0,
+                               "retain_accuracy": pytest.approx(3 / 6)}
+
+
+def test_class_missing_from_the_split_is_nan_not_zero():
+    ev = evaluation_from_logits(_logits_for([0, 0], 3), torch.tensor([0, 0]), 3)
+    assert ev.per_class_accuracy[0] == 1.0 and np.isnan(ev.per_class_accuracy[1])
+
+
+def test_efficacy_is_the_share_of_accuracy_removed():
+    assert forgetting_efficacy(0.9, 0.0) == pytest.approx(100.0)
+    assert forgetting_efficacy(0.8, 0.4) == pytest.approx(50.0)
+    assert forgetting_efficacy(0.5, 0.6) == pytest.approx(-20.0)
+    assert np.isnan(forgetting_efficacy(0.0, 0.0))
+
+
+def test_batched_evaluation_matches_one_sample_at_a_time(digits, digits_mlp):
+    ev = evaluate(digits_mlp.model, digits.test, 10, batch_size=64)
+    x, y = digits.test.tensors()
+    one_by_one = torch.stack([digits_mlp.model(x[i:i + 1])[0] for i in range(len(x))]).argmax(1)
+    cm = confusion_matrix(torch.nn.functional.one_hot(one_by_one, 10).float(), y, 10)
+    assert np.array_equal(ev.confusion, cm)
+    assert ev.confusion.sum() == len(digits.test)
+
+
+def test_predict_accepts_tensors_and_generic_datasets(digits, digits_mlp):
+    x, y = digits.test.tensors()
+    logits, none = predict(digits_mlp.model, x[:10])
+    assert none is None and logits.shape == (10, 10)
+    ds = torch.utils.data.TensorDataset(x[:10], y[:10])
+    logits2, labels = predict(digits_mlp.model, ds)
+    torch.testing.assert_close(logits, logits2)
+    assert torch.equal(labels, y[:10])
+
+
+def test_code_accuracies_of_a_trained_model(digits_mlp):
+    f, r = code_accuracies(digits_mlp.model, digits_mlp.codes, [2])
+    assert (f, r) == (1.0, 1.0)

@@ -1,0 +1,40 @@
+import numpy as np
+import pytest
+
+from unlearning.metrics import Evaluation
+from unlearning.pipeline import default_lambdas, forget_and_evaluate, forgotten_meta, verdict
+
+
+def _ev(per_class):
+    cm = np.diag([int(round(100 * a)) for a in per_class]).astype(np.int64)
+    for i, a in enumerate(per_class):  # put the misses in the next class so each row sums to 100
+        cm[i, (i + 1) % len(per_class)] += 100 - int(round(100 * a))
+    return Evaluation(tuple(per_class), cm, float(np.trace(cm) / cm.sum()))
+
+
+@pytest.mark.parametrize("after, forgot, kept, word", [
+    ([0.0, 0.9, 0.9], True, True, "Forgotten:"),
+    ([0.5, 0.9, 0.9], False, True, "Not forgotten"),
+    ([0.0, 0.5, 0.5], True, False, "at a cost"),
+    ([0.5, 0.5, 0.5], False, False, "Failed"),
+])
+def test_verdict_is_judged_on_real_accuracy(after, forgot, kept, word):
+    v = verdict(_ev([0.9, 0.9, 0.9]), _ev(after), [0])
+    assert (v.forgot, v.kept) == (forgot, kept)
+    assert word in v.message
+
+
+def test_default_lambdas_follow_the_paper():
+    assert default_lambdas("mlp") == (1e-3, 10.0)
+    assert default_lambdas("resnet18") == (1e-5, 1e4)
+
+
+def test_forget_and_evaluate_measures_on_the_test_split(digits, digits_mlp):
+    out = forget_and_evaluate(digits_mlp, digits.test, [0])
+    assert out.before.confusion.sum() == out.after.confusion.sum() == len(digits.test)
+    d = out.to_dict()
+    assert d["E_F"] == pytest.approx(out.efficacy)
+    assert d["after"]["forget_accuracy"] == out.after.forget_accuracy([0])
+    assert d["verdict"]["forgot"] == (out.after.forget_accuracy([0]) <= 0.02)
+    meta = forgotten_meta(digits_mlp, out)
+    assert meta["forgotten"]["forget_classes"] == [0] and meta["test_accuracy"] == out.after.accuracy
