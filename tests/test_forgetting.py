@@ -109,3 +109,54 @@ def test_every_proper_subset_size_works(digits_mlp):
         res = forget(digits_mlp.model, digits_mlp.codes, list(range(k)))
         assert res.forget_classes == tuple(range(k))
         assert all(math.isfinite(float(p.detach().sum())) for p in res.model.parameters())
+
+
+def test_out_of_memory_retries_with_smaller_chunks(digits_mlp, monkeypatch):
+    import unlearning.fisher as fisher
+
+    real = fisher._per_sample_sq_grads
+    sizes = []
+
+    def tight_memory(model, params, buffers, x, y):
+        sizes.append(len(x))
+        if len(x) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(model, params, buffers, x, y)
+
+    expected = forget(digits_mlp.model, digits_mlp.codes, [4])
+    monkeypatch.setattr(fisher, "_per_sample_sq_grads", tight_memory)
+    res = forget(digits_mlp.model, digits_mlp.codes, [4], chunk_size=8)
+    assert sizes[:3] == [8, 4, 2] and max(sizes[2:]) <= 2
+    assert any("retrying with 4 codes" in n for n in res.notes)
+    assert res.sign == expected.sign
+    for (n, a), (_, b) in zip(res.model.named_parameters(), expected.model.named_parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_a_failing_accelerator_falls_back_to_the_cpu_with_a_notice(digits_mlp, monkeypatch):
+    import unlearning.forgetting as fg
+
+    real = fg._forget_on
+
+    def broken_gpu(dev, *args):
+        if dev.type == "cuda":
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return real(dev, *args)
+
+    monkeypatch.setattr(fg, "pick_device", lambda device=None: torch.device("cuda"))
+    monkeypatch.setattr(fg, "_forget_on", broken_gpu)
+    res = fg.forget(digits_mlp.model, digits_mlp.codes, [4], device="cuda")
+    assert res.device == "cpu"
+    assert any("forgot on the CPU instead" in n for n in res.notes)
+
+
+def test_other_errors_are_not_swallowed_by_the_fallback(digits_mlp, monkeypatch):
+    import unlearning.forgetting as fg
+
+    def bug(dev, *args):
+        raise RuntimeError("shape mismatch in a programming error")
+
+    monkeypatch.setattr(fg, "pick_device", lambda device=None: torch.device("cuda"))
+    monkeypatch.setattr(fg, "_forget_on", bug)
+    with pytest.raises(RuntimeError, match="programming error"):
+        fg.forget(digits_mlp.model, digits_mlp.codes, [4])

@@ -29,5 +29,8 @@ def pick_device(preferred: str | torch.device | None = None) -> torch.device:
 def describe(device: torch.device) -> str:
     """A human name for a device, e.g. 'cuda (NVIDIA H200)'."""
     if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
+        try:
+            return f"cuda ({torch.cuda.get_device_name(device)})"
+        except (RuntimeError, AssertionError):  # a broken or absent driver: still name the device
+            return "cuda"
     return device.type

@@ -7,7 +7,7 @@ gradients are summed as they arrive, so memory is bounded by ``chunk_size`` x #p
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -55,10 +55,12 @@ def _per_sample_sq_grads(model: nn.Module, params: dict, buffers: dict, x: torch
 
 
 def code_fisher(model: nn.Module, codes: torch.Tensor, forget_classes: Sequence[int],
-                device: str | torch.device | None = None, chunk_size: int = 16) -> FisherPair:
+                device: str | torch.device | None = None, chunk_size: int = 16,
+                on_retry: Callable[[str], None] | None = None) -> FisherPair:
     """Forget / remain diagonal Fishers of ``model`` on its codes, batched and chunked.
 
     The model is used in eval mode (batch-norm running statistics as trained) and is not changed.
+    Out of memory halves the chunk and starts again (``on_retry`` hears about it), down to one code.
     """
     dev = pick_device(device)
     num_classes = len(codes)
@@ -78,20 +80,51 @@ def code_fisher(model: nn.Module, codes: torch.Tensor, forget_classes: Sequence[
         # functional_call needs the module's own tensors on the same device as the inputs
         model_dev = next(model.parameters()).device
         runner = model if model_dev == dev else _moved_copy(model, dev)
-        for start in range(0, num_classes, chunk_size):
-            sl = slice(start, start + chunk_size)
-            sq = _per_sample_sq_grads(runner, params, buffers, codes[sl].to(dev), labels[sl].to(dev))
-            wf = is_forget[sl].to(dev, torch.float32)
-            wr = 1.0 - wf
-            for n, g2 in sq.items():
-                flat = g2.flatten(1)
-                sum_f[n] += (wf @ flat).view_as(sum_f[n])
-                sum_r[n] += (wr @ flat).view_as(sum_r[n])
+        while True:
+            try:
+                for t in (*sum_f.values(), *sum_r.values()):
+                    t.zero_()
+                for start in range(0, num_classes, chunk_size):
+                    sl = slice(start, start + chunk_size)
+                    sq = _per_sample_sq_grads(runner, params, buffers, codes[sl].to(dev), labels[sl].to(dev))
+                    wf = is_forget[sl].to(dev, torch.float32)
+                    wr = 1.0 - wf
+                    for n, g2 in sq.items():
+                        flat = g2.flatten(1)
+                        sum_f[n] += (wf @ flat).view_as(sum_f[n])
+                        sum_r[n] += (wr @ flat).view_as(sum_r[n])
+                    del sq
+                break
+            except RuntimeError as e:  # torch.OutOfMemoryError is a RuntimeError
+                if not is_out_of_memory(e) or chunk_size == 1:
+                    raise
+                chunk_size = max(1, chunk_size // 2)
+                free_cache(dev)
+                if on_retry is not None:
+                    on_retry(f"out of memory on {dev.type}; retrying with {chunk_size} codes at a time")
     finally:
         model.train(was_training)
     n_f, n_r = len(forget), num_classes - len(forget)
     return FisherPair({n: s / n_f + EPS for n, s in sum_f.items()},
                       {n: s / n_r + EPS for n, s in sum_r.items()})
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    return isinstance(e, torch.OutOfMemoryError) or "out of memory" in str(e).lower()
+
+
+def is_device_fault(e: BaseException) -> bool:
+    """An error of the accelerator itself (memory, driver, kernel), worth retrying on the CPU."""
+    text = str(e)
+    return is_out_of_memory(e) or (isinstance(e, RuntimeError) and any(
+        k in text for k in ("CUDA", "cuDNN", "CUBLAS", "cublas", "MPS", "HIP", "device-side")))
+
+
+def free_cache(device: torch.device) -> None:
+    if device.type == "cuda" and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+    elif device.type == "mps":
+        torch.mps.empty_cache()
 
 
 def _moved_copy(model: nn.Module, device: torch.device) -> nn.Module:

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .device import describe, pick_device
-from .fisher import FisherPair, check_classes, code_fisher
+from .fisher import FisherPair, free_cache, check_classes, code_fisher, is_device_fault
 from .metrics import code_accuracies
 
 PAPER_LAMBDAS = {  # (lambda1, lambda2) from the reference configs
@@ -165,18 +165,32 @@ def forget(model: nn.Module, codes: torch.Tensor, classes: Sequence[int],
     """Forget ``classes`` from ``model`` in one shot with the paper's rule; returns a new model.
 
     ``model`` is never modified. Raises ValueError on an empty or full class list, an unknown
-    class, or lambdas that are not positive finite numbers.
+    class, or lambdas that are not positive finite numbers. If the accelerator runs out of memory
+    the Fisher is retried in smaller chunks; if it still fails, the whole run moves to the CPU.
+    Either way ``notes`` says so.
     """
-    num_classes = len(codes)
-    chosen = check_classes(classes, num_classes)
+    chosen = check_classes(classes, len(codes))
     lambda1, lambda2 = _check_lambda("lambda1", lambda1), _check_lambda("lambda2", lambda2)
     dev = pick_device(device)
+    notes: list[str] = []
+    try:
+        return _forget_on(dev, model, codes, chosen, lambda1, lambda2, chunk_size, notes)
+    except RuntimeError as e:
+        if dev.type == "cpu" or not is_device_fault(e):
+            raise
+        free_cache(dev)
+        notes.append(f"{describe(dev)} failed ({str(e).splitlines()[0][:120]}); forgot on the CPU instead")
+        return _forget_on(torch.device("cpu"), model, codes, chosen, lambda1, lambda2, chunk_size, notes)
+
+
+def _forget_on(dev: torch.device, model: nn.Module, codes: torch.Tensor, chosen: list[int], lambda1: float,
+               lambda2: float, chunk_size: int, notes: list[str]) -> ForgetResult:
     base = copy.deepcopy(model).to(dev).eval()
     codes = codes.to(dev)
 
     _sync(dev)
     t0 = time.perf_counter()
-    fishers = code_fisher(base, codes, chosen, device=dev, chunk_size=chunk_size)
+    fishers = code_fisher(base, codes, chosen, device=dev, chunk_size=chunk_size, on_retry=notes.append)
     _sync(dev)
     t1 = time.perf_counter()
     ratios, deltas, scales = perturbations(base, fishers, lambda1, lambda2)
@@ -188,7 +202,6 @@ def forget(model: nn.Module, codes: torch.Tensor, classes: Sequence[int],
     t2 = time.perf_counter()
 
     edges, reports = _reports(base, ratios, deltas, scales)
-    notes = []
     if scores[sign][0] > 0:
         notes.append(f"{scores[sign][0]:.0%} of the forgotten classes' codes are still recognised")
     return ForgetResult(
