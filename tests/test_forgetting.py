@@ -114,17 +114,17 @@ def test_every_proper_subset_size_works(digits_mlp):
 def test_out_of_memory_retries_with_smaller_chunks(digits_mlp, monkeypatch):
     import unlearning.fisher as fisher
 
-    real = fisher._per_sample_sq_grads
+    real = fisher.weighted_sq_grad_sums
     sizes = []
 
-    def tight_memory(model, params, buffers, x, y):
+    def tight_memory(model, params, buffers, x, y, weights, strategy="auto"):
         sizes.append(len(x))
         if len(x) > 2:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(model, params, buffers, x, y)
+        return real(model, params, buffers, x, y, weights, strategy=strategy)
 
     expected = forget(digits_mlp.model, digits_mlp.codes, [4])
-    monkeypatch.setattr(fisher, "_per_sample_sq_grads", tight_memory)
+    monkeypatch.setattr(fisher, "weighted_sq_grad_sums", tight_memory)
     res = forget(digits_mlp.model, digits_mlp.codes, [4], chunk_size=8)
     assert sizes[:3] == [8, 4, 2] and max(sizes[2:]) <= 2
     assert any("retrying with 4 codes" in n for n in res.notes)

@@ -2,8 +2,10 @@
 
 For each class c, g_c is the gradient of CE(model(code_c), c). The forget Fisher is the mean of
 g_c**2 over the forgotten classes, the remain Fisher the mean over the rest, each plus 1e-16.
-Per-class gradients come from one ``vmap(grad(...))`` call per micro-batch of codes; squared
-gradients are summed as they arrive, so memory is bounded by ``chunk_size`` x #parameters.
+The squared per-class gradients come from ``sqgrad.weighted_sq_grad_sums``: closed forms for
+linear, convolution and batch-norm layers (no per-sample gradient is materialised), vmap for the rest.
+Codes go through in micro-batches of ``chunk_size`` and the squared gradients are summed as they
+arrive, so memory is bounded by ``chunk_size`` x #parameters at most.
 """
 from __future__ import annotations
 
@@ -13,9 +15,9 @@ from dataclasses import dataclass
 import torch
 import torch._dynamo  # noqa: F401  torch.func imports it lazily on first use (~0.9 s); pay that at import
 from torch import nn
-from torch.func import functional_call, grad, vmap
 
 from .device import pick_device
+from .sqgrad import weighted_sq_grad_sums
 
 EPS = 1e-16
 
@@ -44,23 +46,14 @@ def check_classes(classes: Sequence[int], num_classes: int) -> list[int]:
     return chosen
 
 
-def _per_sample_sq_grads(model: nn.Module, params: dict, buffers: dict, x: torch.Tensor,
-                         y: torch.Tensor) -> dict[str, torch.Tensor]:
-    def loss_fn(p, b, xi, yi):
-        out = functional_call(model, (p, b), (xi.unsqueeze(0),))
-        return nn.functional.cross_entropy(out, yi.unsqueeze(0))
-
-    grads = vmap(grad(loss_fn), in_dims=(None, None, 0, 0))(params, buffers, x, y)
-    return {n: g.square() for n, g in grads.items()}
-
-
 def code_fisher(model: nn.Module, codes: torch.Tensor, forget_classes: Sequence[int],
                 device: str | torch.device | None = None, chunk_size: int = 16,
-                on_retry: Callable[[str], None] | None = None) -> FisherPair:
+                on_retry: Callable[[str], None] | None = None, strategy: str = "auto") -> FisherPair:
     """Forget / remain diagonal Fishers of ``model`` on its codes, batched and chunked.
 
     The model is used in eval mode (batch-norm running statistics as trained) and is not changed.
     Out of memory halves the chunk and starts again (``on_retry`` hears about it), down to one code.
+    ``strategy``: "auto" (closed forms where a layer has one, vmap elsewhere) or "vmap" (vmap for all).
     """
     dev = pick_device(device)
     num_classes = len(codes)
@@ -86,14 +79,13 @@ def code_fisher(model: nn.Module, codes: torch.Tensor, forget_classes: Sequence[
                     t.zero_()
                 for start in range(0, num_classes, chunk_size):
                     sl = slice(start, start + chunk_size)
-                    sq = _per_sample_sq_grads(runner, params, buffers, codes[sl].to(dev), labels[sl].to(dev))
                     wf = is_forget[sl].to(dev, torch.float32)
-                    wr = 1.0 - wf
-                    for n, g2 in sq.items():
-                        flat = g2.flatten(1)
-                        sum_f[n] += (wf @ flat).view_as(sum_f[n])
-                        sum_r[n] += (wr @ flat).view_as(sum_r[n])
-                    del sq
+                    sums = weighted_sq_grad_sums(runner, params, buffers, codes[sl].to(dev), labels[sl].to(dev),
+                                                 torch.stack([wf, 1.0 - wf]), strategy=strategy)
+                    for n, s in sums.items():
+                        sum_f[n] += s[0]
+                        sum_r[n] += s[1]
+                    del sums
                 break
             except RuntimeError as e:  # torch.OutOfMemoryError is a RuntimeError
                 if not is_out_of_memory(e) or chunk_size == 1:

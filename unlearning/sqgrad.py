@@ -1,0 +1,180 @@
+"""Weighted sums of per-sample squared gradients, without materialising what need not be.
+
+For a batch x_1..x_B with labels y_i and weight rows W[k, i], this computes, for every parameter
+theta, S_k = sum_i W[k, i] * (d CE(f(x_i), y_i) / d theta)**2 — the diagonal Fisher pieces of
+``fisher.code_fisher``. ``torch.func.vmap(grad(...))`` gets there by building every per-sample
+gradient (B x #params floats) and squaring it; for the layers that hold nearly all parameters the
+sum has a closed form from one ordinary batched forward and backward:
+
+- ``nn.Linear`` on [B, in] inputs: the per-sample weight gradient is the outer product
+  delta_i a_i^T (delta_i = d loss_i / d output_i, a_i = input_i), so
+  S_k = (W[k] * delta**2)^T @ a**2: one small matrix product, nothing per-sample materialised.
+  On [B, ..., in] inputs (tokens) the per-sample gradient sum_t delta_it a_it^T is built with bmm.
+- ``nn.Conv2d`` (zero padding, no groups): the per-sample weight gradient is delta_i @ unfold(a_i)^T,
+  built per chunk with bmm (the weights are small; the unfolded input is what costs).
+- ``nn.BatchNorm1d/2d`` in eval mode: d/d gamma = sum over positions of delta * x_hat, d/d beta = sum of delta.
+- biases: the squared sum of delta_i over positions.
+
+The deltas come from one backward of the *summed* loss, which equals each sample's own gradient
+because an eval-mode network treats samples independently (batch norm uses its running
+statistics). Every other parameter (layer norms, embeddings, parameters shared between modules,
+modules called more than once per forward, custom layers) goes through vmap as before, so the
+result is the same for any model; ``strategy="vmap"`` forces vmap for everything.
+"""
+from __future__ import annotations
+
+import threading
+
+import torch
+from torch import nn
+from torch.func import functional_call, grad, vmap
+
+_CLOSED_FORM = (nn.Linear, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d)
+
+
+def _eligible(module: nn.Module) -> bool:
+    if type(module) not in _CLOSED_FORM:  # exact types: a subclass may override forward
+        return False
+    if isinstance(module, nn.Conv2d):
+        return (module.groups == 1 and module.padding_mode == "zeros" and not isinstance(module.padding, str))
+    if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        return (not module.training and module.affine and module.track_running_stats
+                and module.running_mean is not None and module.running_var is not None)
+    return True
+
+
+def _candidates(model: nn.Module) -> dict[str, nn.Module]:
+    """Modules whose own parameters no other module shares and whose sums have a closed form."""
+    owners: dict[int, int] = {}
+    for m in model.modules():
+        for p in m.parameters(recurse=False):
+            owners[id(p)] = owners.get(id(p), 0) + 1
+    found = {}
+    for name, m in model.named_modules():
+        own = list(m.parameters(recurse=False))
+        if own and _eligible(m) and all(owners[id(p)] == 1 for p in own):
+            found[name] = m
+    return found
+
+
+def _x_hat(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    shape = (1, -1) + (1,) * (x.dim() - 2)
+    return ((x - m.running_mean.view(shape)) * torch.rsqrt(m.running_var.view(shape) + m.eps)).detach()
+
+
+def _weighted(sq: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """sum_i w[k, i] * sq[i, ...] for every row k: [k, ...]."""
+    return (w @ sq.flatten(1)).view(w.shape[0], *sq.shape[1:])
+
+
+def _module_sums(m: nn.Module, a: torch.Tensor, d: torch.Tensor, w: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Closed-form weighted squared-gradient sums of one module's own parameters ([k, *shape] each)."""
+    out: dict[str, torch.Tensor] = {}
+    b = a.shape[0]
+    if isinstance(m, nn.Linear):
+        if a.dim() == 2:
+            # [k, out, B] @ [B, in]: one product per weight row, written straight into the result
+            out["weight"] = torch.matmul((w[:, :, None] * d.square()).transpose(1, 2), a.square())
+            bias_g = d
+        else:
+            a3, d3 = a.reshape(b, -1, a.shape[-1]), d.reshape(b, -1, d.shape[-1])
+            out["weight"] = _weighted(torch.bmm(d3.transpose(1, 2), a3).square_(), w)
+            bias_g = d3.sum(1)
+        if m.bias is not None:
+            out["bias"] = _weighted(bias_g.square(), w)
+    elif isinstance(m, nn.Conv2d):
+        cols = nn.functional.unfold(a, m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride)
+        d3 = d.reshape(b, d.shape[1], -1)
+        g = torch.bmm(d3, cols.transpose(1, 2)).square_()  # [B, out, in * kh * kw]
+        out["weight"] = _weighted(g, w).view(w.shape[0], *m.weight.shape)
+        if m.bias is not None:
+            out["bias"] = _weighted(d3.sum(2).square(), w)
+    else:  # eval-mode batch norm; ``a`` is already x_hat
+        dims = tuple(range(2, d.dim()))
+        gamma = (d * a).sum(dims) if dims else d * a
+        beta = d.sum(dims) if dims else d
+        out["weight"] = _weighted(gamma.square(), w)
+        out["bias"] = _weighted(beta.square(), w)
+    return out
+
+
+def _closed_form(model: nn.Module, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
+                 x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Sums for the parameters of eligible modules, from one batched forward and backward."""
+    candidates = _candidates(model)
+    if not candidates:
+        return {}
+    me = threading.get_ident()
+    records: dict[str, dict] = {name: {"calls": 0} for name in candidates}
+
+    def hook_for(name: str):
+        rec = records[name]
+
+        def hook(m, args, output):
+            if threading.get_ident() != me:  # someone else's forward through a shared model
+                return
+            rec["calls"] += 1
+            if rec["calls"] > 1 or not isinstance(output, torch.Tensor) or not output.requires_grad:
+                return
+            a = args[0]
+            rec["input"] = _x_hat(m, a) if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) else a.detach()
+
+            def grab(g: torch.Tensor) -> None:
+                rec["grad"] = g.detach()
+
+            # registered before any later in-place op on ``output``, so it sees d loss / d (this output)
+            output.register_hook(grab)
+        return hook
+
+    handles = [m.register_forward_hook(hook_for(name)) for name, m in candidates.items()]
+    leaves = {n: p.detach().requires_grad_(True) for n, p in params.items()}
+    try:
+        with torch.enable_grad():
+            logits = functional_call(model, (leaves, buffers), (x,))
+            loss = nn.functional.cross_entropy(logits, y, reduction="sum")
+            torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
+    finally:
+        for h in handles:
+            h.remove()
+    sums: dict[str, torch.Tensor] = {}
+    for name, rec in records.items():
+        if rec["calls"] != 1 or "grad" not in rec or "input" not in rec:
+            continue
+        for pname, s in _module_sums(candidates[name], rec["input"], rec["grad"], w).items():
+            full = f"{name}.{pname}" if name else pname
+            if full in params:
+                sums[full] = s
+    return sums
+
+
+def _vmap_sums(model: nn.Module, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
+               x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, names: list[str]) -> dict[str, torch.Tensor]:
+    """Per-sample gradients of the ``names`` parameters by vmap(grad), squared and weighted."""
+    chosen = {n: params[n] for n in names}
+    rest = {n: p for n, p in params.items() if n not in chosen}
+
+    def loss_fn(p, xi, yi):
+        out = functional_call(model, ({**rest, **p}, buffers), (xi.unsqueeze(0),))
+        return nn.functional.cross_entropy(out, yi.unsqueeze(0))
+
+    grads = vmap(grad(loss_fn), in_dims=(None, 0, 0))(chosen, x, y)
+    return {n: _weighted(g.square_(), w) for n, g in grads.items()}
+
+
+def weighted_sq_grad_sums(model: nn.Module, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
+                          x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor,
+                          strategy: str = "auto") -> dict[str, torch.Tensor]:
+    """For each parameter name, ``[k, *shape]``: sum_i weights[k, i] * (per-sample gradient)**2.
+
+    ``model`` must be in eval mode; ``params`` and ``buffers`` are the tensors to evaluate it at
+    (as for ``functional_call``; they are not modified and the model gets no ``.grad``).
+    ``strategy``: "auto" (closed forms where known, vmap for the rest) or "vmap" (vmap for all).
+    """
+    if strategy not in ("auto", "vmap"):
+        raise ValueError(f"strategy must be 'auto' or 'vmap', got {strategy!r}")
+    w = weights.to(x.device, torch.float32)
+    sums = _closed_form(model, params, buffers, x, y, w) if strategy == "auto" else {}
+    missing = [n for n in params if n not in sums]
+    if missing:
+        sums.update(_vmap_sums(model, params, buffers, x, y, w, missing))
+    return sums
