@@ -3,10 +3,26 @@
 Every dataset yields raw pixels in [0, 1] with shape ``[C, H, W]``; normalisation lives inside
 the model (see ``models.Normalize``), so mnemonic codes and real images enter the network the
 same way. Embedded datasets (``mnist5k``, ``digits``) ship inside pip packages: no network.
+
+On-disk formats (under the root folder; ``UNLEARNING_DATA`` or ``./data`` when none is given):
+
+- ``mnist`` / ``fashion-mnist``: read by torchvision from ``<root>/MNIST/raw/`` or
+  ``<root>/FashionMNIST/raw/``: the four uncompressed idx files ``train-images-idx3-ubyte``,
+  ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``. torchvision
+  checks only that they exist (its md5 sums cover the downloaded ``.gz`` archives, not these files).
+- ``cifar10`` / ``cifar100``: the "python version" folders ``<root>/cifar-10-batches-py/``
+  (``data_batch_1..5``, ``test_batch``, ``batches.meta``) and ``<root>/cifar-100-python/``
+  (``train``, ``test``, ``meta``). Those files are pickles, so we read them ourselves with an
+  unpickler that admits only the numpy array types they contain: a pickle planted in a data folder
+  cannot run code. torchvision is used only to download (and md5-check) the official archive.
+  Batches are checked for shape, dtype and label range instead of md5, so subsets and test
+  fixtures load too.
+- ``imagefolder``: ``<root>/train/<class>/*.png|jpg|...`` and ``<root>/test/<class>/...``.
 """
 from __future__ import annotations
 
 import os
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -94,7 +110,15 @@ def stratified_split(labels: np.ndarray, fractions: tuple[float, ...], seed: int
     for c in np.unique(labels):
         idx = np.flatnonzero(labels == c)
         rng.shuffle(idx)
-        bounds = np.round(np.cumsum((0.0,) + tuple(fractions)) * len(idx)).astype(int)
+        counts = np.diff(np.round(np.cumsum((0.0,) + tuple(fractions)) * len(idx)).astype(int))
+        # A small class (a user's imagefolder) must not lose its share of a part to rounding: when it has
+        # at least one sample per non-empty part, each such part gets one, taken from the largest part.
+        # Large classes (mnist5k, digits) never hit this, so their splits are unchanged.
+        if len(idx) >= sum(f > 0 for f in fractions):
+            for k in np.flatnonzero((counts == 0) & (np.asarray(fractions) > 0)):
+                counts[np.argmax(counts)] -= 1
+                counts[k] += 1
+        bounds = np.concatenate(([0], np.cumsum(counts)))
         for k in range(len(fractions)):
             parts[k].extend(idx[bounds[k]:bounds[k + 1]].tolist())
     return [np.sort(np.asarray(p, dtype=np.int64)) for p in parts]
@@ -138,46 +162,203 @@ def _torchvision_root(root: str | None) -> str:
     return str(Path(root or os.environ.get("UNLEARNING_DATA", "data")).expanduser())
 
 
-def _tv_to_tensors(ds) -> ImageTensors:
-    """Convert a torchvision dataset (``.data`` array and ``.targets``) to ImageTensors."""
-    data = ds.data
-    data = data.numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
-    if data.ndim == 3:  # N, H, W (MNIST family)
-        data = data[:, None]
-    elif data.ndim == 4 and data.shape[-1] in (1, 3):  # N, H, W, C (CIFAR)
-        data = data.transpose(0, 3, 1, 2)
-    targets = np.asarray(ds.targets, dtype=np.int64)
-    return ImageTensors(torch.from_numpy(np.ascontiguousarray(data.astype(np.uint8))), torch.from_numpy(targets))
+def _checked(info: DatasetInfo, where: str, images: np.ndarray, labels: np.ndarray) -> ImageTensors:
+    """Images ``[N, C, H, W]`` and labels as ImageTensors, after checking them against ``info``."""
+    if images.dtype != np.uint8 or images.ndim != 4 or tuple(images.shape[1:]) != info.input_shape:
+        raise DataError(f"{info.name}: images in {where} are {images.dtype} {tuple(images.shape)}, "
+                        f"expected uint8 [N, {', '.join(map(str, info.input_shape))}]")
+    if len(images) == 0:
+        raise DataError(f"{info.name}: no images in {where}")
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise DataError(f"{info.name}: {where} has {len(images)} images but {len(labels)} labels")
+    if labels.min() < 0 or labels.max() >= info.num_classes:
+        raise DataError(f"{info.name}: labels in {where} must lie in 0..{info.num_classes - 1}, "
+                        f"found {int(labels.min())}..{int(labels.max())}")
+    return ImageTensors(torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels.astype(np.int64)))
 
 
-def _torchvision_loader(cls_name: str, info: DatasetInfo) -> Callable[..., Splits]:
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def _mnist_loader(cls_name: str, info: DatasetInfo) -> Callable[..., Splits]:
+    """MNIST-family loader: torchvision reads the idx files (it verifies no checksum on them) and downloads."""
+
     def load(root: str | None = None, download: bool = False, seed: int = 0) -> Splits:
         import torchvision.datasets as tvd
 
         cls = getattr(tvd, cls_name)
         where = _torchvision_root(root)
+        raw = Path(where) / cls_name / "raw"
+        processed = Path(where) / cls_name / "processed"  # torchvision's legacy training.pt / test.pt
+
+        def missing() -> list[str]:
+            if (processed / "training.pt").is_file() and (processed / "test.pt").is_file():
+                return []
+            return [f for f in MNIST_FILES if not (raw / f).is_file()]
+
+        if missing() and not download:
+            raise DataError(f"{info.name} not found: {raw} lacks {', '.join(missing())} (the uncompressed idx "
+                            f"files). Put them there or allow the download (--download / the app's download box).")
         try:
             train = cls(where, train=True, download=download)
             test = cls(where, train=False, download=download)
-        except RuntimeError as e:  # torchvision raises RuntimeError("Dataset not found ...")
-            raise DataError(f"{info.name} not found under {where!r}: put the files there or allow the "
-                            f"download (--download / the app's download box). ({e})") from None
-        names = tuple(getattr(train, "classes", info.class_names)) or info.class_names
-        info_ = DatasetInfo(info.name, tuple(str(n) for n in names), info.input_shape, info.mean, info.std)
-        return _train_test(info_, _tv_to_tensors(train), _tv_to_tensors(test), seed)
+        except Exception as e:  # torchvision signals bad files with assert / RuntimeError / TypeError / ValueError
+            if missing():
+                raise DataError(f"{info.name}: download into {raw} failed ({type(e).__name__}: {e})") from None
+            raise DataError(f"{info.name}: cannot read the idx files in {raw}: {type(e).__name__}: {e}") from None
+        # The class names are the registry's (torchvision's MNIST says "0 - zero"; ours match mnist5k's "0").
+        parts = [_checked(info, str(raw), ds.data.numpy()[:, None], ds.targets.numpy()) for ds in (train, test)]
+        return _train_test(info, *parts, seed)
 
     load.__doc__ = f"torchvision's {cls_name} from a local folder (downloaded only when asked)."
+    return load
+
+
+# --- CIFAR: the python-format batches are pickles; read them with a restricted unpickler. ---------------
+try:  # numpy >= 2 (and the 1.26 forward-compatibility alias)
+    from numpy._core.multiarray import _reconstruct as _np_reconstruct
+    from numpy._core.numeric import _frombuffer as _np_frombuffer
+except ImportError:  # pragma: no cover - older numpy
+    from numpy.core.multiarray import _reconstruct as _np_reconstruct
+    from numpy.core.numeric import _frombuffer as _np_frombuffer
+
+
+def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
+    """``_codecs.encode`` as Python 3 protocol-2 pickles use it for bytes; latin-1 only."""
+    if not isinstance(text, str) or encoding.lower().replace("-", "").replace("_", "") not in ("latin1", "iso88591"):
+        raise pickle.UnpicklingError(f"refusing _codecs.encode({type(text).__name__}, {encoding!r})")
+    return text.encode("latin1")
+
+
+# Everything a CIFAR batch holds besides dicts, lists, strings and ints: numpy arrays, as the official
+# files pickle them (protocol 2, ``numpy.core``) or as numpy 2 does (``numpy._core``; ``_frombuffer`` for
+# protocol 5). These only build arrays from data; nothing else can be imported or called.
+_PICKLE_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"): _np_reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _np_reconstruct,
+    ("numpy.core.numeric", "_frombuffer"): _np_frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): _np_frombuffer,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): _latin1_bytes,
+}
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        try:
+            return _PICKLE_ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: a dataset batch may only hold "
+                                         f"numpy arrays, lists, strings and numbers") from None
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError("refusing a persistent id")
+
+
+def _read_batch(path: Path) -> dict[str, object]:
+    """One python-format CIFAR file as a dict with str keys; never runs code from the file."""
+    try:
+        with open(path, "rb") as f:
+            obj = _BatchUnpickler(f, encoding="latin1").load()
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e}") from None
+    except Exception as e:  # UnpicklingError, EOFError, and whatever numpy says about a malformed array
+        raise DataError(f"cannot read {path}: not a valid CIFAR python batch ({type(e).__name__}: {e})") from None
+    if not isinstance(obj, dict):
+        raise DataError(f"cannot read {path}: expected a dict, found {type(obj).__name__}")
+    return {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in obj.items()}
+
+
+@dataclass(frozen=True)
+class _CifarFormat:
+    folder: str
+    train: tuple[str, ...]
+    test: tuple[str, ...]
+    meta: str
+    names_key: str
+    labels_key: str
+    torchvision_class: str  # for the download only: url, filename and md5 of the official archive
+
+
+CIFAR10_FORMAT = _CifarFormat("cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)), ("test_batch",),
+                              "batches.meta", "label_names", "labels", "CIFAR10")
+CIFAR100_FORMAT = _CifarFormat("cifar-100-python", ("train",), ("test",), "meta", "fine_label_names", "fine_labels",
+                               "CIFAR100")
+
+
+def _cifar_loader(fmt: _CifarFormat, info: DatasetInfo) -> Callable[..., Splits]:
+    def load(root: str | None = None, download: bool = False, seed: int = 0) -> Splits:
+        where = _torchvision_root(root)
+        folder = Path(where) / fmt.folder
+        files = (*fmt.train, *fmt.test, fmt.meta)
+
+        def missing() -> list[str]:
+            return [f for f in files if not (folder / f).is_file()]
+
+        if missing() and download:
+            import torchvision.datasets as tvd
+            from torchvision.datasets import utils as tv_utils
+
+            cls = getattr(tvd, fmt.torchvision_class)
+            try:  # the archive's md5 is checked before it is unpacked
+                tv_utils.download_and_extract_archive(cls.url, where, filename=cls.filename, md5=cls.tgz_md5)
+            except Exception as e:
+                raise DataError(f"{info.name}: download of {cls.url} into {where} failed "
+                                f"({type(e).__name__}: {e})") from None
+        if missing():
+            raise DataError(f"{info.name} not found: {folder} lacks {', '.join(missing())} (the python-version "
+                            f"batches). Put them there or allow the download (--download / the app's download box).")
+
+        meta = _read_batch(folder / fmt.meta)
+        names = meta.get(fmt.names_key)
+        if not isinstance(names, list):
+            raise DataError(f"{info.name}: {folder / fmt.meta} has no {fmt.names_key!r} list")
+        names = [n.decode("latin1") if isinstance(n, bytes) else n for n in names]
+        if len(names) != info.num_classes or not all(isinstance(n, str) and n for n in names) \
+                or len(set(names)) != len(names):
+            raise DataError(f"{info.name}: {folder / fmt.meta} must name {info.num_classes} distinct classes, "
+                            f"found {len(names)}")
+        info_ = DatasetInfo(info.name, tuple(names), info.input_shape, info.mean, info.std)
+
+        def part(batches: tuple[str, ...]) -> ImageTensors:
+            images, labels = [], []
+            for b in batches:
+                entry = _read_batch(folder / b)
+                data, lab = entry.get("data"), entry.get(fmt.labels_key)
+                if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
+                        or data.shape[1] != int(np.prod(info.input_shape)):
+                    got = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+                    raise DataError(f"{info.name}: {folder / b}: 'data' must be a uint8 array [N, "
+                                    f"{int(np.prod(info.input_shape))}], found {got}")
+                if not isinstance(lab, (list, np.ndarray)) or not all(isinstance(v, (int, np.integer)) for v in lab):
+                    raise DataError(f"{info.name}: {folder / b}: {fmt.labels_key!r} must be a list of ints")
+                if len(lab) != len(data):
+                    raise DataError(f"{info.name}: {folder / b} has {len(data)} images but {len(lab)} labels")
+                images.append(data.reshape(-1, *info.input_shape))  # rows are 1024 red, 1024 green, 1024 blue
+                labels.append(np.asarray(lab, dtype=np.int64).reshape(-1))
+            return _checked(info_, f"{folder} ({', '.join(batches)})", np.concatenate(images), np.concatenate(labels))
+
+        return _train_test(info_, part(fmt.train), part(fmt.test), seed)
+
+    load.__doc__ = (f"{info.name} from the python-format batches in <root>/{fmt.folder}/ (downloaded from the "
+                    f"official archive only when asked; read without executing any pickle code).")
     return load
 
 
 FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                  "Sneaker", "Bag", "Ankle boot")
 CIFAR10_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 
 
 def load_imagefolder(root: str | None = None, download: bool = False, seed: int = 0,
                      size: int = 32) -> Splits:
-    """A user's own images: ``root/train/<class>/*`` and ``root/test/<class>/*``, resized to size x size RGB."""
+    """A user's own images: ``root/train/<class>/*`` and ``root/test/<class>/*``, resized to size x size RGB.
+
+    Class folders are sorted by name (hidden ones such as ``.ipynb_checkpoints`` are skipped); train and
+    test must hold the same classes, each with at least one image.
+    """
     from PIL import Image
 
     if root is None:
@@ -189,29 +370,33 @@ def load_imagefolder(root: str | None = None, download: bool = False, seed: int 
         folder = base / part
         if not folder.is_dir():
             raise DataError(f"imagefolder: {folder} is missing (expected {base}/train/<class>/ and {base}/test/<class>/)")
-        found = sorted(p.name for p in folder.iterdir() if p.is_dir())
+        found = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
         if classes is None:
             classes = found
         elif found != classes:
-            raise DataError(f"imagefolder: train classes {classes} differ from test classes {found}")
+            raise DataError(f"imagefolder: train classes {classes} differ from test classes {found} "
+                            f"(only in train: {sorted(set(classes) - set(found))}, "
+                            f"only in test: {sorted(set(found) - set(classes))})")
         images, labels = [], []
         for c, name in enumerate(classes):
-            for f in sorted((folder / name).iterdir()):
-                if f.suffix.lower() not in {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}:
-                    continue
+            files = [f for f in sorted((folder / name).iterdir())
+                     if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in IMAGE_SUFFIXES]
+            if not files:
+                raise DataError(f"imagefolder: {folder / name} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            for f in files:
                 try:
                     with Image.open(f) as im:
                         arr = np.asarray(im.convert("RGB").resize((size, size)), dtype=np.uint8)
-                except OSError as e:
+                except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
                     raise DataError(f"imagefolder: cannot read {f}: {e}") from None
                 images.append(arr.transpose(2, 0, 1))
                 labels.append(c)
         if not images:
-            raise DataError(f"imagefolder: no images under {folder}")
+            raise DataError(f"imagefolder: no class folders with images under {folder}")
         splits[part] = ImageTensors(torch.from_numpy(np.stack(images)), torch.tensor(labels))
     assert classes is not None
     if len(classes) < 2:
-        raise DataError("imagefolder: need at least two classes")
+        raise DataError(f"imagefolder: need at least two classes, found {classes}")
     info = DatasetInfo("imagefolder", tuple(classes), (3, size, size), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
     return _train_test(info, splits["train"], splits["test"], seed)
 
@@ -219,14 +404,14 @@ def load_imagefolder(root: str | None = None, download: bool = False, seed: int 
 LOADERS: dict[str, Callable[..., Splits]] = {
     "mnist5k": load_mnist5k,
     "digits": load_digits,
-    "mnist": _torchvision_loader("MNIST", DatasetInfo("mnist", DIGIT_NAMES, (1, 28, 28), *RAW_GREY)),
-    "fashion-mnist": _torchvision_loader(
+    "mnist": _mnist_loader("MNIST", DatasetInfo("mnist", DIGIT_NAMES, (1, 28, 28), *RAW_GREY)),
+    "fashion-mnist": _mnist_loader(
         "FashionMNIST", DatasetInfo("fashion-mnist", FASHION_NAMES, (1, 28, 28), *RAW_GREY)),
-    "cifar10": _torchvision_loader(
-        "CIFAR10", DatasetInfo("cifar10", CIFAR10_NAMES, (3, 32, 32), (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))),
-    "cifar100": _torchvision_loader(
-        "CIFAR100", DatasetInfo("cifar100", tuple(f"class {i}" for i in range(100)), (3, 32, 32),
-                                (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))),
+    "cifar10": _cifar_loader(CIFAR10_FORMAT, DatasetInfo(
+        "cifar10", CIFAR10_NAMES, (3, 32, 32), (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))),
+    "cifar100": _cifar_loader(CIFAR100_FORMAT, DatasetInfo(
+        "cifar100", tuple(f"class {i}" for i in range(100)), (3, 32, 32),
+        (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))),
     "imagefolder": load_imagefolder,
 }
 EMBEDDED = ("mnist5k", "digits")
