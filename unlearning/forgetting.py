@@ -93,7 +93,15 @@ def _check_lambda(name: str, value: float) -> float:
 
 
 def fisher_ratio(forget: torch.Tensor, remain: torch.Tensor) -> torch.Tensor:
-    """r = exp(log Ff - log Fr) with NaN -> 0 and +/-inf -> the largest finite value (the reference's rule)."""
+    """r = exp(log Ff - log Fr) with NaN -> 0 and +/-inf -> the largest finite value (the reference's rule).
+
+    When every Ff / Fr is positive and finite (always, with the Fishers' + 1e-16) that is the plain
+    quotient, computed in one pass; the log / exp route runs only when a special value needs it.
+    """
+    quotient = forget / remain
+    low, high = torch.aminmax(quotient)  # NaN anywhere makes both NaN and fails the test below
+    if bool(low > 0) and bool(high < float("inf")):
+        return quotient
     log_r = torch.log(forget) - torch.log(remain)
     log_r = torch.nan_to_num(log_r, nan=0.0, posinf=float("inf"), neginf=float("-inf"))
     finite = log_r[torch.isfinite(log_r)]
