@@ -114,17 +114,17 @@ def test_every_proper_subset_size_works(digits_mlp):
 def test_out_of_memory_retries_with_smaller_chunks(digits_mlp, monkeypatch):
     import unlearning.fisher as fisher
 
-    real = fisher.weighted_sq_grad_sums
+    real = fisher.accumulate_sq_grad_sums
     sizes = []
 
-    def tight_memory(model, params, buffers, x, y, weights, strategy="auto"):
+    def tight_memory(model, params, buffers, x, y, weights, out, strategy="auto"):
         sizes.append(len(x))
         if len(x) > 2:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(model, params, buffers, x, y, weights, strategy=strategy)
+        return real(model, params, buffers, x, y, weights, out, strategy=strategy)
 
     expected = forget(digits_mlp.model, digits_mlp.codes, [4])
-    monkeypatch.setattr(fisher, "weighted_sq_grad_sums", tight_memory)
+    monkeypatch.setattr(fisher, "accumulate_sq_grad_sums", tight_memory)
     res = forget(digits_mlp.model, digits_mlp.codes, [4], chunk_size=8)
     assert sizes[:3] == [8, 4, 2] and max(sizes[2:]) <= 2
     assert any("retrying with 4 codes" in n for n in res.notes)

@@ -2,7 +2,7 @@
 
 For each class c, g_c is the gradient of CE(model(code_c), c). The forget Fisher is the mean of
 g_c**2 over the forgotten classes, the remain Fisher the mean over the rest, each plus 1e-16.
-The squared per-class gradients come from ``sqgrad.weighted_sq_grad_sums``: closed forms for
+The squared per-class gradients come from ``sqgrad.accumulate_sq_grad_sums``: closed forms for
 linear, convolution and batch-norm layers (no per-sample gradient is materialised), vmap for the rest.
 Codes go through in micro-batches of ``chunk_size`` and the squared gradients are summed as they
 arrive, so memory is bounded by ``chunk_size`` x #parameters at most.
@@ -17,7 +17,7 @@ import torch._dynamo  # noqa: F401  torch.func imports it lazily on first use (~
 from torch import nn
 
 from .device import pick_device
-from .sqgrad import weighted_sq_grad_sums
+from .sqgrad import accumulate_sq_grad_sums
 
 EPS = 1e-16
 
@@ -66,8 +66,7 @@ def code_fisher(model: nn.Module, codes: torch.Tensor, forget_classes: Sequence[
     buffers = {n: b.detach().to(dev) for n, b in model.named_buffers()}
     is_forget = torch.zeros(num_classes, dtype=torch.bool)
     is_forget[forget] = True
-    sum_f = {n: torch.zeros_like(p) for n, p in params.items()}
-    sum_r = {n: torch.zeros_like(p) for n, p in params.items()}
+    sums = {n: torch.empty((2, *p.shape), dtype=p.dtype, device=dev) for n, p in params.items()}  # [forget, remain]
     labels = torch.arange(num_classes)
     try:
         # functional_call needs the module's own tensors on the same device as the inputs
@@ -75,17 +74,13 @@ def code_fisher(model: nn.Module, codes: torch.Tensor, forget_classes: Sequence[
         runner = model if model_dev == dev else _moved_copy(model, dev)
         while True:
             try:
-                for t in (*sum_f.values(), *sum_r.values()):
+                for t in sums.values():
                     t.zero_()
                 for start in range(0, num_classes, chunk_size):
                     sl = slice(start, start + chunk_size)
                     wf = is_forget[sl].to(dev, torch.float32)
-                    sums = weighted_sq_grad_sums(runner, params, buffers, codes[sl].to(dev), labels[sl].to(dev),
-                                                 torch.stack([wf, 1.0 - wf]), strategy=strategy)
-                    for n, s in sums.items():
-                        sum_f[n] += s[0]
-                        sum_r[n] += s[1]
-                    del sums
+                    accumulate_sq_grad_sums(runner, params, buffers, codes[sl].to(dev), labels[sl].to(dev),
+                                            torch.stack([wf, 1.0 - wf]), sums, strategy=strategy)
                 break
             except RuntimeError as e:  # torch.OutOfMemoryError is a RuntimeError
                 if not is_out_of_memory(e) or chunk_size == 1:
@@ -96,9 +91,10 @@ def code_fisher(model: nn.Module, codes: torch.Tensor, forget_classes: Sequence[
                     on_retry(f"out of memory on {dev.type}; retrying with {chunk_size} codes at a time")
     finally:
         model.train(was_training)
-    n_f, n_r = len(forget), num_classes - len(forget)
-    return FisherPair({n: s / n_f + EPS for n, s in sum_f.items()},
-                      {n: s / n_r + EPS for n, s in sum_r.items()})
+    counts = torch.tensor([len(forget), num_classes - len(forget)], dtype=torch.float32, device=dev)
+    for n, s in sums.items():  # mean + EPS, in place
+        s.div_(counts.view(2, *([1] * (s.dim() - 1)))).add_(EPS)
+    return FisherPair({n: s[0] for n, s in sums.items()}, {n: s[1] for n, s in sums.items()})
 
 
 def is_out_of_memory(e: BaseException) -> bool:

@@ -67,43 +67,44 @@ def _weighted(sq: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return (w @ sq.flatten(1)).view(w.shape[0], *sq.shape[1:])
 
 
-def _module_sums(m: nn.Module, a: torch.Tensor, d: torch.Tensor, w: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Closed-form weighted squared-gradient sums of one module's own parameters ([k, *shape] each)."""
-    out: dict[str, torch.Tensor] = {}
+def _module_sums(m: nn.Module, a: torch.Tensor, d: torch.Tensor, w: torch.Tensor,
+                 acc: dict[str, torch.Tensor]) -> None:
+    """Add one module's closed-form weighted squared-gradient sums to ``acc`` ([k, *shape] each)."""
     b = a.shape[0]
     if isinstance(m, nn.Linear):
         if a.dim() == 2:
-            # [k, out, B] @ [B, in]: one product per weight row, written straight into the result
-            out["weight"] = torch.matmul((w[:, :, None] * d.square()).transpose(1, 2), a.square())
+            # [k, out, B] @ [B, in], written straight into the accumulator: nothing per-sample
+            lhs = (w[:, :, None] * d.square()).transpose(1, 2)
+            acc["weight"].baddbmm_(lhs, a.square().expand(w.shape[0], -1, -1))
             bias_g = d
         else:
             a3, d3 = a.reshape(b, -1, a.shape[-1]), d.reshape(b, -1, d.shape[-1])
-            out["weight"] = _weighted(torch.bmm(d3.transpose(1, 2), a3).square_(), w)
+            acc["weight"] += _weighted(torch.bmm(d3.transpose(1, 2), a3).square_(), w)
             bias_g = d3.sum(1)
         if m.bias is not None:
-            out["bias"] = _weighted(bias_g.square(), w)
+            acc["bias"] += _weighted(bias_g.square(), w)
     elif isinstance(m, nn.Conv2d):
         cols = nn.functional.unfold(a, m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride)
         d3 = d.reshape(b, d.shape[1], -1)
         g = torch.bmm(d3, cols.transpose(1, 2)).square_()  # [B, out, in * kh * kw]
-        out["weight"] = _weighted(g, w).view(w.shape[0], *m.weight.shape)
+        acc["weight"] += _weighted(g, w).view_as(acc["weight"])
         if m.bias is not None:
-            out["bias"] = _weighted(d3.sum(2).square(), w)
+            acc["bias"] += _weighted(d3.sum(2).square(), w)
     else:  # eval-mode batch norm; ``a`` is already x_hat
         dims = tuple(range(2, d.dim()))
         gamma = (d * a).sum(dims) if dims else d * a
         beta = d.sum(dims) if dims else d
-        out["weight"] = _weighted(gamma.square(), w)
-        out["bias"] = _weighted(beta.square(), w)
-    return out
+        acc["weight"] += _weighted(gamma.square(), w)
+        acc["bias"] += _weighted(beta.square(), w)
 
 
 def _closed_form(model: nn.Module, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
-                 x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Sums for the parameters of eligible modules, from one batched forward and backward."""
+                 x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, out: dict[str, torch.Tensor]) -> set[str]:
+    """Add the sums of eligible modules' parameters to ``out``, from one batched forward and backward;
+    returns the names it covered."""
     candidates = _candidates(model)
     if not candidates:
-        return {}
+        return set()
     me = threading.get_ident()
     records: dict[str, dict] = {name: {"calls": 0} for name in candidates}
 
@@ -126,25 +127,35 @@ def _closed_form(model: nn.Module, params: dict[str, torch.Tensor], buffers: dic
             output.register_hook(grab)
         return hook
 
+    def full(name: str, pname: str) -> str:
+        return f"{name}.{pname}" if name else pname
+
+    # Backward only has to reach every candidate's output: asking for one small parameter of each
+    # (its bias where it has one) spares the weight-gradient products nobody reads.
+    wanted = []
+    for name, m in candidates.items():
+        own = dict(m.named_parameters(recurse=False))
+        pick = full(name, "bias") if own.get("bias") is not None else full(name, "weight")
+        wanted.append(pick)
     handles = [m.register_forward_hook(hook_for(name)) for name, m in candidates.items()]
-    leaves = {n: p.detach().requires_grad_(True) for n, p in params.items()}
+    leaves = {n: p.detach().requires_grad_(n in wanted) for n, p in params.items()}
     try:
         with torch.enable_grad():
             logits = functional_call(model, (leaves, buffers), (x,))
             loss = nn.functional.cross_entropy(logits, y, reduction="sum")
-            torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
+            torch.autograd.grad(loss, [leaves[n] for n in wanted if n in leaves], allow_unused=True)
     finally:
         for h in handles:
             h.remove()
-    sums: dict[str, torch.Tensor] = {}
+    covered: set[str] = set()
     for name, rec in records.items():
-        if rec["calls"] != 1 or "grad" not in rec or "input" not in rec:
+        m = candidates[name]
+        names = {pname: full(name, pname) for pname, p in m.named_parameters(recurse=False)}
+        if rec["calls"] != 1 or "grad" not in rec or "input" not in rec or not all(n in out for n in names.values()):
             continue
-        for pname, s in _module_sums(candidates[name], rec["input"], rec["grad"], w).items():
-            full = f"{name}.{pname}" if name else pname
-            if full in params:
-                sums[full] = s
-    return sums
+        _module_sums(m, rec["input"], rec["grad"], w, {pname: out[n] for pname, n in names.items()})
+        covered.update(names.values())
+    return covered
 
 
 def _vmap_sums(model: nn.Module, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
@@ -161,10 +172,10 @@ def _vmap_sums(model: nn.Module, params: dict[str, torch.Tensor], buffers: dict[
     return {n: _weighted(g.square_(), w) for n, g in grads.items()}
 
 
-def weighted_sq_grad_sums(model: nn.Module, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
-                          x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor,
-                          strategy: str = "auto") -> dict[str, torch.Tensor]:
-    """For each parameter name, ``[k, *shape]``: sum_i weights[k, i] * (per-sample gradient)**2.
+def accumulate_sq_grad_sums(model: nn.Module, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
+                            x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, out: dict[str, torch.Tensor],
+                            strategy: str = "auto") -> None:
+    """Add sum_i weights[k, i] * (per-sample gradient)**2 to ``out[name]`` (``[k, *shape]``) in place.
 
     ``model`` must be in eval mode; ``params`` and ``buffers`` are the tensors to evaluate it at
     (as for ``functional_call``; they are not modified and the model gets no ``.grad``).
@@ -172,9 +183,21 @@ def weighted_sq_grad_sums(model: nn.Module, params: dict[str, torch.Tensor], buf
     """
     if strategy not in ("auto", "vmap"):
         raise ValueError(f"strategy must be 'auto' or 'vmap', got {strategy!r}")
-    w = weights.to(x.device, torch.float32)
-    sums = _closed_form(model, params, buffers, x, y, w) if strategy == "auto" else {}
-    missing = [n for n in params if n not in sums]
+    w = weights.to(x.device, out[next(iter(out))].dtype if out else torch.float32)
+    covered = _closed_form(model, params, buffers, x, y, w, out) if strategy == "auto" else set()
+    missing = [n for n in params if n not in covered]
     if missing:
-        sums.update(_vmap_sums(model, params, buffers, x, y, w, missing))
-    return sums
+        for n, s in _vmap_sums(model, params, buffers, x, y, w, missing).items():
+            out[n] += s
+
+
+def weighted_sq_grad_sums(model: nn.Module, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
+                          x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor,
+                          strategy: str = "auto") -> dict[str, torch.Tensor]:
+    """For each parameter name, ``[k, *shape]``: sum_i weights[k, i] * (per-sample gradient)**2.
+
+    The same as ``accumulate_sq_grad_sums`` into zeros; see there.
+    """
+    out = {n: torch.zeros(weights.shape[0], *p.shape, device=x.device, dtype=p.dtype) for n, p in params.items()}
+    accumulate_sq_grad_sums(model, params, buffers, x, y, weights, out, strategy=strategy)
+    return out
