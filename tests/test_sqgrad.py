@@ -40,7 +40,7 @@ def _with_running_stats(model, shape):
     return model.eval()
 
 
-@pytest.mark.parametrize("arch, shape", [("mlp", (1, 8, 8)), ("cnn", (1, 12, 12)), ("resnet18", (3, 8, 8))])
+@pytest.mark.parametrize("arch, shape", [("mlp", (1, 8, 8)), ("cnn", (1, 16, 16)), ("resnet18", (3, 8, 8))])
 @pytest.mark.parametrize("strategy", ["auto", "vmap"])
 def test_zoo_architectures(arch, shape, strategy):
     torch.manual_seed(0)
@@ -113,3 +113,19 @@ def test_unknown_strategy_is_refused():
     with pytest.raises(ValueError, match="strategy"):
         weighted_sq_grad_sums(model, dict(model.named_parameters()), {}, torch.rand(2, 1, 4, 4),
                               torch.tensor([0, 1]), torch.ones(1, 2), strategy="magic")
+
+
+def test_conv_sums_in_small_scratch_pieces_and_both_conv_routes(monkeypatch):
+    """Per-sample conv gradients go through the reused buffer one sample at a time when it is small,
+    and through the grouped convolution on large feature maps: the sums stay the same."""
+    import unlearning.sqgrad as sqgrad
+
+    torch.manual_seed(0)
+    model = _with_running_stats(build_model("cnn", (1, 16, 16), 4), (1, 16, 16))
+    x, y = torch.rand(5, 1, 16, 16), torch.tensor([0, 1, 2, 3, 0])
+    monkeypatch.setattr(sqgrad, "SCRATCH_FLOATS", 1)  # one sample at a time
+    check(model, x, y)
+    monkeypatch.setattr(sqgrad, "GROUPED_CONV_MIN_POSITIONS", 10**9)  # unfold for every layer
+    check(model, x, y)
+    monkeypatch.setattr(sqgrad, "GROUPED_CONV_MIN_POSITIONS", 1)  # grouped convolution for every layer
+    check(model, x, y)

@@ -10,8 +10,9 @@ sum has a closed form from one ordinary batched forward and backward:
   delta_i a_i^T (delta_i = d loss_i / d output_i, a_i = input_i), so
   S_k = (W[k] * delta**2)^T @ a**2: one small matrix product, nothing per-sample materialised.
   On [B, ..., in] inputs (tokens) the per-sample gradient sum_t delta_it a_it^T is built with bmm.
-- ``nn.Conv2d`` (zero padding, no groups): the per-sample weight gradient is delta_i @ unfold(a_i)^T,
-  built per chunk with bmm (the weights are small; the unfolded input is what costs).
+- ``nn.Conv2d`` (zero padding, no groups): per-sample weight gradients must be formed (B x the
+  weight's size), by one grouped convolution backward with the batch as groups on large feature
+  maps, by unfold and bmm into a reused buffer on small ones; then squared and summed in place.
 - ``nn.BatchNorm1d/2d`` in eval mode: d/d gamma = sum over positions of delta * x_hat, d/d beta = sum of delta.
 - biases: the squared sum of delta_i over positions.
 
@@ -67,8 +68,58 @@ def _weighted(sq: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return (w @ sq.flatten(1)).view(w.shape[0], *sq.shape[1:])
 
 
+def _add_weighted(acc: torch.Tensor, sq: torch.Tensor, w: torch.Tensor) -> None:
+    """acc[k] += sum_i w[k, i] * sq[i] in place (acc is [k, ...], contiguous; sq is [n, ...])."""
+    acc.view(w.shape[0], -1).addmm_(w, sq.reshape(len(sq), -1))
+
+
+GROUPED_CONV_MIN_POSITIONS = 256  # at or above this many output positions, grouped convolution beats unfold + bmm
+SCRATCH_FLOATS = 1 << 22  # 16 MiB of float32 for per-sample conv gradients, reused across layers and chunks
+
+
+class _Scratch:
+    """One buffer reused for per-sample gradients: fresh allocations of tens of MiB cost more in page
+    faults than the products written into them."""
+
+    def __init__(self):
+        self.buf: torch.Tensor | None = None
+
+    def take(self, numel: int, like: torch.Tensor) -> torch.Tensor:
+        if self.buf is None or self.buf.numel() < numel or self.buf.device != like.device \
+                or self.buf.dtype != like.dtype:
+            self.buf = torch.empty(numel, device=like.device, dtype=like.dtype)
+        return self.buf[:numel]
+
+
+def _conv_weight_sums(m: nn.Conv2d, a: torch.Tensor, d: torch.Tensor, w: torch.Tensor, acc: torch.Tensor,
+                      scratch: _Scratch) -> None:
+    """Add sum_i w[k, i] * (per-sample weight gradient)**2 of a convolution to ``acc``.
+
+    A sample's weight gradient is the sum over output positions of delta x input patch; it has to be
+    formed (B x the weight's size in all). Large feature maps: one grouped convolution backward with
+    the batch as groups (no unfolded copy of the input). Small ones (many channels, few positions):
+    unfold, then a batched matrix product into a reused buffer, a few samples at a time.
+    """
+    b, c_out = d.shape[:2]
+    if d[0, 0].numel() >= GROUPED_CONV_MIN_POSITIONS:
+        g = torch.nn.grad.conv2d_weight(a.reshape(1, -1, *a.shape[2:]), (b * c_out, *m.weight.shape[1:]),
+                                        d.reshape(1, -1, *d.shape[2:]), stride=m.stride, padding=m.padding,
+                                        dilation=m.dilation, groups=b)
+        _add_weighted(acc, g.view(b, -1).square_(), w)
+        return
+    cols = nn.functional.unfold(a, m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride)
+    d3 = d.reshape(b, c_out, -1)
+    per_sample = c_out * cols.shape[1]
+    step = max(1, min(b, SCRATCH_FLOATS // per_sample))
+    buf = scratch.take(step * per_sample, d).view(step, c_out, cols.shape[1])
+    for s in range(0, b, step):
+        n = min(step, b - s)
+        g = torch.bmm(d3[s:s + n], cols[s:s + n].transpose(1, 2), out=buf[:n])
+        _add_weighted(acc, g.square_(), w[:, s:s + n])
+
+
 def _module_sums(m: nn.Module, a: torch.Tensor, d: torch.Tensor, w: torch.Tensor,
-                 acc: dict[str, torch.Tensor]) -> None:
+                 acc: dict[str, torch.Tensor], scratch: _Scratch) -> None:
     """Add one module's closed-form weighted squared-gradient sums to ``acc`` ([k, *shape] each)."""
     b = a.shape[0]
     if isinstance(m, nn.Linear):
@@ -79,23 +130,20 @@ def _module_sums(m: nn.Module, a: torch.Tensor, d: torch.Tensor, w: torch.Tensor
             bias_g = d
         else:
             a3, d3 = a.reshape(b, -1, a.shape[-1]), d.reshape(b, -1, d.shape[-1])
-            acc["weight"] += _weighted(torch.bmm(d3.transpose(1, 2), a3).square_(), w)
+            _add_weighted(acc["weight"], torch.bmm(d3.transpose(1, 2), a3).square_(), w)
             bias_g = d3.sum(1)
         if m.bias is not None:
-            acc["bias"] += _weighted(bias_g.square(), w)
+            _add_weighted(acc["bias"], bias_g.square(), w)
     elif isinstance(m, nn.Conv2d):
-        cols = nn.functional.unfold(a, m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride)
-        d3 = d.reshape(b, d.shape[1], -1)
-        g = torch.bmm(d3, cols.transpose(1, 2)).square_()  # [B, out, in * kh * kw]
-        acc["weight"] += _weighted(g, w).view_as(acc["weight"])
+        _conv_weight_sums(m, a, d, w, acc["weight"], scratch)
         if m.bias is not None:
-            acc["bias"] += _weighted(d3.sum(2).square(), w)
+            _add_weighted(acc["bias"], d.reshape(b, d.shape[1], -1).sum(2).square(), w)
     else:  # eval-mode batch norm; ``a`` is already x_hat
         dims = tuple(range(2, d.dim()))
         gamma = (d * a).sum(dims) if dims else d * a
         beta = d.sum(dims) if dims else d
-        acc["weight"] += _weighted(gamma.square(), w)
-        acc["bias"] += _weighted(beta.square(), w)
+        _add_weighted(acc["weight"], gamma.square(), w)
+        _add_weighted(acc["bias"], beta.square(), w)
 
 
 def _closed_form(model: nn.Module, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
@@ -130,30 +178,34 @@ def _closed_form(model: nn.Module, params: dict[str, torch.Tensor], buffers: dic
     def full(name: str, pname: str) -> str:
         return f"{name}.{pname}" if name else pname
 
-    # Backward only has to reach every candidate's output: asking for one small parameter of each
-    # (its bias where it has one) spares the weight-gradient products nobody reads.
-    wanted = []
-    for name, m in candidates.items():
-        own = dict(m.named_parameters(recurse=False))
-        pick = full(name, "bias") if own.get("bias") is not None else full(name, "weight")
-        wanted.append(pick)
+    # Backward only has to reach every candidate's output, not to form weight gradients (the closed
+    # forms replace them): ask for the biases, and for the input when a layer has no bias (a conv
+    # before a batch norm): every layer's output lies between the input and the loss.
+    wanted = [full(name, "bias") for name, m in candidates.items() if getattr(m, "bias", None) is not None]
+    wanted = [n for n in wanted if n in params]
+    via_input = x.is_floating_point() and len(wanted) < len(candidates)
+    if len(wanted) < len(candidates) and not via_input:  # integer inputs: ask for the weights as well
+        wanted += [full(name, "weight") for name, m in candidates.items() if getattr(m, "bias", None) is None]
     handles = [m.register_forward_hook(hook_for(name)) for name, m in candidates.items()]
     leaves = {n: p.detach().requires_grad_(n in wanted) for n, p in params.items()}
+    x_in = x.detach().requires_grad_(True) if via_input else x
     try:
         with torch.enable_grad():
-            logits = functional_call(model, (leaves, buffers), (x,))
+            logits = functional_call(model, (leaves, buffers), (x_in,))
             loss = nn.functional.cross_entropy(logits, y, reduction="sum")
-            torch.autograd.grad(loss, [leaves[n] for n in wanted if n in leaves], allow_unused=True)
+            targets = [leaves[n] for n in wanted] + ([x_in] if via_input else [])
+            torch.autograd.grad(loss, targets, allow_unused=True)
     finally:
         for h in handles:
             h.remove()
     covered: set[str] = set()
+    scratch = _Scratch()
     for name, rec in records.items():
         m = candidates[name]
         names = {pname: full(name, pname) for pname, p in m.named_parameters(recurse=False)}
         if rec["calls"] != 1 or "grad" not in rec or "input" not in rec or not all(n in out for n in names.values()):
             continue
-        _module_sums(m, rec["input"], rec["grad"], w, {pname: out[n] for pname, n in names.items()})
+        _module_sums(m, rec["input"], rec["grad"], w, {pname: out[n] for pname, n in names.items()}, scratch)
         covered.update(names.values())
     return covered
 
