@@ -60,6 +60,7 @@ from .forgetting import ForgetResult
 
 ProgressFn = Callable[[float, str], None]
 StopFn = Callable[[], bool]
+PROGRESS_EVERY = 0.1  # seconds between progress callbacks
 
 
 class Cancelled(RuntimeError):
@@ -107,7 +108,11 @@ SSD_BATCH = 64  # the reference code's mini-batch for the importances
 
 
 class _Progress:
-    """Adapts (fraction, message) callbacks and the stop poll to a known number of steps."""
+    """Adapts (fraction, message) callbacks and the stop poll to a known number of steps.
+
+    Callbacks come at most every ``PROGRESS_EVERY`` seconds (and at the end), and the time spent
+    inside them is kept in ``overhead``: a method's reported seconds leave out the caller's drawing.
+    """
 
     def __init__(self, total_steps: int, progress: ProgressFn | None, should_stop: StopFn | None, label: str):
         self.total = max(int(total_steps), 1)
@@ -115,18 +120,29 @@ class _Progress:
         self.progress = progress
         self.should_stop = should_stop
         self.label = label
-        self._every = max(self.total // 100, 1)  # at most ~100 callbacks
+        self.overhead = 0.0
+        self._last = time.perf_counter()
+
+    def _call(self, fraction: float, message: str) -> None:
+        t0 = time.perf_counter()
+        self.progress(fraction, message)  # type: ignore[misc]
+        self._last = time.perf_counter()
+        self.overhead += self._last - t0
 
     def step(self, message: str = "") -> None:
-        if self.should_stop is not None and self.should_stop():
-            raise Cancelled(f"{self.label} was stopped")
+        if self.should_stop is not None:
+            t0 = time.perf_counter()
+            stop = self.should_stop()
+            self.overhead += time.perf_counter() - t0
+            if stop:
+                raise Cancelled(f"{self.label} was stopped")
         self.done += 1
-        if self.progress is not None and (self.done % self._every == 0 or self.done == self.total):
-            self.progress(min(self.done / self.total, 1.0), message or self.label)
+        if self.progress is not None and time.perf_counter() - self._last >= PROGRESS_EVERY:
+            self._call(min(self.done / self.total, 1.0), message or self.label)
 
     def finish(self, message: str) -> None:
         if self.progress is not None:
-            self.progress(1.0, message)
+            self._call(1.0, message)
 
 
 def split_by_classes(train_set: ImageTensors, classes: Sequence[int]) -> tuple[ImageTensors, ImageTensors]:
@@ -246,7 +262,7 @@ def retrain(model: nn.Module, train_set: ImageTensors, classes: Sequence[int], *
     tracker = _Progress(_steps(len(y), settings), progress, should_stop, "retrain")
     _train_epochs(work, x, y, settings, seed, tracker, "retrain", code_dev, t_mix)
     _sync(dev)
-    seconds = time.perf_counter() - t0
+    seconds = time.perf_counter() - t0 - tracker.overhead
     tracker.finish("retrain: done")
     return _result(work, chosen, "retrain", dev, seconds,
                    [f"retrained from scratch on {len(y)} samples: {settings.epochs} epochs, lr {settings.lr:g}, "
@@ -266,7 +282,7 @@ def finetune(model: nn.Module, train_set: ImageTensors, classes: Sequence[int], 
     tracker = _Progress(_steps(len(y), settings), progress, should_stop, "finetune")
     _train_epochs(work, x, y, settings, seed, tracker, "finetune")
     _sync(dev)
-    seconds = time.perf_counter() - t0
+    seconds = time.perf_counter() - t0 - tracker.overhead
     tracker.finish("finetune: done")
     return _result(work, chosen, "finetune", dev, seconds,
                    [f"fine-tuned on {len(y)} remaining samples: {settings.epochs} epochs, lr {settings.lr:g}"])
@@ -307,7 +323,7 @@ def neggrad_plus(model: nn.Module, train_set: ImageTensors, classes: Sequence[in
             opt.step()
             tracker.step(f"neggrad+: epoch {epoch + 1}/{settings.epochs}")
     _sync(dev)
-    seconds = time.perf_counter() - t0
+    seconds = time.perf_counter() - t0 - tracker.overhead
     tracker.finish("neggrad+: done")
     return _result(work, chosen, "neggrad+", dev, seconds,
                    [f"NegGrad+: beta {beta:g}, {settings.epochs} epochs, lr {settings.lr:g}"])
@@ -331,7 +347,7 @@ def random_labels(model: nn.Module, train_set: ImageTensors, classes: Sequence[i
     tracker = _Progress(_steps(len(y), settings), progress, should_stop, "random-labels")
     _train_epochs(work, x, y, settings, seed, tracker, "random-labels")
     _sync(dev)
-    seconds = time.perf_counter() - t0
+    seconds = time.perf_counter() - t0 - tracker.overhead
     tracker.finish("random-labels: done")
     return _result(work, chosen, "random-labels", dev, seconds,
                    [f"{int(is_forget.sum())} forget samples relabelled at random; "
@@ -384,7 +400,7 @@ def ssd(model: nn.Module, train_set: ImageTensors, classes: Sequence[int], *,
             p.mul_(torch.where(selected, factor, torch.ones_like(factor)))
             dampened += int(selected.sum())
     _sync(dev)
-    seconds = time.perf_counter() - t0
+    seconds = time.perf_counter() - t0 - tracker.overhead
     tracker.finish("ssd: done")
     total = sum(p.numel() for p in work.parameters())
     return _result(work, chosen, "ssd", dev, seconds,

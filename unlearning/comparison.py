@@ -1,0 +1,95 @@
+"""Every unlearning method under one name, and the measurements that compare them.
+
+Shared by ``benchmarks/compare.py`` and the app's Compare page: ``run`` forgets with a method by
+name (the one-shot method is ``"mnemonic"``, the baselines are named as in ``baselines.METHODS``)
+and ``measure`` evaluates the result on the real test split (A_F, A_R) and attacks it with the
+entropy membership-inference attack (MIA).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .baselines import METHODS, ProgressFn, StopFn, run_baseline
+from .checkpoints import Checkpoint
+from .data import Splits
+from .forgetting import ForgetResult, forget
+from .metrics import evaluate
+from .pipeline import default_lambdas
+from .privacy import membership_attack
+
+ONE_SHOT = "mnemonic"
+METHOD_NAMES: tuple[str, ...] = (ONE_SHOT, *METHODS)
+NO_TRAINING = (ONE_SHOT, "ssd", "ssd-tuned")  # no gradient step: fast
+TRAINING = tuple(m for m in METHOD_NAMES if m not in NO_TRAINING)  # pay per training sample and epoch
+REFERENCE = "retrain"  # the gold standard the others are judged against
+LABELS = {
+    ONE_SHOT: "One-shot (mnemonic codes)",
+    "retrain": "Retrain from scratch",
+    "finetune": "Fine-tune",
+    "neggrad+": "NegGrad+",
+    "random-labels": "Random labels",
+    "ssd": "SSD (published α=10, λ=1)",
+    "ssd-tuned": "SSD (α=5, chosen on validation)",
+}
+
+
+@dataclass(frozen=True)
+class MethodRow:
+    """One method's outcome on one model: time, test accuracies and the MIA score (fractions in [0, 1])."""
+
+    method: str
+    seconds: float  # the method's own seconds["total"]
+    forget_accuracy: float  # A_F on the test split
+    retain_accuracy: float  # A_R on the test split
+    mia: float  # share of forget-class training samples the attack calls "member"
+    attack_accuracy: float  # the attack's balanced accuracy on members vs test samples (0.5: chance)
+    device: str = ""
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        """The benchmark's JSON row."""
+        return {"method": self.method, "seconds": self.seconds, "forget_accuracy": self.forget_accuracy,
+                "retain_accuracy": self.retain_accuracy, "mia": self.mia}
+
+
+def run(method: str, checkpoint: Checkpoint, splits: Splits, classes: Sequence[int],
+        device: str | torch.device | None = None, progress: ProgressFn | None = None,
+        should_stop: StopFn | None = None) -> ForgetResult:
+    """Forget ``classes`` with ``method``; the checkpoint's model is never modified.
+
+    The one-shot method uses the paper's lambdas for the model's kind (``pipeline.default_lambdas``)
+    and reads no data; the baselines read ``splits.train``.
+    """
+    if method == ONE_SHOT:
+        if progress is not None:
+            progress(0.0, "one-shot: Fisher on the codes")
+        l1, l2 = default_lambdas(checkpoint.meta["arch"])
+        result = forget(checkpoint.model, checkpoint.codes, classes, lambda1=l1, lambda2=l2, device=device)
+        if progress is not None:
+            progress(1.0, "one-shot: done")
+        return result
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {list(METHOD_NAMES)}")
+    return run_baseline(method, checkpoint, splits.train, classes, device=device, progress=progress,
+                        should_stop=should_stop)
+
+
+def measure(result: ForgetResult, splits: Splits, device: str | torch.device | None = None,
+            seconds: float | None = None, method: str | None = None) -> MethodRow:
+    """A_F and A_R of the forgotten model on the test split, and its MIA score.
+
+    ``seconds`` overrides ``result.seconds["total"]`` (a benchmark's median over repeats); ``method``
+    names the row (default: the result's mode, with the paper's rule called "mnemonic").
+    """
+    classes = list(result.forget_classes)
+    n = len(splits.info.class_names)
+    ev = evaluate(result.model, splits.test, n, device=device)
+    attack = membership_attack(result.model, splits.train, splits.test, classes, device=device)
+    return MethodRow(method=method or (ONE_SHOT if result.mode == "paper" else result.mode),
+                     seconds=float(result.seconds["total"] if seconds is None else seconds),
+                     forget_accuracy=ev.forget_accuracy(classes), retain_accuracy=ev.retain_accuracy(classes),
+                     mia=attack.member_fraction, attack_accuracy=attack.attack_accuracy,
+                     device=result.device, notes=tuple(result.notes))
