@@ -1,0 +1,54 @@
+"""Mnemonic Unlearning Studio: `streamlit run app.py`.
+
+Navigation, the shared sidebar (which model, which device) and nothing heavy: each page in
+pages/ tells its own story, figures come from ui/figures.py, the work from the unlearning package.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import state
+from unlearning.device import available_devices
+
+st.set_page_config(page_title="Mnemonic Unlearning Studio", page_icon=":material/psychology_alt:", layout="wide")
+
+# URL paths differ from the file names on purpose: a pages/ folder makes Streamlit start in its old
+# file-based mode until st.navigation has run once, and a URL that matched a file name there would
+# run that page alone, without this script's sidebar (a fresh server opened straight at /forget).
+pages = [
+    st.Page("pages/overview.py", title="Overview", icon=":material/school:", default=True, url_path="start"),
+    st.Page("pages/model.py", title="Model", icon=":material/model_training:", url_path="models"),
+    st.Page("pages/forget.py", title="Forget", icon=":material/auto_fix_high:", url_path="unlearn"),
+    st.Page("pages/guide.py", title="How to read the plots", icon=":material/menu_book:", url_path="how-to-read"),
+]
+page = st.navigation(pages)
+
+with st.sidebar:
+    entries = [e for e in state.model_entries() if e.meta is not None]
+    options = [str(e.path) for e in entries]
+    labels = {str(e.path): f"{e.name} · {e.meta['arch']} · {e.meta['dataset']}"
+                           + (" · yours" if e.source == "local" else "") for e in entries}
+    if state.PENDING_MODEL in st.session_state:  # a model just uploaded, trained, or chosen by the demo
+        st.session_state[state.MODEL_KEY] = st.session_state.pop(state.PENDING_MODEL)
+    if st.session_state.get(state.MODEL_KEY) not in options and options:
+        default = state.default_path()
+        st.session_state[state.MODEL_KEY] = default if default in options else options[0]
+    if options:
+        st.selectbox("Model", options, key=state.MODEL_KEY, format_func=lambda p: labels.get(p, p),
+                     help="Shipped models come with the app; yours are the ones you trained or uploaded "
+                          "(kept in the local models/ folder).")
+        meta = next(e.meta for e in entries if str(e.path) == st.session_state[state.MODEL_KEY])
+        acc = meta.get("test_accuracy")
+        st.caption(f"{len(meta['class_names'])} classes · test accuracy "
+                   f"{'–' if acc is None else f'{acc:.1%}'}" + (" · already forgot some classes" if meta.get("forgotten") else ""))
+    else:
+        st.error("No usable model found: add a .safetensors checkpoint on the Model page.")
+    devices = available_devices()
+    if st.session_state.get(state.DEVICE_KEY) not in devices:
+        st.session_state[state.DEVICE_KEY] = devices[0]
+    st.selectbox("Device", devices, key=state.DEVICE_KEY, format_func=state.device_label,
+                 help="Where forgetting and training run. The GPU is preselected when there is one.")
+    st.caption("Light or dark: ⋮ menu (top right) → Settings.")
+
+state.show_flash()
+page.run()

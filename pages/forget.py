@@ -1,0 +1,183 @@
+"""Forget: choose classes and settings, run once, then see before next to after, and take it away."""
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import analysis, figures, report, state, widgets
+from ui.jobs import unused_path
+from unlearning.checkpoints import save_checkpoint
+from unlearning.pipeline import default_lambdas, forgotten_meta
+from unlearning.storage import user_models_dir
+
+st.title("Forget classes")
+
+path = state.selected_path()
+if path is None:
+    st.error("No model is selected. Pick, upload or train one on the Model page.")
+    st.stop()
+try:
+    ckpt = state.shared_checkpoint(path)
+    state.test_split(ckpt)  # loaded now, so the button only forgets
+except (ValueError, OSError) as e:  # CheckpointError, DataError
+    st.error(f"This model cannot be used for forgetting here: {e}")
+    st.stop()
+
+meta, names = ckpt.meta, ckpt.class_names
+model_id = state.model_name(path)
+acc = meta.get("test_accuracy")
+st.markdown(f"Model **{model_id}** · {meta['arch']} on {meta['dataset']} · {len(names)} classes · "
+            f"test accuracy {'–' if acc is None else f'{acc:.1%}'}")
+
+# --- 1. what to forget, and how ----------------------------------------------------------------------
+selected = st.multiselect("Classes to forget", names, key=f"classes::{model_id}", persist_state="session",
+                          placeholder="Choose one or more classes",
+                          help="Everything else is meant to be kept. At least one class must remain.")
+problem = analysis.selection_problem(selected, names)
+if problem and selected:
+    st.warning(problem, icon=":material/warning:")
+
+modes = analysis.available_modes()
+mode = None
+if len(modes) > 1:
+    mode = st.selectbox("Method", list(modes), format_func=lambda m: m, key="mode", persist_state="session",
+                        help="\n\n".join(f"**{k}**: {v}" for k, v in modes.items()))
+    st.caption(modes[mode])
+
+d1, d2 = default_lambdas(meta["arch"])
+c1, c2 = st.columns(2)
+text1 = c1.text_input("λ1 · cap on each layer's scale", value=f"{d1:g}", key=f"lambda1::{model_id}",
+                      help=f"Each parameter tensor is moved by s·r, where r is the Fisher ratio and "
+                           f"s = min(λ1, λ2 / max r). The paper uses {d1:g} for this kind of model.")
+text2 = c2.text_input("λ2 · cap on the largest single change", value=f"{d2:g}", key=f"lambda2::{model_id}",
+                      help=f"No parameter moves by more than λ2. The paper uses {d2:g} for this kind of model.")
+lambdas, lambda_errors = {}, []
+for name, text in (("lambda1", text1), ("lambda2", text2)):
+    try:
+        lambdas[name] = analysis.parse_lambda(text, name)
+    except ValueError as e:
+        lambda_errors.append(str(e))
+for msg in lambda_errors:
+    st.error(msg, icon=":material/error:")
+with st.expander("What do λ1 and λ2 do?"):
+    st.markdown(
+        f"For every parameter the method computes **r = F_forget / F_remain**: how much more that parameter "
+        f"matters to the forgotten classes' codes than to the others'. Each parameter tensor is then moved by "
+        f"**s · r**, with one scale per tensor, **s = min(λ1, λ2 / max r)**.\n\n"
+        f"- **λ1** caps the scale: a larger λ1 moves everything more.\n"
+        f"- **λ2** caps the largest change any single parameter can get (the one with the largest r).\n\n"
+        f"Both + and − directions are tried; the one that forgets the codes and keeps the others' codes is kept. "
+        f"The paper's values: λ1 = 1e-3, λ2 = 10 for its MNIST MLP; λ1 = 1e-5, λ2 = 1e4 for ResNet-18. "
+        f"This model is a **{meta['arch']}**, so the defaults are λ1 = {d1:g}, λ2 = {d2:g}. "
+        f"Accepted ranges: λ1 {analysis.LAMBDA_RANGES['lambda1'][0]:g} to {analysis.LAMBDA_RANGES['lambda1'][1]:g}, "
+        f"λ2 {analysis.LAMBDA_RANGES['lambda2'][0]:g} to {analysis.LAMBDA_RANGES['lambda2'][1]:g}.")
+
+device = state.selected_device()
+st.caption(f"Runs on **{state.device_label(device)}** (change it in the sidebar).")
+
+ready = problem is None and not lambda_errors
+if not selected:
+    st.info("Choose the classes to forget, then press **Forget**.", icon=":material/touch_app:")
+if st.button("Forget", type="primary", icon=":material/auto_fix_high:", disabled=not ready, key="forget_button"):
+    run = state.forget_with_progress(path, analysis.class_indices(selected, names), lambdas["lambda1"],
+                                     lambdas["lambda2"], device, mode=mode)
+    if run is not None:
+        st.session_state[state.RUN_KEY] = run
+
+# --- 2. what changed ---------------------------------------------------------------------------------
+run: state.Run | None = st.session_state.get(state.RUN_KEY)
+if run is None or not run.matches(path):
+    st.stop()
+
+view = run.view
+o, r = view.outcome, view.outcome.result
+st.header(f"Forgetting {', '.join(view.forget_names)}: before and after", divider="gray")
+st.caption(f"Method {r.mode} · λ1 = {r.lambda1:g}, λ2 = {r.lambda2:g} · sign {r.sign or '–'} · {r.device} · "
+           f"measured on {int(o.before.confusion.sum()):,} real test images")
+widgets.verdict_banner(view)
+widgets.metric_cards(view)
+
+tabs = st.tabs(["Accuracy per class", "Parameter sensitivity", "Mnemonic codes", "Real test images",
+                "Confusion matrices", "Downloads"])
+with tabs[0]:
+    widgets.chart(figures.per_class_accuracy(names, o.before.per_class_accuracy, o.after.per_class_accuracy,
+                                             view.forget), key="bars")
+    st.dataframe(analysis.metrics_rows(view), hide_index=True, width="stretch")
+
+with tabs[1]:
+    if not r.tensors:
+        st.info(f"The {r.mode} method does not use the Fisher information, so there is no sensitivity to show.")
+    else:
+        widgets.chart(figures.ratio_histogram(*r.ratio_histogram()), key="hist_all")
+        st.caption("Every parameter of the model, binned by how much more it matters to the forgotten classes' "
+                   "codes than to the others'. The green bars are the parameters the method moved.")
+        by_name = {t.name: t for t in r.tensors}
+        layer = st.selectbox("One layer", list(by_name), key=f"layer::{model_id}",
+                             index=max(range(len(r.tensors)), key=lambda i: r.tensors[i].numel),
+                             format_func=lambda n: f"{n} ({by_name[n].numel:,} parameters, scale s = {by_name[n].scale:.2g})")
+        t = by_name[layer]
+        widgets.chart(figures.ratio_histogram(r.ratio_edges, t.ratio_counts, t.moved_counts,
+                                              title=f"Sensitivity in {layer}"), key="hist_layer")
+        widgets.chart(figures.layer_overview([t.name for t in r.tensors], [t.numel for t in r.tensors],
+                                             [t.moved for t in r.tensors], [t.scale for t in r.tensors]),
+                      key="layers")
+
+with tabs[2]:
+    widgets.chart(figures.prediction_gallery(
+        view.code_images, list(view.code_classes), view.codes_before.labels, view.codes_before.confidence,
+        view.codes_after.labels, view.codes_after.confidence, names, view.forget,
+        "Mnemonic codes: predicted class and confidence, before and after",
+        columns=min(10, len(view.code_classes))), key="codes")
+    scores = r.code_scores.get(r.sign)
+    if scores:
+        st.caption(f"On the codes alone, the chosen sign ({r.sign}) recognises {scores[0]:.0%} of the forgotten "
+                   f"classes' codes and {scores[1]:.0%} of the others'. This is all the method sees when it decides.")
+
+with tabs[3]:
+    widgets.chart(figures.prediction_gallery(
+        view.sample_images, view.sample_labels, view.samples_before.labels, view.samples_before.confidence,
+        view.samples_after.labels, view.samples_after.confidence, names, view.forget,
+        "Real test images: predicted class and confidence, before and after", columns=6), key="samples")
+    st.caption("The first test images of each forgotten class (framed), then one of each of the first kept classes.")
+
+with tabs[4]:
+    widgets.chart(figures.confusion_matrices(o.before.confusion, o.after.confusion, names, view.forget),
+                  key="confusion")
+
+with tabs[5]:
+    stem = f"{model_id}-forgot-{'-'.join(view.forget_names)}"
+    stem = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in stem)[:100]
+
+    def _model_bytes() -> bytes:  # deferred: made on click, in the download thread, once
+        if "model" not in run.downloads:
+            run.downloads["model"] = analysis.model_bytes(run.checkpoint, o)
+        return run.downloads["model"]
+
+    def _report_html() -> str:
+        if "report" not in run.downloads:
+            run.downloads["report"] = report.build_report(view).encode("utf-8")
+        return run.downloads["report"].decode("utf-8")
+
+    d = st.columns(4)
+    d[0].download_button("Unlearned model (.safetensors)", _model_bytes, file_name=f"{stem}.safetensors",
+                         mime="application/octet-stream", icon=":material/download:", key="dl_model")
+    d[1].download_button("Metrics (CSV)", analysis.metrics_csv(view), file_name=f"{stem}.csv", mime="text/csv",
+                         icon=":material/table:", key="dl_csv")
+    d[2].download_button("Metrics (JSON)", analysis.metrics_json(view), file_name=f"{stem}.json",
+                         mime="application/json", icon=":material/data_object:", key="dl_json")
+    d[3].download_button("Report (HTML)", _report_html, file_name=f"{stem}.html", mime="text/html",
+                         icon=":material/slideshow:", key="dl_report",
+                         help="One self-contained file with the figures; opens offline in any browser.")
+    st.caption("The report holds every figure above and the numbers behind them: send it to people who will not "
+               "run the app.")
+    if st.button("Keep the unlearned model in my models", icon=":material/save:", key="keep_model",
+                 help="Saves it to the local models folder and selects it, so you can inspect it or forget more."):
+        try:
+            target = unused_path(user_models_dir(), stem)
+            model = analysis.cpu_model(r.model)
+            save_checkpoint(target, model, run.checkpoint.codes, forgotten_meta(run.checkpoint, o))
+        except (ValueError, OSError) as e:
+            st.error(f"Could not save the model: {e}")
+        else:
+            state.select_model(target)
+            state.flash(f"Saved and selected {target.name}: it is now the model in the sidebar.")
+            st.rerun()

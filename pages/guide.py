@@ -1,0 +1,70 @@
+"""How to read the plots: a page for teaching, one short section per view of the Forget page."""
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import figures
+
+st.title("How to read the plots")
+st.markdown(
+    "Every view on the **Forget** page compares the model **before** forgetting with the model **after**, on "
+    "the same real test images the model never trained on. One colour always means one thing: "
+    f"<span style='color:{figures.FORGOTTEN};font-weight:600'>vermillion = a forgotten class</span>, "
+    f"<span style='color:{figures.BEFORE};font-weight:600'>grey = before</span>, "
+    f"<span style='color:{figures.AFTER};font-weight:600'>blue = after (kept classes)</span>, "
+    f"<span style='color:{figures.PERTURBED};font-weight:600'>green = parameters the method moved</span>. "
+    "The palette (Okabe–Ito) stays distinguishable for colour-blind viewers.", unsafe_allow_html=True)
+
+st.header("The three numbers")
+st.markdown(
+    "- **A_F**: test accuracy on the forgotten classes. After a good forgetting it is near **0%**: the model no "
+    "longer recognises them (it answers some other class).\n"
+    "- **A_R**: test accuracy on the remaining classes. After a good forgetting it is **unchanged**: nothing "
+    "else was damaged.\n"
+    "- **E_F**: how much of the forgotten classes' accuracy was removed, in percent: (A_F before − A_F after) / "
+    "A_F before. **100%** means all of it.\n\n"
+    "The banner above the numbers says in plain words whether the run worked **on real data**: forgotten when "
+    "A_F is at most 2%, kept when A_R dropped by at most 3 points.")
+
+st.header("Accuracy per class")
+st.markdown(
+    "Grouped bars, one pair per class: grey before, blue after; the forgotten classes are shaded and their "
+    "'after' bar is vermillion. Look for the vermillion bar falling to zero while every blue bar stays as tall "
+    "as its grey neighbour.")
+
+st.header("Parameter sensitivity")
+st.markdown(
+    "For every parameter the method compares two Fisher informations computed **on the codes only**: how much "
+    "the loss of the forgotten classes' codes depends on it (F_forget) and how much the others' does (F_remain). "
+    "The histogram counts parameters by **log10(F_forget / F_remain)**: to the right of 0, a parameter matters "
+    "more to the forgotten classes. The method moves each parameter in proportion to that ratio, so the "
+    "**green** (perturbed) bars sit on the right. The subtitle says how many were moved; the per-layer view "
+    "shows where they are.")
+
+st.header("Mnemonic codes")
+st.markdown(
+    "Each class has a fixed random image, its code, that the model learnt to recognise during training. Under "
+    "each code: the predicted class and its confidence before and after (a wrong prediction is in italics and "
+    "marked ✗). The method decides everything from these codes alone: it keeps the direction (+ or −) that makes "
+    "the forgotten codes unrecognised and the others still recognised.")
+
+st.header("Real test images")
+st.markdown(
+    "The first test images of each forgotten class (framed in vermillion), then one image of each of the first "
+    "kept classes, with predictions before and after. **This is the test that matters**: a run can forget the "
+    "codes and still recognise the real images. On the shipped model, the digit 3 is such a case; try it.")
+
+st.header("Confusion matrices")
+st.markdown(
+    "Rows are the true class, columns the predicted class; each row shows where that class's test images went, "
+    "in percent (the number in a cell is the count). Before forgetting, the diagonal is bright. After, the "
+    "forgotten class's row (outlined) has moved off the diagonal: the column it moved to tells you what the "
+    "model now thinks those images are.")
+
+st.header("Questions to ask a class")
+st.markdown(
+    "1. Forget one digit. Which digit do its images turn into, and why that one?\n"
+    "2. Forget the digit 3 on the shipped model. The codes are forgotten; are the real 3s?\n"
+    "3. Multiply λ1 by 10. What happens to A_R?\n"
+    "4. Forget two digits at once. Is it harder than one?\n"
+    "5. Train a small CNN on the Model page and forget a digit. Does the method still work?")

@@ -1,0 +1,73 @@
+"""Overview: what machine unlearning is, the method in one picture, and a one-click demo."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from ui import figures, state, widgets
+from unlearning.pipeline import default_lambdas
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+
+st.title("Mnemonic Unlearning Studio")
+st.markdown("##### Make a trained classifier forget a class in a fraction of a second, and see exactly what changed.")
+
+left, right = st.columns(2, gap="large")
+with left:
+    st.subheader("Why unlearning")
+    st.markdown(
+        "A model keeps what it learnt from its training data. Sometimes that has to go: a person asks to be "
+        "removed (the *right to be forgotten*), a data source turns out to be mislabelled, poisoned or "
+        "licensed wrongly, or a whole category must no longer be recognised. Retraining without that data "
+        "is the gold standard, but it is slow and needs the original data. **Machine unlearning** removes the "
+        "knowledge from the trained model directly.")
+with right:
+    st.subheader("The method here")
+    st.markdown(
+        "*One-Shot Machine Unlearning with Mnemonic Code* (Yamashita, Yamada, Shibata, ACML 2024). During "
+        "training every class gets a fixed random image, its **mnemonic code**, mixed into the data. To forget "
+        "a class, the app measures on those codes alone which parameters matter far more to that class than to "
+        "the others (the Fisher information) and pushes exactly those, once. No training data, no gradient "
+        "steps. Then it checks the result on **real test images**, because the codes can be fooled.")
+
+st.image(str(ASSETS / "method.svg"), width="stretch",
+         caption="Train once with codes; forget from the codes alone; always check on real test images.")
+
+st.subheader("Try it: one click")
+default = state.default_path()
+if default is None:
+    st.error("The default model is missing from assets/models; pick or train one on the Model page.")
+    st.stop()
+try:
+    ckpt = state.shared_checkpoint(default)
+    state.test_split(ckpt)  # load the test images now, so the click only forgets
+except (ValueError, OSError) as e:
+    st.error(f"The default model cannot be used here: {e}")
+    st.stop()
+
+names = ckpt.class_names
+choice = st.segmented_control(f"Class to forget from the default model ({state.model_name(default)})", names,
+                              default="7" if "7" in names else names[-1], key="demo_class", required=True)
+if st.button(f"Forget {choice} now", type="primary", icon=":material/play_arrow:", key="demo_button"):
+    lambda1, lambda2 = default_lambdas(ckpt.meta["arch"])
+    run = state.forget_with_progress(default, [names.index(choice)], lambda1, lambda2, state.selected_device())
+    if run is not None:
+        st.session_state["demo_result"] = st.session_state[state.RUN_KEY] = run
+        if state.selected_path() != default:  # the Forget page shows this run on the default model
+            state.select_model(default)
+            st.rerun()
+
+run = st.session_state.get("demo_result")
+if run is not None and run.matches(default):
+    view = run.view
+    widgets.verdict_banner(view)
+    widgets.metric_cards(view)
+    o = view.outcome
+    widgets.chart(figures.per_class_accuracy(view.class_names, o.before.per_class_accuracy,
+                                             o.after.per_class_accuracy, view.forget), key="demo_bars")
+    st.page_link("pages/forget.py", label="See everything that changed on the Forget page",
+                 icon=":material/arrow_forward:")
+else:
+    st.caption("Forgets the chosen digit from the shipped model with the paper's settings, then measures "
+               "every digit's accuracy on real test images before and after.")

@@ -1,0 +1,284 @@
+"""Every page of the Streamlit app through streamlit.testing (no browser): it renders, its widgets are
+there, bad input gets a message, and the charts carry the backend's numbers for the same run.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import plotly.io as pio
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import state_hash
+from ui import figures
+from unlearning.checkpoints import load_checkpoint
+from unlearning.data import load_dataset
+from unlearning.pipeline import forget_and_evaluate
+from unlearning.storage import default_model_path
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+TIMEOUT = 120  # seconds per script run: generous, for a loaded 2-core CI machine
+
+
+@pytest.fixture(autouse=True)
+def local_models(tmp_path, monkeypatch):
+    """Trained and uploaded models go to a fresh folder, never the repository's models/."""
+    folder = tmp_path / "models"
+    monkeypatch.setenv("UNLEARNING_MODELS", str(folder))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def mnist_test():
+    return load_dataset("mnist5k").test
+
+
+@pytest.fixture(scope="module")
+def default_ckpt():
+    return load_checkpoint(default_model_path())
+
+
+def app(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def charts(at: AppTest) -> dict[str, object]:
+    """The page's Plotly figures by title."""
+    out = {}
+    for el in at.get("plotly_chart"):
+        fig = pio.from_json(el.proto.spec)
+        out[fig.layout.title.text] = fig
+    return out
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+# --- every page renders ------------------------------------------------------------------------------
+
+def test_overview_renders_with_the_default_model_and_a_demo_button():
+    at = app()
+    assert at.title[0].value == "Mnemonic Unlearning Studio"
+    assert at.selectbox(key="model_path").value == str(default_model_path())
+    assert at.selectbox(key="device").value in ("cpu", "cuda", "mps")
+    assert at.button(key="demo_button").label == "Forget 7 now"
+    assert at.get("image")  # the method diagram
+
+
+def test_model_page_shows_the_card_codes_upload_and_training_form():
+    at = app("pages/model.py")
+    assert "mlp-mnist5k" in [s.value for s in at.subheader]
+    assert metrics(at)["Architecture"] == "mlp" and metrics(at)["Test accuracy"] == "91.7%"
+    assert "Mnemonic codes (top) and real images (bottom), one per class" in charts(at)
+    assert at.file_uploader(key="upload").allowed_type == [".safetensors"]
+    assert {"train_dataset", "train_arch", "train_epochs", "train_tmix", "train_seed"} <= {
+        w.key for w in [*at.selectbox, *at.number_input, *at.slider]}
+
+
+def test_forget_page_offers_classes_lambdas_and_a_disabled_button_until_a_class_is_chosen():
+    at = app("pages/forget.py")
+    assert at.multiselect(key="classes::mlp-mnist5k").options == [str(i) for i in range(10)]
+    assert at.text_input(key="lambda1::mlp-mnist5k").value == "0.001"
+    assert at.text_input(key="lambda2::mlp-mnist5k").value == "10"
+    assert at.button(key="forget_button").disabled
+    assert "Choose the classes" in at.info[0].value
+
+
+def test_guide_page_explains_every_view():
+    at = app("pages/guide.py")
+    heads = [h.value for h in at.header]
+    for h in ("Accuracy per class", "Parameter sensitivity", "Mnemonic codes", "Real test images", "Confusion matrices"):
+        assert h in heads
+
+
+# --- the numbers are the backend's ---------------------------------------------------------------------
+
+def test_demo_shows_the_backends_headline(default_ckpt, mnist_test):
+    at = app()
+    at.button(key="demo_button").click().run()
+    assert not at.exception
+    want = forget_and_evaluate(default_ckpt, mnist_test, [7], device="cpu")
+    m = metrics(at)
+    assert m["A_F · forgotten classes"] == pct(want.after.forget_accuracy([7]))
+    assert m["A_R · remaining classes"] == pct(want.after.retain_accuracy([7]))
+    assert m["E_F · accuracy removed"] == f"{want.efficacy:.1f}%"
+    bars = charts(at)["Test accuracy per class, before and after"]
+    assert figures.after_values(bars) == pytest.approx([100 * a for a in want.after.per_class_accuracy])
+    assert [s.value for s in at.success] == [want.verdict.message]
+
+
+def test_forget_page_charts_equal_the_backend_result(default_ckpt, mnist_test):
+    at = app("pages/forget.py")
+    at.multiselect(key="classes::mlp-mnist5k").set_value(["2", "5"]).run()
+    at.button(key="forget_button").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    want = forget_and_evaluate(default_ckpt, mnist_test, [2, 5], device="cpu")
+    r = want.result
+
+    m = metrics(at)
+    assert m["A_F · forgotten classes"] == pct(want.after.forget_accuracy([2, 5]))
+    assert m["A_R · remaining classes"] == pct(want.after.retain_accuracy([2, 5]))
+    assert m["E_F · accuracy removed"] == f"{want.efficacy:.1f}%"
+
+    figs = charts(at)
+    bars = figs["Test accuracy per class, before and after"]
+    assert list(next(t for t in bars.data if t.name == "before").y) == pytest.approx(
+        [100 * a for a in want.before.per_class_accuracy])
+    assert figures.after_values(bars) == pytest.approx([100 * a for a in want.after.per_class_accuracy])
+
+    edges, counts, moved = r.ratio_histogram()
+    hist = figs["Parameter sensitivity: log10(F_forget / F_remain)"]
+    assert list(hist.data[0].y) == counts and list(hist.data[1].y) == moved
+    assert list(hist.data[0].x) == pytest.approx([(edges[i] + edges[i + 1]) / 2 for i in range(len(edges) - 1)])
+    layer = figs["Sensitivity in net.fc1.weight"]  # the largest tensor is preselected
+    fc1 = next(t for t in r.tensors if t.name == "net.fc1.weight")
+    assert list(layer.data[0].y) == list(fc1.ratio_counts)
+
+    conf = figs["Confusion matrices (rows: true class, % of its test images)"]
+    assert np.array_equal(np.asarray(conf.data[0].text), want.before.confusion)
+    assert np.array_equal(np.asarray(conf.data[1].text), want.after.confusion)
+
+    codes = figs["Mnemonic codes: predicted class and confidence, before and after"]
+    assert len(codes.data) == 10
+    samples = figs["Real test images: predicted class and confidence, before and after"]
+    assert len(samples.data) > 0
+
+    assert [b.label for b in at.get("download_button")] == [
+        "Unlearned model (.safetensors)", "Metrics (CSV)", "Metrics (JSON)", "Report (HTML)"]
+    verdict = [*at.success, *at.warning, *at.error]
+    assert want.verdict.message in [v.value for v in verdict]
+
+
+def test_a_run_that_does_not_forget_says_so(default_ckpt, mnist_test):
+    """Digit 3 resists the published rule on the shipped model: the page must say it plainly."""
+    at = app("pages/forget.py")
+    at.multiselect(key="classes::mlp-mnist5k").set_value(["3"]).run()
+    at.button(key="forget_button").click().run()
+    want = forget_and_evaluate(default_ckpt, mnist_test, [3], device="cpu")
+    assert not want.verdict.forgot  # the premise of this test
+    assert want.verdict.message in [w.value for w in at.warning]
+    assert "Not forgotten" in want.verdict.message
+
+
+# --- state: shared caches stay untouched, sessions stay apart --------------------------------------------
+
+def test_the_cached_model_is_never_modified_and_sessions_are_separate():
+    from ui import state
+
+    path = default_model_path()
+    pristine = state_hash(load_checkpoint(path).model)
+    first = app("pages/forget.py")
+    first.multiselect(key="classes::mlp-mnist5k").set_value(["1"]).run()
+    first.button(key="forget_button").click().run()
+    assert first.session_state["run"].view.forget == (1,)
+    assert state_hash(state.shared_checkpoint(path).model) == pristine  # the shared object
+    second = app("pages/forget.py")  # another browser session
+    assert "run" not in second.session_state
+    assert not second.get("plotly_chart")
+
+
+# --- bad input: a message, never a traceback --------------------------------------------------------------
+
+@pytest.mark.parametrize("classes, message", [
+    ([str(i) for i in range(10)], "You chose every class"),
+])
+def test_every_class_chosen(classes, message):
+    at = app("pages/forget.py")
+    at.multiselect(key="classes::mlp-mnist5k").set_value(classes).run()
+    assert not at.exception
+    assert any(message in w.value for w in at.warning)
+    assert at.button(key="forget_button").disabled
+
+
+@pytest.mark.parametrize("key, text, message", [
+    ("lambda1::mlp-mnist5k", "abc", "λ1 must be a number"),
+    ("lambda1::mlp-mnist5k", "-1", "λ1 must be a positive number"),
+    ("lambda1::mlp-mnist5k", "3", "out of range"),
+    ("lambda2::mlp-mnist5k", "1e9", "out of range"),
+])
+def test_lambdas_out_of_range(key, text, message):
+    at = app("pages/forget.py")
+    at.multiselect(key="classes::mlp-mnist5k").set_value(["4"]).run()
+    at.text_input(key=key).set_value(text).run()
+    assert not at.exception
+    assert any(message in e.value for e in at.error)
+    assert at.button(key="forget_button").disabled
+
+
+@pytest.mark.parametrize("name, data", [
+    ("broken.safetensors", b"this is not a checkpoint"),
+    ("empty.safetensors", b""),
+    ("pickle.safetensors", b"\x80\x04\x95" + b"\x00" * 64),
+])
+def test_a_bad_upload_gets_a_message(name, data, local_models):
+    at = app("pages/model.py")
+    at.file_uploader(key="upload").upload(name, data).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("cannot be used" in e.value for e in at.error)
+    assert at.selectbox(key="model_path").value == str(default_model_path())
+    assert not list(local_models.glob("*.safetensors")) if local_models.exists() else True
+
+
+def test_a_good_upload_is_selected_at_once(local_models):
+    at = app("pages/model.py")
+    at.file_uploader(key="upload").upload("my model.safetensors", default_model_path().read_bytes()).run()
+    assert not at.exception, [e.value for e in at.exception]
+    stored = local_models / "my-model.safetensors"
+    assert stored.is_file()
+    assert at.selectbox(key="model_path").value == str(stored)
+
+
+# --- training from the page ------------------------------------------------------------------------------
+
+def _wait(at: AppTest, timeout: float = 120):
+    job = at.session_state["train_job"]
+    assert job.wait(timeout), "training did not finish"
+    return job
+
+
+def test_train_a_model_from_the_page_and_select_it(local_models):
+    at = app("pages/model.py")
+    at.selectbox(key="train_dataset").set_value("digits")
+    at.number_input(key="train_epochs").set_value(2)
+    at.text_input(key="train_name").set_value("tiny digits")
+    at.get("form_submit_button")[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    job = _wait(at)
+    assert job.state == "done", job.message
+    at.run()  # the page notices, selects the model and shows the curves
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="model_path").value == str(local_models / "tiny-digits.safetensors")
+    assert metrics(at)["Dataset"] == "digits"
+    at.switch_page("pages/forget.py").run()  # and it can be forgotten from at once
+    at.multiselect(key="classes::tiny-digits").set_value(["0"]).run()
+    at.button(key="forget_button").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "A_F · forgotten classes" in metrics(at)
+
+
+def test_training_can_be_cancelled(local_models):
+    at = app("pages/model.py")
+    at.selectbox(key="train_dataset").set_value("digits")
+    at.number_input(key="train_epochs").set_value(500)
+    at.get("form_submit_button")[0].click().run()
+    assert at.session_state["train_job"].running
+    at.button(key="train_cancel").click().run()  # the button's callback stops the thread between batches
+    job = _wait(at)
+    assert job.state == "cancelled"
+    at.run()
+    assert not at.exception
+    assert not list(local_models.glob("*.safetensors")) if local_models.exists() else True
+    assert at.selectbox(key="model_path").value == str(default_model_path())

@@ -1,0 +1,212 @@
+"""The app's pure side (ui/analysis, ui/figures, ui/report, ui/jobs), without Streamlit.
+
+The figures must carry the backend's numbers unchanged, stay small (binned, never per-parameter),
+and use one colour for forgotten classes everywhere.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+import torch
+
+from conftest import state_hash
+from ui import analysis, figures, report
+from ui.jobs import TrainJob, unused_path
+from unlearning.checkpoints import load_checkpoint
+from unlearning.training import TrainConfig
+
+FORGET = [0]
+
+
+@pytest.fixture(scope="module")
+def run(digits, digits_mlp):
+    """One forgetting run of the small digits MLP, and the analysis the pages draw from it."""
+    before_hash = state_hash(digits_mlp.model)
+    outcome = analysis.run_forgetting(digits_mlp, digits.test, FORGET, 1e-3, 10.0, "cpu")
+    view = analysis.analyse(digits_mlp, outcome, digits.test, "digits-mlp", device="cpu")
+    assert state_hash(digits_mlp.model) == before_hash, "forgetting or analysis modified the input model"
+    return view
+
+
+def _ys(fig: go.Figure, name: str) -> list:
+    trace = next(t for t in fig.data if t.name == name)
+    return list(trace.y)
+
+
+def test_per_class_bars_are_the_backends_numbers(run):
+    o = run.outcome
+    fig = figures.per_class_accuracy(run.class_names, o.before.per_class_accuracy, o.after.per_class_accuracy,
+                                     run.forget)
+    assert _ys(fig, "before") == pytest.approx([100 * a for a in o.before.per_class_accuracy])
+    assert figures.after_values(fig) == pytest.approx([100 * a for a in o.after.per_class_accuracy])
+    gone = next(t for t in fig.data if t.name == "after · forgotten")
+    assert gone.marker.color == figures.FORGOTTEN
+    assert [i for i, v in enumerate(gone.y) if v is not None] == list(run.forget)
+    assert figures.FORGOTTEN in fig.layout.xaxis.ticktext[run.forget[0]]
+
+
+def test_histogram_is_binned_on_the_server(run):
+    r = run.outcome.result
+    edges, counts, moved = r.ratio_histogram()
+    fig = figures.ratio_histogram(edges, counts, moved)
+    assert sum(_ys(fig, "all parameters")) == r.total_params == sum(p.numel() for p in r.model.parameters())
+    assert sum(_ys(fig, "perturbed")) == r.moved_params
+    assert len(fig.data[0].x) == len(edges) - 1
+    assert f"{r.moved_params:,}" in fig.layout.title.subtitle.text
+    # a few kilobytes for tens of thousands of parameters: no per-parameter array travels
+    assert len(fig.to_json()) < 20_000 < r.total_params
+
+
+def test_layer_views(run):
+    r = run.outcome.result
+    t = max(r.tensors, key=lambda t: t.numel)
+    fig = figures.ratio_histogram(r.ratio_edges, t.ratio_counts, t.moved_counts, title=t.name)
+    assert sum(_ys(fig, "all parameters")) == t.numel
+    over = figures.layer_overview([x.name for x in r.tensors], [x.numel for x in r.tensors],
+                                  [x.moved for x in r.tensors], [x.scale for x in r.tensors])
+    assert list(over.data[0].x) == pytest.approx([100 * x.moved / x.numel for x in r.tensors])
+
+
+def test_confusion_matrices_show_counts_and_row_percentages(run):
+    o = run.outcome
+    fig = figures.confusion_matrices(o.before.confusion, o.after.confusion, run.class_names, run.forget)
+    before, after = fig.data
+    assert np.array_equal(np.asarray(after.text), o.after.confusion)
+    rows = np.asarray(before.z).sum(axis=1)
+    assert rows[o.before.confusion.sum(axis=1) > 0] == pytest.approx(100.0)
+    outlined = [s for s in fig.layout.shapes if s.line.color == figures.FORGOTTEN]
+    assert len(outlined) == 2 * len(run.forget)
+
+
+def test_galleries_caption_every_prediction(run):
+    names = run.class_names
+    fig = figures.prediction_gallery(run.sample_images, run.sample_labels, run.samples_before.labels,
+                                     run.samples_before.confidence, run.samples_after.labels,
+                                     run.samples_after.confidence, names, run.forget, "samples", columns=6)
+    assert len(fig.data) == len(run.sample_images)
+    captions = [a.text for a in fig.layout.annotations]
+    for cap, b, bc in zip(captions, run.samples_before.labels, run.samples_before.confidence):
+        assert f"before: " in cap and f"{names[b]} {100 * bc:.0f}%" in cap
+    framed = [s for s in fig.layout.shapes if s.line.color == figures.FORGOTTEN]
+    assert len(framed) == int(np.isin(run.sample_labels, run.forget).sum())
+    assert all(t.source.startswith("data:image/png;base64,") for t in fig.data)
+
+
+def test_analysis_predictions_match_the_models(run, digits, digits_mlp):
+    x = digits_mlp.codes[list(run.code_classes)]
+    with torch.no_grad():
+        after = torch.softmax(run.outcome.result.model(x), 1)
+    assert np.array_equal(run.codes_after.labels, after.argmax(1).numpy())
+    assert run.codes_after.confidence == pytest.approx(after.max(1).values.numpy(), abs=1e-6)
+    # the samples: first images of the forgotten class, then one per kept class, same before and after
+    assert set(run.sample_labels[: np.isin(run.sample_labels, run.forget).sum()]) == set(run.forget)
+
+
+def test_pick_samples_and_gallery_classes():
+    labels = np.array([2, 0, 1, 2, 0, 1, 2, 3])
+    idx = analysis.pick_samples(labels, [2], per_forgotten=2, kept_classes=2)
+    assert idx.tolist() == [0, 3, 1, 2]
+    assert analysis.gallery_classes(5, [3]) == [0, 1, 2, 3, 4]
+    big = analysis.gallery_classes(100, [50, 7], limit=4)
+    assert big == [7, 50, 0, 1]
+
+
+def test_tables_and_downloads(run):
+    o = run.outcome
+    rows = analysis.metrics_rows(run)
+    assert [r["accuracy_after_pct"] for r in rows] == pytest.approx([100 * a for a in o.after.per_class_accuracy])
+    assert [r["forgotten"] for r in rows] == [c in run.forget for c in range(len(rows))]
+    text = analysis.metrics_csv(run)
+    assert text.splitlines()[0].startswith("class,forgotten,test_images")
+    assert f"A_F_after,{round(100 * o.after.forget_accuracy(run.forget), 4)}" in text
+    doc = json.loads(analysis.metrics_json(run))
+    assert doc["E_F"] == pytest.approx(o.efficacy)
+    assert doc["forget_class_names"] == [run.class_names[c] for c in run.forget]
+    assert doc["after"]["per_class_accuracy"] == pytest.approx(list(o.after.per_class_accuracy))
+
+
+def test_model_download_is_the_forgotten_model(run, digits_mlp, tmp_path):
+    data = analysis.model_bytes(digits_mlp, run.outcome)
+    path = tmp_path / "f.safetensors"
+    path.write_bytes(data)
+    back = load_checkpoint(path)
+    assert state_hash(back.model) == state_hash(run.outcome.result.model)
+    assert back.meta["forgotten"]["forget_classes"] == list(run.forget)
+    assert torch.equal(back.codes, digits_mlp.codes)
+
+
+def test_report_is_self_contained(run):
+    html = report.build_report(run)
+    assert html.startswith("<!DOCTYPE html>")
+    assert "<script src=" not in html and not re.search(r"<link[^>]+href=", html)  # plotly.js is inline
+    assert "Plotly" in html[: html.index("</head>")]
+    assert run.outcome.verdict.message.replace("'", "&#x27;") in html
+    assert html.count("Plotly.newPlot") == len(report.run_figures(run))
+
+
+@pytest.mark.parametrize("text, ok", [("1e-3", True), (" 0.5 ", True), ("abc", False), ("0", False), ("-1", False),
+                                      ("nan", False), ("inf", False), ("5", False), ("1e-12", False)])
+def test_lambda1_parsing(text, ok):
+    if ok:
+        assert analysis.parse_lambda(text, "lambda1") == float(text)
+    else:
+        with pytest.raises(ValueError, match="λ1"):
+            analysis.parse_lambda(text, "lambda1")
+
+
+def test_class_selection_problems():
+    names = ["a", "b", "c"]
+    assert "at least one" in analysis.selection_problem([], names)
+    assert "every class" in analysis.selection_problem(names, names)
+    assert "Unknown" in analysis.selection_problem(["z"], names)
+    assert analysis.selection_problem(["b"], names) is None
+    assert analysis.class_indices(["c", "a"], names) == [0, 2]
+
+
+def test_modes_fall_back_to_the_paper_rule():
+    modes = analysis.available_modes()
+    assert modes and all(isinstance(v, str) for v in modes.values())
+    if not analysis.forget_accepts_mode():
+        assert list(modes) == ["paper"]
+
+
+def test_training_job_saves_and_cancels(digits, tmp_path):
+    job = TrainJob(digits, "mlp", TrainConfig(epochs=2, seed=0), "cpu", "tiny", folder=tmp_path).start()
+    assert job.wait(120)
+    assert job.state == "done", job.message
+    assert [e.epoch for e in job.epochs] == [1, 2] and job.path.parent == tmp_path
+    assert load_checkpoint(job.path).meta["dataset"] == "digits"
+    assert unused_path(tmp_path, "tiny").name == "tiny-1.safetensors"  # never overwrites
+
+    stop = TrainJob(digits, "mlp", TrainConfig(epochs=500, seed=0), "cpu", "never", folder=tmp_path)
+    stop.cancel()  # cancelled before the first batch
+    stop.start()
+    assert stop.wait(120)
+    assert stop.state == "cancelled" and not (tmp_path / "never.safetensors").exists()
+
+    bad = TrainJob("no-such-dataset", "mlp", TrainConfig(epochs=1), "cpu", "bad", folder=tmp_path).start()
+    assert bad.wait(60)
+    assert bad.state == "failed" and "unknown dataset" in bad.message
+
+
+def test_curves_and_code_gallery_shapes(digits, digits_mlp):
+    class E:  # an EpochStats-like record
+        def __init__(self, i):
+            self.epoch, self.loss, self.train_accuracy, self.val_accuracy = i, 1.0 / i, 0.5, 0.6
+
+    fig = figures.training_curves([E(1), E(2)], total_epochs=5)
+    assert [t.name for t in fig.data] == ["loss", "train (with codes)", "validation (real images)"]
+    assert list(fig.data[2].y) == pytest.approx([60.0, 60.0])
+    codes = analysis.to_display(digits_mlp.codes[:3])
+    real = analysis.to_display(digits.test.images[:3])
+    assert codes.shape == (3, 8, 8, 3) and codes.dtype == np.uint8
+    g = figures.code_gallery(codes, real, [0, 1, 2], digits_mlp.class_names)
+    assert len(g.data) == 6
+    printed = figures.for_print(g)
+    assert printed.layout.template.layout.paper_bgcolor is not None or printed.layout.paper_bgcolor == "white"
+    assert not math.isnan(g.layout.height)

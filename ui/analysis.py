@@ -1,0 +1,294 @@
+"""From a forgetting run to everything the pages show: predictions, samples, tables, downloads.
+
+Pure functions on backend objects (no Streamlit), so the app, the report and the tests all see the
+same numbers. Nothing here modifies a model it is given.
+"""
+from __future__ import annotations
+
+import csv
+import inspect
+import io
+import json
+import math
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from unlearning.checkpoints import Checkpoint, save_checkpoint
+from unlearning.data import ImageTensors
+from unlearning.metrics import Evaluation, predict
+from unlearning.pipeline import ForgetOutcome, forget_and_evaluate, forgotten_meta
+
+# What the page accepts for the lambdas. The backend takes any positive number up to 1e12; these
+# bounds are what makes sense for this rule: lambda1 caps the per-tensor scale s (the paper uses
+# 1e-5 and 1e-3), lambda2 caps the largest single-parameter change (the paper uses 10 and 1e4).
+LAMBDA_RANGES: dict[str, tuple[float, float]] = {"lambda1": (1e-9, 1.0), "lambda2": (1e-4, 1e6)}
+LAMBDA_SYMBOLS = {"lambda1": "λ1", "lambda2": "λ2"}
+MAX_GALLERY = 12  # images per gallery row: readable on a projector
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Predicted class and its softmax probability for each input."""
+
+    labels: np.ndarray  # int64 [N]
+    confidence: np.ndarray  # float [N], in [0, 1]
+
+
+def predict_with_confidence(model: nn.Module, inputs: torch.Tensor, device: str | torch.device | None = None
+                            ) -> Predictions:
+    """Top-1 class and its probability; the model is only read (eval mode, no grad)."""
+    logits, _ = predict(model, inputs, device)
+    probs = torch.softmax(logits.float(), dim=1)
+    conf, labels = probs.max(dim=1)
+    return Predictions(labels.numpy().astype(np.int64), conf.numpy().astype(np.float64))
+
+
+def parse_lambda(text: str, name: str) -> float:
+    """A lambda typed by a user, as a float; ValueError with a sentence a user can act on."""
+    lo, hi = LAMBDA_RANGES[name]
+    symbol = LAMBDA_SYMBOLS[name]
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        raise ValueError(f"{symbol} must be a number such as 1e-3, got {text!r}.") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{symbol} must be a positive number, got {text!r}.")
+    if not lo <= value <= hi:
+        raise ValueError(f"{symbol} = {value:g} is out of range: use a value between {lo:g} and {hi:g}.")
+    return value
+
+
+def selection_problem(selected: Sequence[str], class_names: Sequence[str]) -> str | None:
+    """Why a choice of classes cannot be forgotten, or None when it can."""
+    if not selected:
+        return "Choose at least one class to forget."
+    unknown = [s for s in selected if s not in class_names]
+    if unknown:
+        return f"Unknown class {unknown[0]!r}: this model's classes are {', '.join(class_names)}."
+    if len(set(selected)) >= len(class_names):
+        return "You chose every class. At least one class must remain, or there is nothing left to keep."
+    return None
+
+
+def class_indices(selected: Sequence[str], class_names: Sequence[str]) -> list[int]:
+    names = list(class_names)
+    return sorted({names.index(s) for s in selected})
+
+
+def forget_accepts_mode() -> bool:
+    """Whether this backend's forget_and_evaluate takes a ``mode`` (the model zoo adds it)."""
+    return "mode" in inspect.signature(forget_and_evaluate).parameters
+
+
+def available_modes() -> dict[str, str]:
+    """Forgetting methods by name -> description, when the backend has a registry; else the paper's rule."""
+    from unlearning import forgetting
+
+    modes = getattr(forgetting, "MODES", None)
+    if isinstance(modes, dict) and modes and forget_accepts_mode():
+        return {str(k): str(v) for k, v in modes.items()}
+    return {"paper": "The published rule: Fisher on the codes, one perturbation, sign chosen on the codes."}
+
+
+def run_forgetting(checkpoint: Checkpoint, test_set: ImageTensors, classes: Sequence[int], lambda1: float,
+                   lambda2: float, device: str | torch.device | None, before: Evaluation | None = None,
+                   mode: str | None = None) -> ForgetOutcome:
+    """forget_and_evaluate, passing the method only when the backend knows about methods."""
+    kwargs: dict[str, Any] = {}
+    if mode is not None and forget_accepts_mode():
+        kwargs["mode"] = mode
+    return forget_and_evaluate(checkpoint, test_set, classes, lambda1=lambda1, lambda2=lambda2, device=device,
+                               before=before, **kwargs)
+
+
+def pick_samples(labels: np.ndarray | torch.Tensor, forget: Sequence[int], per_forgotten: int = 4,
+                 kept_classes: int = 6) -> np.ndarray:
+    """Indices of test images to show: the first few of each forgotten class, then one per kept class.
+
+    Deterministic (the first in split order), so before and after always show the same images.
+    """
+    labels = np.asarray(labels)
+    forget = sorted(set(int(c) for c in forget))
+    per_forgotten = max(1, min(per_forgotten, MAX_GALLERY // max(1, len(forget))))
+    chosen: list[int] = []
+    for c in forget:
+        chosen.extend(np.flatnonzero(labels == c)[:per_forgotten].tolist())
+    kept = [c for c in np.unique(labels).tolist() if c not in forget][:kept_classes]
+    for c in kept:
+        chosen.extend(np.flatnonzero(labels == c)[:1].tolist())
+    return np.asarray(chosen, dtype=np.int64)
+
+
+def gallery_classes(num_classes: int, forget: Sequence[int], limit: int = MAX_GALLERY) -> list[int]:
+    """Which classes' codes to show: all when they fit, else the forgotten ones then the first kept ones."""
+    if num_classes <= limit:
+        return list(range(num_classes))
+    forget = sorted(set(int(c) for c in forget))[:limit]
+    kept = [c for c in range(num_classes) if c not in forget][: max(0, limit - len(forget))]
+    return forget + kept
+
+
+def to_display(images: torch.Tensor | np.ndarray) -> np.ndarray:
+    """[N, C, H, W] images (uint8, or float in [0, 1]) as uint8 [N, H, W, 3] for drawing."""
+    x = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+    if x.dtype != np.uint8:
+        x = np.clip(np.round(x.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+    if x.shape[1] == 1:
+        x = np.repeat(x, 3, axis=1)
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+
+
+@dataclass(frozen=True)
+class RunView:
+    """One forgetting run and what to draw of it; built once per run, kept in the session."""
+
+    outcome: ForgetOutcome
+    class_names: tuple[str, ...]
+    model_name: str
+    meta: dict[str, Any]  # the parent checkpoint's metadata
+    code_classes: tuple[int, ...]
+    code_images: np.ndarray  # uint8 [N, H, W, 3]
+    codes_before: Predictions
+    codes_after: Predictions
+    sample_labels: np.ndarray
+    sample_images: np.ndarray  # uint8 [N, H, W, 3]
+    samples_before: Predictions
+    samples_after: Predictions
+
+    @property
+    def forget(self) -> tuple[int, ...]:
+        return self.outcome.result.forget_classes
+
+    @property
+    def forget_names(self) -> list[str]:
+        return [self.class_names[c] for c in self.forget]
+
+
+def analyse(checkpoint: Checkpoint, outcome: ForgetOutcome, test_set: ImageTensors, model_name: str,
+            device: str | torch.device | None = None, before_model: nn.Module | None = None) -> RunView:
+    """Predictions of the model before and after on its codes and on a few real test images.
+
+    ``before_model`` is the (session's copy of the) original model; by default the checkpoint's.
+    """
+    before_model = checkpoint.model if before_model is None else before_model
+    after_model = outcome.result.model
+    dev = device if device is not None else next(after_model.parameters()).device
+    forget = outcome.result.forget_classes
+    code_classes = gallery_classes(checkpoint.num_classes, forget)
+    codes = checkpoint.codes[code_classes].to(torch.device(dev))
+    idx = pick_samples(test_set.labels.numpy(), forget)
+    samples = test_set.images[torch.as_tensor(idx, dtype=torch.long)]
+    x = (samples.float() / 255.0).to(torch.device(dev))
+    return RunView(
+        outcome=outcome, class_names=tuple(checkpoint.class_names), model_name=model_name, meta=dict(checkpoint.meta),
+        code_classes=tuple(code_classes), code_images=to_display(checkpoint.codes[code_classes]),
+        codes_before=predict_with_confidence(before_model, codes, dev),
+        codes_after=predict_with_confidence(after_model, codes, dev),
+        sample_labels=test_set.labels.numpy()[idx], sample_images=to_display(samples),
+        samples_before=predict_with_confidence(before_model, x, dev),
+        samples_after=predict_with_confidence(after_model, x, dev))
+
+
+def headline(view: RunView) -> str:
+    """One sentence for a slide: what was forgotten, how far, at what cost, how fast."""
+    o, f = view.outcome, view.forget
+    names = ", ".join(view.forget_names)
+    return (f"Forgetting {names} took {o.result.seconds['total']:.2f} s: its test accuracy went from "
+            f"{o.before.forget_accuracy(f):.1%} to {o.after.forget_accuracy(f):.1%}, the other classes went from "
+            f"{o.before.retain_accuracy(f):.1%} to {o.after.retain_accuracy(f):.1%}.")
+
+
+def metrics_rows(view: RunView) -> list[dict[str, Any]]:
+    """Per-class accuracy before and after (percent), with the number of test images behind it."""
+    o = view.outcome
+    support = o.before.confusion.sum(axis=1)
+    rows = []
+    for c, name in enumerate(view.class_names):
+        b, a = o.before.per_class_accuracy[c], o.after.per_class_accuracy[c]
+        rows.append({"class": name, "forgotten": c in view.forget, "test_images": int(support[c]),
+                     "accuracy_before_pct": _pct(b), "accuracy_after_pct": _pct(a),
+                     "change_points": _pct(a - b) if math.isfinite(a) and math.isfinite(b) else None})
+    return rows
+
+
+def summary(view: RunView) -> dict[str, Any]:
+    """The headline numbers in percent: A_F, A_R before and after, E_F, seconds."""
+    o, f = view.outcome, view.forget
+    return {"A_F_before": _pct(o.before.forget_accuracy(f)), "A_F_after": _pct(o.after.forget_accuracy(f)),
+            "A_R_before": _pct(o.before.retain_accuracy(f)), "A_R_after": _pct(o.after.retain_accuracy(f)),
+            "E_F": _finite(o.efficacy), "seconds": dict(o.result.seconds)}
+
+
+def metrics_csv(view: RunView) -> str:
+    """Per-class table, then the summary rows; plain CSV a spreadsheet opens."""
+    out = io.StringIO()
+    rows = metrics_rows(view)
+    w = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    s = summary(view)
+    out.write("\nmetric,value\n")
+    for k, v in s.items():
+        if k == "seconds":
+            for part, sec in v.items():
+                out.write(f"seconds_{part},{sec:.6f}\n")
+        else:
+            out.write(f"{k},{'' if v is None else round(v, 4)}\n")
+    return out.getvalue()
+
+
+def metrics_json(view: RunView) -> str:
+    """Everything the backend reports about the run, plus the model and class names; strict JSON."""
+    meta = view.meta
+    doc = {"model": {"name": view.model_name, "arch": meta.get("arch"), "dataset": meta.get("dataset"),
+                     "test_accuracy": meta.get("test_accuracy")},
+           "class_names": list(view.class_names),
+           "forget_class_names": view.forget_names,
+           **view.outcome.to_dict(),
+           "summary_pct": summary(view),
+           "per_class": metrics_rows(view)}
+    return json.dumps(_finite(doc), indent=2)
+
+
+def model_bytes(checkpoint: Checkpoint, outcome: ForgetOutcome) -> bytes:
+    """The forgotten model as a .safetensors checkpoint (weights, the parent's codes, metadata)."""
+    model = outcome.result.model
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "forgotten.safetensors"
+        state_model = cpu_model(model)
+        save_checkpoint(path, state_model, checkpoint.codes.to("cpu"), forgotten_meta(checkpoint, outcome))
+        return path.read_bytes()
+
+
+def cpu_model(model: nn.Module) -> nn.Module:
+    """The model on the CPU without moving the caller's object (a copy only when it lives elsewhere)."""
+    p = next(model.parameters(), None)
+    if p is None or p.device.type == "cpu":
+        return model
+    import copy
+
+    return copy.deepcopy(model).to("cpu")
+
+
+def _pct(x: float) -> float | None:
+    return round(100.0 * x, 4) if x is not None and math.isfinite(x) else None
+
+
+def _finite(o: Any) -> Any:
+    """NaN and infinities become None so the JSON is strict; numpy scalars become Python numbers."""
+    if isinstance(o, (float, np.floating)):
+        return float(o) if math.isfinite(o) else None
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    return o

@@ -1,0 +1,294 @@
+"""Plotly figures from backend results: one function per view, no Streamlit, no raw parameter arrays.
+
+Readable on a projector (large type) and for colour-blind viewers (Okabe-Ito palette). One colour
+means one thing everywhere: FORGOTTEN marks the forgotten classes, BEFORE the original model, AFTER
+the kept classes after forgetting, PERTURBED the parameters the method moved. Figures carry no
+background or template of their own, so the app's light and dark themes both apply to them; the
+HTML report styles them with :func:`for_print`.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+# Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision deficiency.
+FORGOTTEN = "#D55E00"  # vermillion
+AFTER = "#0072B2"  # blue
+BEFORE = "#999999"  # grey
+PERTURBED = "#009E73"  # bluish green
+ACCENT = "#E69F00"  # orange (second curve of a pair)
+SEQUENTIAL = "Cividis"  # perceptually uniform and colour-blind safe
+
+FONT = 19
+TITLE_FONT = 23
+TICK_FONT = 17
+GALLERY_PX = 112  # images are upscaled with nearest-neighbour so pixels stay crisp
+
+
+def _style(fig: go.Figure, title: str, height: int, **layout: Any) -> go.Figure:
+    layout.setdefault("margin", {"l": 70, "r": 30, "t": 80, "b": 60})
+    fig.update_layout(
+        title={"text": title, "font": {"size": TITLE_FONT}, "x": 0, "xanchor": "left"},
+        font={"size": FONT}, height=height,
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1, "font": {"size": FONT}},
+        hoverlabel={"font": {"size": FONT}},
+        **layout)
+    fig.update_xaxes(tickfont={"size": TICK_FONT}, title_font={"size": FONT})
+    fig.update_yaxes(tickfont={"size": TICK_FONT}, title_font={"size": FONT})
+    return fig
+
+
+def _pct(values: Sequence[float]) -> list[float | None]:
+    return [100.0 * v if v is not None and math.isfinite(v) else None for v in values]
+
+
+def _class_ticks(class_names: Sequence[str], forget: Sequence[int]) -> list[str]:
+    """Axis labels with the forgotten classes in bold vermillion."""
+    f = set(forget)
+    return [f"<b><span style='color:{FORGOTTEN}'>{n}</span></b>" if i in f else str(n)
+            for i, n in enumerate(class_names)]
+
+
+def per_class_accuracy(class_names: Sequence[str], before: Sequence[float], after: Sequence[float],
+                       forget: Sequence[int]) -> go.Figure:
+    """Grouped bars, before next to after, test accuracy per class in percent; forgotten classes shaded.
+
+    ``before`` and ``after`` are fractions in [0, 1] (an Evaluation's per_class_accuracy). Use
+    :func:`after_values` to read the "after" bars back as one list.
+    """
+    f = set(forget)
+    x = list(range(len(class_names)))
+    fig = go.Figure()
+    show_text = len(class_names) <= 12
+    b, a = _pct(before), _pct(after)
+    fig.add_bar(name="before", x=x, y=b, marker_color=BEFORE, offsetgroup="before",
+                text=[f"{v:.0f}" if v is not None else "" for v in b] if show_text else None,
+                textposition="outside", cliponaxis=False,
+                hovertemplate="class %{customdata}<br>before: %{y:.1f}%<extra></extra>", customdata=list(class_names))
+    # "after" is two traces in one bar slot (offsetgroup): kept classes in blue, forgotten in vermillion,
+    # so the legend names both colours.
+    for name, colour, keep in (("after", AFTER, lambda i: i not in f), ("after · forgotten", FORGOTTEN, lambda i: i in f)):
+        ys = [v if keep(i) else None for i, v in enumerate(a)]
+        fig.add_bar(name=name, x=x, y=ys, marker_color=colour, offsetgroup="after",
+                    text=[f"{v:.0f}" if v is not None else "" for v in ys] if show_text else None,
+                    textposition="outside", cliponaxis=False, customdata=list(class_names),
+                    hovertemplate="class %{customdata}<br>after: %{y:.1f}%<extra></extra>")
+    for i in sorted(f):
+        fig.add_vrect(x0=i - 0.5, x1=i + 0.5, fillcolor=FORGOTTEN, opacity=0.12, line_width=0, layer="below")
+    _style(fig, "Test accuracy per class, before and after", 460, barmode="group", bargap=0.25)
+    fig.update_xaxes(tickmode="array", tickvals=x, ticktext=_class_ticks(class_names, forget), title="class")
+    fig.update_yaxes(range=[0, 112], title="test accuracy (%)", ticksuffix="")
+    return fig
+
+
+def after_values(fig: go.Figure) -> list[float | None]:
+    """The "after" accuracies of a per_class_accuracy figure, kept and forgotten classes merged."""
+    kept = next(t for t in fig.data if t.name == "after").y
+    gone = next(t for t in fig.data if t.name == "after · forgotten").y
+    return [k if k is not None else g for k, g in zip(kept, gone)]
+
+
+def ratio_histogram(edges: Sequence[float], counts: Sequence[int], moved: Sequence[int],
+                    title: str = "Parameter sensitivity: log10(F_forget / F_remain)") -> go.Figure:
+    """Bars of how many parameters fall at each log10 Fisher ratio, the perturbed ones on top.
+
+    The counts are already binned on the server (ForgetResult.ratio_histogram / TensorReport); the
+    shaded band spans the bins that hold perturbed parameters and says how many there are.
+    """
+    fig = go.Figure()
+    edges = list(edges)
+    counts, moved = list(counts), list(moved)
+    total, n_moved = int(sum(counts)), int(sum(moved))
+    if len(edges) < 2 or total == 0:
+        fig.add_annotation(text="no sensitivity data for this method", showarrow=False, font={"size": FONT},
+                           xref="paper", yref="paper", x=0.5, y=0.5)
+        return _style(fig, title, 380)
+    centres = [(edges[i] + edges[i + 1]) / 2 for i in range(len(edges) - 1)]
+    width = edges[1] - edges[0]
+    fig.add_bar(name="all parameters", x=centres, y=counts, width=width, marker_color=BEFORE,
+                hovertemplate="log10 ratio %{x:.2f}<br>%{y:,} parameters<extra></extra>")
+    fig.add_bar(name="perturbed", x=centres, y=moved, width=width, marker_color=PERTURBED,
+                hovertemplate="log10 ratio %{x:.2f}<br>%{y:,} perturbed<extra></extra>")
+    share = n_moved / total
+    if n_moved:
+        hit = [i for i, m in enumerate(moved) if m > 0]
+        fig.add_vrect(x0=edges[hit[0]], x1=edges[hit[-1] + 1], fillcolor=PERTURBED, opacity=0.12, line_width=0,
+                      layer="below")
+    _style(fig, title, 440, barmode="overlay", bargap=0)
+    fig.update_layout(title_subtitle={"text": f"perturbed: {n_moved:,} of {total:,} parameters ({share:.1%})",
+                                      "font": {"size": FONT, "color": PERTURBED}},
+                      margin={"t": 100})
+    fig.update_xaxes(title="log10(F_forget / F_remain)  →  more important to the forgotten classes")
+    fig.update_yaxes(type="log", title="parameters (log scale)", dtick=1)
+    return fig
+
+
+def layer_overview(names: Sequence[str], numel: Sequence[int], moved: Sequence[int],
+                   scales: Sequence[float]) -> go.Figure:
+    """Share of each parameter tensor that was perturbed (horizontal bars, largest layers readable)."""
+    share = [100.0 * m / n if n else 0.0 for m, n in zip(moved, numel)]
+    labels = [_short(n) for n in names]
+    fig = go.Figure(go.Bar(
+        x=share, y=labels, orientation="h", marker_color=PERTURBED,
+        text=[f"{m:,} / {n:,}" for m, n in zip(moved, numel)], textposition="auto",
+        customdata=np.column_stack([list(names), list(scales)]) if len(names) else None,
+        hovertemplate="%{customdata[0]}<br>perturbed %{x:.2f}%<br>%{text}<br>scale s = %{customdata[1]:.3g}"
+                      "<extra></extra>"))
+    _style(fig, "Perturbed share of each parameter tensor", max(300, 60 + 38 * len(names)))
+    fig.update_xaxes(title="perturbed parameters (%)", range=[0, 105])
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def _short(name: str, limit: int = 28) -> str:
+    name = name.removeprefix("net.")
+    return name if len(name) <= limit else "…" + name[-(limit - 1):]
+
+
+def confusion_matrices(before: np.ndarray, after: np.ndarray, class_names: Sequence[str],
+                       forget: Sequence[int]) -> go.Figure:
+    """Row-normalised confusion matrices (percent of each true class), before and after, side by side.
+
+    The forgotten classes' rows are outlined: after forgetting their mass moves off the diagonal.
+    """
+    n = len(class_names)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("before", "after"), horizontal_spacing=0.12)
+    show_text = n <= 12
+    for col, cm in ((1, before), (2, after)):
+        cm = np.asarray(cm, dtype=np.float64)
+        rows = cm.sum(axis=1, keepdims=True)
+        pct = np.divide(100.0 * cm, rows, out=np.zeros_like(cm), where=rows > 0)
+        fig.add_heatmap(z=pct, x=list(range(n)), y=list(range(n)), zmin=0, zmax=100, colorscale=SEQUENTIAL,
+                        showscale=col == 2, colorbar={"title": {"text": "% of class"}, "tickfont": {"size": TICK_FONT}},
+                        text=cm.astype(int).tolist() if show_text else None, texttemplate="%{text}" if show_text else None,
+                        textfont={"size": 13},
+                        customdata=cm.astype(int).tolist(),
+                        hovertemplate="true %{y}, predicted %{x}<br>%{customdata} images (%{z:.1f}%)<extra></extra>",
+                        row=1, col=col)
+        for c in forget:
+            fig.add_shape(type="rect", x0=-0.5, x1=n - 0.5, y0=c - 0.5, y1=c + 0.5, line={"color": FORGOTTEN, "width": 3},
+                          row=1, col=col)
+    ticks = _class_ticks(class_names, forget)
+    fig.update_xaxes(tickmode="array", tickvals=list(range(n)), ticktext=ticks, title="predicted", constrain="domain")
+    fig.update_yaxes(tickmode="array", tickvals=list(range(n)), ticktext=ticks, title="true", autorange="reversed",
+                     scaleanchor="x", constrain="domain")
+    fig.update_yaxes(scaleanchor="x2", row=1, col=2)
+    _style(fig, "Confusion matrices (rows: true class, % of its test images)", 560)
+    fig.update_annotations(font={"size": FONT})
+    return fig
+
+
+def training_curves(epochs: Sequence[Any], total_epochs: int | None = None) -> go.Figure:
+    """Loss and accuracy per epoch (objects with epoch, loss, train_accuracy, val_accuracy)."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("training loss", "accuracy (%)"), horizontal_spacing=0.12)
+    x = [e.epoch for e in epochs]
+    fig.add_scatter(x=x, y=[e.loss for e in epochs], name="loss", mode="lines+markers", line={"color": AFTER, "width": 3},
+                    row=1, col=1)
+    fig.add_scatter(x=x, y=[100 * e.train_accuracy for e in epochs], name="train (with codes)", mode="lines+markers",
+                    line={"color": ACCENT, "width": 3}, row=1, col=2)
+    fig.add_scatter(x=x, y=[100 * e.val_accuracy for e in epochs], name="validation (real images)",
+                    mode="lines+markers", line={"color": AFTER, "width": 3, "dash": "dot"}, row=1, col=2)
+    if total_epochs:
+        fig.update_xaxes(range=[0.5, total_epochs + 0.5])
+    fig.update_xaxes(title="epoch")
+    fig.update_yaxes(range=[0, 101], row=1, col=2)
+    _style(fig, "Training", 380)
+    fig.update_annotations(font={"size": FONT})
+    return fig
+
+
+def _png_uri(image: np.ndarray, px: int = GALLERY_PX) -> str:
+    """An HxWx3 uint8 image as a PNG data URI, upscaled with nearest-neighbour (pixels stay sharp)."""
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    k = max(1, round(px / max(h, w)))
+    im = Image.fromarray(np.ascontiguousarray(image)).resize((w * k, h * k), Image.NEAREST)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def image_grid(images: np.ndarray, captions: Sequence[str], title: str, columns: int | None = None,
+               row_labels: Sequence[str] | None = None, frames: Sequence[str | None] | None = None,
+               caption_lines: int = 3) -> go.Figure:
+    """Images in a grid, each with a caption under it (HTML allowed); ``frames`` colours a cell's border.
+
+    Images travel as small PNGs inside the figure (a few KB each), never as pixel arrays.
+    """
+    n = len(images)
+    columns = columns or max(1, min(n, 8))
+    rows = max(1, math.ceil(n / columns))
+    cell_px, gap_px = 130, 22 * caption_lines + 18  # image row height; room for the captions under it
+    plot_px = rows * cell_px + (rows - 1) * gap_px
+    fig = make_subplots(rows=rows, cols=columns, horizontal_spacing=0.02,
+                        vertical_spacing=gap_px / plot_px if rows > 1 else 0)
+    for k in range(n):
+        r, c = k // columns + 1, k % columns + 1
+        img = images[k]
+        fig.add_trace(go.Image(source=_png_uri(img), hoverinfo="skip"), row=r, col=c)
+        xref = "x domain" if k == 0 else f"x{k + 1} domain"
+        yref = "y domain" if k == 0 else f"y{k + 1} domain"
+        fig.add_annotation(text=captions[k], xref=xref, yref=yref, x=0.5, y=-0.04, xanchor="center", yanchor="top",
+                           showarrow=False, font={"size": TICK_FONT}, align="center")
+        if frames is not None and frames[k]:
+            fig.add_shape(type="rect", xref=xref, yref=yref, x0=0, x1=1, y0=0, y1=1,
+                          line={"color": frames[k], "width": 4})
+    if row_labels:
+        for r, label in enumerate(row_labels):
+            yref = "y domain" if r == 0 else f"y{r * columns + 1} domain"
+            fig.add_annotation(text=f"<b>{label}</b>", xref="paper", yref=yref, x=-0.01, y=0.5, xanchor="right",
+                               showarrow=False, font={"size": FONT}, textangle=-90)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    _style(fig, title, 80 + plot_px + gap_px, margin={"l": 50 if row_labels else 20, "r": 20, "t": 80, "b": gap_px})
+    return fig
+
+
+def prediction_gallery(images: np.ndarray, true_labels: Sequence[int], before_labels: Sequence[int],
+                       before_conf: Sequence[float], after_labels: Sequence[int], after_conf: Sequence[float],
+                       class_names: Sequence[str], forget: Sequence[int], title: str,
+                       columns: int | None = None) -> go.Figure:
+    """Each image with its true class and the predicted class and confidence before and after.
+
+    Images of forgotten classes get a vermillion frame; a prediction that is wrong is shown in italics.
+    """
+    f = set(int(c) for c in forget)
+    captions, frames = [], []
+    for t, b, bc, a, ac in zip(true_labels, before_labels, before_conf, after_labels, after_conf):
+        t, b, a = int(t), int(b), int(a)
+        head = f"<b><span style='color:{FORGOTTEN}'>{class_names[t]}</span></b>" if t in f else f"<b>{class_names[t]}</b>"
+        captions.append(f"{head}<br>before: {_guess(class_names[b], bc, b == t)}"
+                        f"<br>after: {_guess(class_names[a], ac, a == t)}")
+        frames.append(FORGOTTEN if t in f else None)
+    return image_grid(images, captions, title, columns=columns, frames=frames, caption_lines=3)
+
+
+def _guess(name: str, conf: float, right: bool) -> str:
+    text = f"{name} {100 * conf:.0f}%"
+    return text if right else f"<i>{text}</i> ✗"
+
+
+def code_gallery(codes: np.ndarray, samples: np.ndarray, class_indices: Sequence[int],
+                 class_names: Sequence[str]) -> go.Figure:
+    """Each class's mnemonic code above a real test image of the same class."""
+    k = len(class_indices)
+    images = np.concatenate([codes, samples]) if k else codes
+    captions = [f"<b>{class_names[c]}</b>" for c in class_indices] * 2
+    return image_grid(images, captions, "Mnemonic codes (top) and real images (bottom), one per class",
+                      columns=max(1, k), row_labels=["code", "real"], caption_lines=1)
+
+
+def for_print(fig: go.Figure) -> go.Figure:
+    """A copy styled for a standalone light page (the HTML report)."""
+    out = go.Figure(fig)
+    out.update_layout(template="plotly_white", paper_bgcolor="white", plot_bgcolor="white",
+                      font={"color": "#222222"})
+    return out

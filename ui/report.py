@@ -1,0 +1,108 @@
+"""A self-contained HTML report of one forgetting run, for sending to people who will not run the app.
+
+One file, no network: plotly.js is embedded once, the figures are the app's own (restyled for a
+white page), images are inline PNGs. Opening it offline shows everything.
+"""
+from __future__ import annotations
+
+import html
+from datetime import datetime, timezone
+
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
+from . import analysis, figures
+
+CSS = """
+body { font-family: "Source Sans Pro", Helvetica, Arial, sans-serif; color: #222; max-width: 1200px;
+       margin: 2rem auto; padding: 0 1.5rem; font-size: 18px; line-height: 1.5; }
+h1 { font-size: 2.1rem; margin-bottom: .2rem; } h2 { font-size: 1.5rem; margin-top: 2.2rem; }
+.sub { color: #555; } .verdict { padding: .9rem 1.2rem; border-radius: .5rem; margin: 1.2rem 0; font-size: 1.2rem; }
+.ok { background: #e6f4ee; border-left: 6px solid #009E73; } .warn { background: #fdf1e6; border-left: 6px solid #E69F00; }
+.bad { background: #fbe9e1; border-left: 6px solid #D55E00; }
+.cards { display: flex; gap: 1rem; flex-wrap: wrap; } .card { flex: 1 1 180px; border: 1px solid #ddd;
+       border-radius: .5rem; padding: .8rem 1rem; } .card .v { font-size: 2rem; font-weight: 600; }
+.card .l { color: #555; } table { border-collapse: collapse; margin: 1rem 0; }
+td, th { border-bottom: 1px solid #ddd; padding: .3rem .8rem; text-align: right; } th:first-child, td:first-child { text-align: left; }
+
+.figure { margin: 2rem 0; } .forgotten { color: #D55E00; font-weight: 600; } footer { color: #777; margin: 3rem 0 1rem; font-size: .9rem; }
+"""
+
+
+def verdict_class(view: analysis.RunView) -> str:
+    v = view.outcome.verdict
+    return "ok" if v.forgot and v.kept else ("bad" if not v.forgot and not v.kept else "warn")
+
+
+def run_figures(view: analysis.RunView) -> list[tuple[str, go.Figure]]:
+    """The figures of a run, in the order the Forget page shows them (the report reuses them)."""
+    o, r, names, f = view.outcome, view.outcome.result, view.class_names, view.forget
+    out = [("Accuracy per class", figures.per_class_accuracy(names, o.before.per_class_accuracy,
+                                                             o.after.per_class_accuracy, f))]
+    if r.tensors:
+        out.append(("Parameter sensitivity", figures.ratio_histogram(*r.ratio_histogram())))
+        out.append(("Perturbed share per layer", figures.layer_overview(
+            [t.name for t in r.tensors], [t.numel for t in r.tensors], [t.moved for t in r.tensors],
+            [t.scale for t in r.tensors])))
+    out.append(("Mnemonic codes", figures.prediction_gallery(
+        view.code_images, list(view.code_classes), view.codes_before.labels, view.codes_before.confidence,
+        view.codes_after.labels, view.codes_after.confidence, names, f,
+        "Mnemonic codes: predicted class and confidence, before and after", columns=min(10, len(view.code_classes)))))
+    out.append(("Real test images", figures.prediction_gallery(
+        view.sample_images, view.sample_labels, view.samples_before.labels, view.samples_before.confidence,
+        view.samples_after.labels, view.samples_after.confidence, names, f,
+        "Real test images: predicted class and confidence, before and after", columns=6)))
+    out.append(("Confusion matrices", figures.confusion_matrices(o.before.confusion, o.after.confusion, names, f)))
+    return out
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{x:.1f}%"
+
+
+def build_report(view: analysis.RunView) -> str:
+    """The whole report as one HTML string."""
+    o, r = view.outcome, view.outcome.result
+    s = analysis.summary(view)
+    meta = view.meta
+    esc = html.escape
+    forget = ", ".join(view.forget_names)
+    cards = [("A_F (forgotten classes)", f"{_pct(s['A_F_before'])} → {_pct(s['A_F_after'])}"),
+             ("A_R (remaining classes)", f"{_pct(s['A_R_before'])} → {_pct(s['A_R_after'])}"),
+             ("E_F (accuracy removed)", _pct(s["E_F"])),
+             ("Time", f"{r.seconds['total']:.2f} s")]
+    rows = "".join(
+        f"<tr><td class='{'forgotten' if row['forgotten'] else ''}'>{esc(row['class'])}</td>"
+        f"<td>{row['test_images']}</td><td>{_pct(row['accuracy_before_pct'])}</td>"
+        f"<td>{_pct(row['accuracy_after_pct'])}</td></tr>" for row in analysis.metrics_rows(view))
+    settings = [("model", view.model_name), ("architecture", meta.get("arch")), ("dataset", meta.get("dataset")),
+                ("method", r.mode), ("forgotten classes", forget), ("λ1", f"{r.lambda1:g}"), ("λ2", f"{r.lambda2:g}"),
+                ("sign chosen on the codes", r.sign or "–"), ("device", r.device),
+                ("parameters perturbed", f"{r.moved_params:,} of {r.total_params:,}" if r.tensors else "–")]
+    figs = "".join(
+        "<div class='figure'>" + figures.for_print(fig).to_html(full_html=False, include_plotlyjs=False,
+                                                                 config={"displaylogo": False}) + "</div>"
+        for title, fig in run_figures(view))
+    notes = "".join(f"<li>{esc(n)}</li>" for n in r.notes)
+    created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Forgetting {esc(forget)} — {esc(view.model_name)}</title><style>{CSS}</style>
+<script type="text/javascript">{get_plotlyjs()}</script></head>
+<body>
+<h1>Forgetting {esc(forget)}</h1>
+<p class="sub">Model <b>{esc(view.model_name)}</b> · one-shot unlearning with mnemonic codes
+(Yamashita et al., ACML 2024) · measured on {int(o.before.confusion.sum()):,} real held-out test images</p>
+<div class="verdict {verdict_class(view)}">{esc(o.verdict.message)}</div>
+<p>{esc(analysis.headline(view))}</p>
+<div class="cards">{''.join(f"<div class='card'><div class='l'>{esc(k)}</div><div class='v'>{esc(v)}</div></div>" for k, v in cards)}</div>
+{f"<ul>{notes}</ul>" if notes else ""}
+{figs}
+<h2>Per-class accuracy</h2>
+<table><tr><th>class</th><th>test images</th><th>before</th><th>after</th></tr>{rows}</table>
+<h2>Settings</h2>
+<table>{''.join(f"<tr><td>{esc(str(k))}</td><td>{esc(str(v))}</td></tr>" for k, v in settings)}</table>
+<footer>Made with Mnemonic Unlearning Studio on {created}. A_F and A_R are test accuracies on the forgotten and
+remaining classes; E_F is the share of the forgotten classes' accuracy that was removed (100% = all of it).</footer>
+</body></html>
+"""

@@ -1,0 +1,196 @@
+"""Streamlit state, in one place: shared read-only caches, and what belongs to one browser session.
+
+Shared by every user (``st.cache_resource``): checkpoints as loaded from disk, datasets, the
+original model's test evaluation, the model listing. Nobody mutates them. Forgetting never
+touches a cached model: each session works on its own copy (``session_checkpoint``), and the
+backend returns a new model anyway. Everything a user did (the last run, messages) lives in
+``st.session_state``.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from unlearning.checkpoints import Checkpoint, CheckpointError, load_checkpoint
+from unlearning.data import DataError, ImageTensors, Splits, load_dataset
+from unlearning.device import available_devices, describe, pick_device
+from unlearning.metrics import Evaluation, evaluate
+from unlearning.storage import SHIPPED_DIR, SUFFIX, ModelEntry, default_model_path, list_models, user_models_dir
+
+from . import analysis
+
+MODEL_KEY = "model_path"  # the sidebar's model picker
+DEVICE_KEY = "device"  # the sidebar's device picker
+PENDING_MODEL = "pending_model"  # a model to select on the next run (set by upload, training, the demo)
+RUN_KEY = "run"  # the session's last forgetting run
+
+
+# --- shared, read-only ------------------------------------------------------------------------------
+
+def file_stamp(path: str | Path) -> tuple[str, float, int]:
+    """(path, mtime, size): a cache key that changes when the file is replaced."""
+    st_ = os.stat(path)
+    return str(path), st_.st_mtime, st_.st_size
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _checkpoint(path: str, mtime: float, size: int) -> Checkpoint:
+    return load_checkpoint(path)
+
+
+def shared_checkpoint(path: str | Path) -> Checkpoint:
+    """The checkpoint as loaded from disk, shared by every session: read it, never change it."""
+    return _checkpoint(*file_stamp(path))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def shared_splits(name: str) -> Splits:
+    """A dataset's splits, loaded once per process (the embedded ones need no network)."""
+    return load_dataset(name)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _before(path: str, mtime: float, size: int, device: str) -> Evaluation:
+    ckpt = _checkpoint(path, mtime, size)
+    test = test_split(ckpt)
+    model = ckpt.model if device == "cpu" else copy.deepcopy(ckpt.model).to(device)  # eval only reads it
+    return evaluate(model, test, ckpt.num_classes, device=device)
+
+
+def shared_before(path: str | Path, device: str) -> Evaluation:
+    """The original model's evaluation on its test split (the "before" of every run)."""
+    return _before(*file_stamp(path), device)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _listing(stamp: tuple) -> list[ModelEntry]:
+    return list_models()
+
+
+def model_entries() -> list[ModelEntry]:
+    """Shipped then local checkpoints; re-read only when a file in either folder changes."""
+    stamp = []
+    for folder in (SHIPPED_DIR, user_models_dir()):
+        if folder.is_dir():
+            stamp.extend(file_stamp(p) for p in sorted(folder.glob(f"*{SUFFIX}")) if not p.name.startswith("."))
+    return _listing(tuple(stamp))
+
+
+def default_path() -> str | None:
+    try:
+        return str(default_model_path())
+    except CheckpointError:
+        return None
+
+
+def test_split(ckpt: Checkpoint) -> ImageTensors:
+    """The held-out test images of the checkpoint's dataset; DataError when they are not here."""
+    splits = shared_splits(ckpt.meta["dataset"])
+    if tuple(splits.info.class_names) != tuple(ckpt.class_names):
+        raise DataError(f"the dataset {ckpt.meta['dataset']!r} here has classes "
+                        f"{', '.join(splits.info.class_names[:6])}…, the model {', '.join(ckpt.class_names[:6])}…")
+    if tuple(splits.info.input_shape) != tuple(ckpt.meta["input_shape"]):
+        raise DataError(f"the dataset {ckpt.meta['dataset']!r} here has images of shape {splits.info.input_shape}, "
+                        f"the model expects {tuple(ckpt.meta['input_shape'])}")
+    return splits.test
+
+
+# --- this session -----------------------------------------------------------------------------------
+
+def selected_path() -> str | None:
+    return st.session_state.get(MODEL_KEY) or default_path()
+
+
+def selected_device() -> str:
+    dev = st.session_state.get(DEVICE_KEY)
+    return dev if dev in available_devices() else available_devices()[0]
+
+
+def device_label(name: str) -> str:
+    return describe(pick_device(name)) if name != "cpu" else "CPU"
+
+
+def select_model(path: str | Path) -> None:
+    """Make ``path`` the sidebar's model on the next run (a widget's value cannot change mid-run)."""
+    st.session_state[PENDING_MODEL] = str(path)
+
+
+def session_checkpoint(path: str | Path, device: str) -> Checkpoint:
+    """This session's own copy of a checkpoint, on ``device``: what forgetting and predictions read."""
+    key = (*file_stamp(path), device)
+    slot = st.session_state.get("_session_checkpoint")
+    if slot is not None and slot[0] == key:
+        return slot[1]
+    shared = shared_checkpoint(path)
+    mine = Checkpoint(copy.deepcopy(shared.model).to(device).eval(), shared.codes.clone(), copy.deepcopy(shared.meta))
+    st.session_state["_session_checkpoint"] = (key, mine)
+    return mine
+
+
+def model_name(path: str | Path) -> str:
+    name = Path(path).name
+    return name[: -len(SUFFIX)] if name.endswith(SUFFIX) else name
+
+
+@dataclass
+class Run:
+    """One forgetting run of this session: what was asked, what came out, and lazily made downloads."""
+
+    model: tuple[str, float, int]  # file_stamp of the model it ran on
+    view: analysis.RunView
+    checkpoint: Checkpoint  # the session copy it ran on (codes and metadata for saving)
+    settings: dict[str, Any]
+    downloads: dict[str, bytes] = field(default_factory=dict)
+
+    def matches(self, path: str | Path | None) -> bool:
+        try:
+            return path is not None and self.model == file_stamp(path)
+        except OSError:
+            return False
+
+
+def forget_with_progress(path: str, classes: list[int], lambda1: float, lambda2: float, device: str,
+                         mode: str | None = None) -> Run | None:
+    """Run forgetting inside a status box with a progress bar; None (and a message) when it fails."""
+    ckpt_shared = shared_checkpoint(path)
+    names = ", ".join(ckpt_shared.class_names[c] for c in classes)
+    with st.status(f"Forgetting {names}…", expanded=False) as status:
+        bar = st.progress(0.0, text="Loading the test images…")
+        try:
+            test = test_split(ckpt_shared)
+            bar.progress(0.2, text="Measuring the original model on real test images…")
+            before = shared_before(path, device)
+            bar.progress(0.4, text=f"Fisher on the codes and one perturbation, on {device_label(device)}…")
+            mine = session_checkpoint(path, device)
+            outcome = analysis.run_forgetting(mine, test, classes, lambda1, lambda2, device, before=before, mode=mode)
+            bar.progress(0.8, text="Predicting codes and test images before and after…")
+            view = analysis.analyse(mine, outcome, test, model_name(path), device=device)
+        except (ValueError, RuntimeError, OSError) as e:  # CheckpointError and DataError are ValueErrors
+            status.update(label=f"Could not forget {names}", state="error", expanded=True)
+            st.error(_first_line(e))
+            return None
+        bar.progress(1.0, text="Done")
+        status.update(label=f"Forgot {names} in {outcome.result.seconds['total']:.2f} s", state="complete")
+    settings = {"classes": list(classes), "lambda1": lambda1, "lambda2": lambda2, "device": device, "mode": mode}
+    return Run(file_stamp(path), view, mine, settings)
+
+
+def flash(message: str) -> None:
+    """A message to show once, on the next run (after a rerun that would otherwise swallow it)."""
+    st.session_state.setdefault("_flash", []).append(message)
+
+
+def show_flash() -> None:
+    for message in st.session_state.pop("_flash", []):
+        st.toast(message, icon=":material/check_circle:")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:400] if text else type(e).__name__
+

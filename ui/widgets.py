@@ -1,0 +1,56 @@
+"""Small Streamlit pieces that more than one page draws: charts, the verdict, the metric cards."""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from . import analysis
+
+CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+
+def chart(fig: go.Figure, key: str) -> None:
+    """A Plotly figure in the app's theme, full width, with a PNG export at projector resolution."""
+    st.plotly_chart(fig, width="stretch", theme="streamlit", config=CHART_CONFIG, key=key)
+
+
+def verdict_banner(view: analysis.RunView) -> None:
+    """The plain verdict on real test data: green, amber or red, plus any note from the backend."""
+    v = view.outcome.verdict
+    if v.forgot and v.kept:
+        st.success(v.message, icon=":material/check_circle:")
+    elif v.forgot or v.kept:
+        st.warning(v.message, icon=":material/warning:")
+    else:
+        st.error(v.message, icon=":material/error:")
+    for note in view.outcome.result.notes:
+        st.caption(f"Note: {note}")
+
+
+def _fmt(x: float | None) -> str:
+    return "–" if x is None else f"{x:.1f}%"
+
+
+def _delta(after: float | None, before: float | None) -> str | None:
+    if after is None or before is None:
+        return None
+    return f"{after - before:+.1f} points"
+
+
+def metric_cards(view: analysis.RunView) -> None:
+    """A_F, A_R (after, with the change from before), E_F and the time, as four large cards."""
+    s = analysis.summary(view)
+    sec = view.outcome.result.seconds
+    cols = st.columns(4)
+    cols[0].metric("A_F · forgotten classes", _fmt(s["A_F_after"]), _delta(s["A_F_after"], s["A_F_before"]),
+                   delta_color="inverse", border=True,
+                   help="Test accuracy on the forgotten classes after forgetting (lower is better); "
+                        f"before: {_fmt(s['A_F_before'])}.")
+    cols[1].metric("A_R · remaining classes", _fmt(s["A_R_after"]), _delta(s["A_R_after"], s["A_R_before"]),
+                   border=True, help="Test accuracy on the classes that should be kept (higher is better); "
+                                     f"before: {_fmt(s['A_R_before'])}.")
+    cols[2].metric("E_F · accuracy removed", _fmt(s["E_F"]), border=True,
+                   help="Share of the forgotten classes' accuracy that was removed; 100% means all of it.")
+    parts = " + ".join(f"{k} {v:.3f} s" for k, v in sec.items() if k != "total")
+    cols[3].metric("Time to forget", f"{sec['total']:.2f} s", border=True,
+                   help=f"{parts or 'total'} on {view.outcome.result.device}. Evaluation not included.")
