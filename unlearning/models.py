@@ -1,8 +1,10 @@
 """Classifiers by name. Every model takes raw [0, 1] pixels and normalises them itself.
 
 Architectures: ``mlp`` (the paper's input-1000-classes sigmoid MLP), ``cnn`` (a small ReLU CNN
-with batch norm), ``resnet18`` (ResNet-18 with a small-image stem), and ``tv:<name>`` for any
-torchvision classifier, built untrained and adapted to the input channels and class count.
+with batch norm), ``resnet8`` / ``resnet20`` (He et al.'s CIFAR residual networks, widths
+16-32-64: 78 k / 272 k parameters), ``resnet18`` (ResNet-18 with a small-image stem), and
+``tv:<name>`` for any torchvision classifier, built untrained and adapted to the input channels
+and class count.
 """
 from __future__ import annotations
 
@@ -92,6 +94,60 @@ def _resnet18_small(input_shape: Sequence[int], num_classes: int) -> nn.Module:
     return net
 
 
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions with batch norm and an identity (or 1x1 projection) shortcut."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + self.shortcut(x))
+
+
+class CifarResNet(nn.Module):
+    """He et al.'s CIFAR ResNet (depth 6n + 2): a 3x3 stem, three stages of n blocks at widths
+    w, 2w, 4w (strides 1, 2, 2), global average pooling, one linear layer."""
+
+    def __init__(self, input_shape: Sequence[int], num_classes: int, depth: int = 20, width: int = 16):
+        super().__init__()
+        if (depth - 2) % 6 or depth < 8:
+            raise ModelError(f"a CIFAR ResNet has depth 6n + 2 (8, 14, 20, ...), got {depth}")
+        n = (depth - 2) // 6
+        self.conv1 = nn.Conv2d(input_shape[0], width, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        stages, c = [], width
+        for i, w in enumerate((width, 2 * width, 4 * width)):
+            blocks = []
+            for j in range(n):
+                blocks.append(BasicBlock(c, w, 2 if (i > 0 and j == 0) else 1))
+                c = w
+            stages.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3 = stages
+        self.fc = nn.Linear(c, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+def _resnet8(input_shape: Sequence[int], num_classes: int) -> nn.Module:
+    return CifarResNet(input_shape, num_classes, depth=8)
+
+
+def _resnet20(input_shape: Sequence[int], num_classes: int) -> nn.Module:
+    return CifarResNet(input_shape, num_classes, depth=20)
+
+
 def _torchvision(name: str, input_shape: Sequence[int], num_classes: int) -> nn.Module:
     import torchvision.models as tvm
 
@@ -109,6 +165,8 @@ def _torchvision(name: str, input_shape: Sequence[int], num_classes: int) -> nn.
 ARCHITECTURES = {
     "mlp": MLP,
     "cnn": SmallCNN,
+    "resnet8": _resnet8,
+    "resnet20": _resnet20,
     "resnet18": _resnet18_small,
 }
 
