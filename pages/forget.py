@@ -91,8 +91,9 @@ if run is None or not run.matches(path):
 view = run.view
 o, r = view.outcome, view.outcome.result
 st.header(f"Forgetting {', '.join(view.forget_names)}: before and after", divider="gray")
-st.caption(f"Method {r.mode} · λ1 = {r.lambda1:g}, λ2 = {r.lambda2:g} · sign {r.sign or '–'} · {r.device} · "
-           f"measured on {int(o.before.confusion.sum()):,} real test images")
+direction = {"+": "θ + δ", "-": "θ − δ"}.get(r.sign, "–")
+st.caption(f"Method {r.mode} · λ1 = {r.lambda1:g}, λ2 = {r.lambda2:g} · direction chosen on the codes: {direction} · "
+           f"{r.device} · measured on {int(o.before.confusion.sum()):,} real test images")
 widgets.verdict_banner(view)
 widgets.metric_cards(view)
 
@@ -101,7 +102,11 @@ tabs = st.tabs(["Accuracy per class", "Parameter sensitivity", "Mnemonic codes",
 with tabs[0]:
     widgets.chart(figures.per_class_accuracy(names, o.before.per_class_accuracy, o.after.per_class_accuracy,
                                              view.forget), key="bars")
-    st.dataframe(analysis.metrics_rows(view), hide_index=True, width="stretch")
+    st.dataframe(analysis.metrics_rows(view), hide_index=True, width="stretch", column_config={
+        "class": "class", "forgotten": "forgotten", "test_images": "test images",
+        "accuracy_before_pct": st.column_config.NumberColumn("before (%)", format="%.1f"),
+        "accuracy_after_pct": st.column_config.NumberColumn("after (%)", format="%.1f"),
+        "change_points": st.column_config.NumberColumn("change (points)", format="%+.1f")})
 
 with tabs[1]:
     if not r.tensors:

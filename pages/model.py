@@ -14,7 +14,7 @@ from unlearning.storage import store_upload, user_models_dir
 from unlearning.training import TrainConfig
 
 JOB_KEY = "train_job"
-UPLOAD_MB = MAX_FILE_BYTES // 2**20  # the backend's own limit
+UPLOAD_MB = min(500, MAX_FILE_BYTES // 2**20)  # within the backend's own limit (Streamlit shows 512 MB as "1GB")
 
 st.title("Model")
 

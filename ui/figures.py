@@ -83,8 +83,8 @@ def per_class_accuracy(class_names: Sequence[str], before: Sequence[float], afte
     for i in sorted(f):
         fig.add_vrect(x0=i - 0.5, x1=i + 0.5, fillcolor=FORGOTTEN, opacity=0.12, line_width=0, layer="below")
     _style(fig, "Test accuracy per class, before and after", 460, barmode="group", bargap=0.25)
-    fig.update_xaxes(tickmode="array", tickvals=x, ticktext=_class_ticks(class_names, forget), title="class")
-    fig.update_yaxes(range=[0, 112], title="test accuracy (%)", ticksuffix="")
+    fig.update_xaxes(tickmode="array", tickvals=x, ticktext=_class_ticks(class_names, forget), title_text="class")
+    fig.update_yaxes(range=[0, 112], title_text="test accuracy (%)", ticksuffix="")
     return fig
 
 
@@ -125,8 +125,8 @@ def ratio_histogram(edges: Sequence[float], counts: Sequence[int], moved: Sequen
     fig.update_layout(title_subtitle={"text": f"perturbed: {n_moved:,} of {total:,} parameters ({share:.1%})",
                                       "font": {"size": FONT, "color": PERTURBED}},
                       margin={"t": 100})
-    fig.update_xaxes(title="log10(F_forget / F_remain)  →  more important to the forgotten classes")
-    fig.update_yaxes(type="log", title="parameters (log scale)", dtick=1)
+    fig.update_xaxes(title_text="log10(F_forget / F_remain)  →  more important to the forgotten classes")
+    fig.update_yaxes(type="log", title_text="parameters (log scale)", dtick=1)
     return fig
 
 
@@ -142,7 +142,7 @@ def layer_overview(names: Sequence[str], numel: Sequence[int], moved: Sequence[i
         hovertemplate="%{customdata[0]}<br>perturbed %{x:.2f}%<br>%{text}<br>scale s = %{customdata[1]:.3g}"
                       "<extra></extra>"))
     _style(fig, "Perturbed share of each parameter tensor", max(300, 60 + 38 * len(names)))
-    fig.update_xaxes(title="perturbed parameters (%)", range=[0, 105])
+    fig.update_xaxes(title_text="perturbed parameters (%)", range=[0, 105])
     fig.update_yaxes(autorange="reversed")
     return fig
 
@@ -176,8 +176,8 @@ def confusion_matrices(before: np.ndarray, after: np.ndarray, class_names: Seque
             fig.add_shape(type="rect", x0=-0.5, x1=n - 0.5, y0=c - 0.5, y1=c + 0.5, line={"color": FORGOTTEN, "width": 3},
                           row=1, col=col)
     ticks = _class_ticks(class_names, forget)
-    fig.update_xaxes(tickmode="array", tickvals=list(range(n)), ticktext=ticks, title="predicted", constrain="domain")
-    fig.update_yaxes(tickmode="array", tickvals=list(range(n)), ticktext=ticks, title="true", autorange="reversed",
+    fig.update_xaxes(tickmode="array", tickvals=list(range(n)), ticktext=ticks, title_text="predicted", constrain="domain")
+    fig.update_yaxes(tickmode="array", tickvals=list(range(n)), ticktext=ticks, title_text="true", autorange="reversed",
                      scaleanchor="x", constrain="domain")
     fig.update_yaxes(scaleanchor="x2", row=1, col=2)
     _style(fig, "Confusion matrices (rows: true class, % of its test images)", 560)
@@ -197,7 +197,7 @@ def training_curves(epochs: Sequence[Any], total_epochs: int | None = None) -> g
                     mode="lines+markers", line={"color": AFTER, "width": 3, "dash": "dot"}, row=1, col=2)
     if total_epochs:
         fig.update_xaxes(range=[0.5, total_epochs + 0.5])
-    fig.update_xaxes(title="epoch")
+    fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(range=[0, 101], row=1, col=2)
     _style(fig, "Training", 380)
     fig.update_annotations(font={"size": FONT})

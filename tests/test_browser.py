@@ -1,0 +1,213 @@
+"""End to end in a real browser: `streamlit run app.py` on a free port, driven by Debian's Chromium.
+
+Picks a class, forgets it, reads the numbers off the page and checks them against the backend, in
+the light and the dark theme. Saves the screenshots the README shows to docs/screenshots/.
+Skipped when Chromium or the playwright package is missing (`make browser` installs Chromium).
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+WAIT_MS = 120_000  # generous: a loaded 2-core CI machine
+VIEWPORT = {"width": 1440, "height": 1000}
+
+if not Path(CHROMIUM).is_file():
+    pytest.skip(f"no Chromium at {CHROMIUM} (install Debian's chromium, e.g. `make browser`)",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A fresh Streamlit server on the real app, with its own empty local models folder."""
+    tmp = tmp_path_factory.mktemp("browser")
+    port = _free_port()
+    env = {**os.environ, "UNLEARNING_MODELS": str(tmp / "models")}
+    log = open(tmp / "streamlit.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not start: {(tmp / 'streamlit.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def backend():
+    """The backend's own results for the classes the browser forgets, on the default model."""
+    from unlearning.checkpoints import load_checkpoint
+    from unlearning.data import load_dataset
+    from unlearning.pipeline import forget_and_evaluate
+    from unlearning.storage import default_model_path
+
+    ckpt = load_checkpoint(default_model_path())
+    test = load_dataset("mnist5k").test
+    return lambda classes: forget_and_evaluate(ckpt, test, classes, device="cpu")
+
+
+def _expected(outcome) -> dict[str, str]:
+    c = outcome.result.forget_classes
+    return {"A_F · forgotten classes": f"{100 * outcome.after.forget_accuracy(c):.1f}%",
+            "A_R · remaining classes": f"{100 * outcome.after.retain_accuracy(c):.1f}%",
+            "E_F · accuracy removed": f"{outcome.efficacy:.1f}%"}
+
+
+def _metrics(page) -> dict[str, str]:
+    labels = page.get_by_test_id("stMetricLabel").all_inner_texts()
+    values = page.get_by_test_id("stMetricValue").all_inner_texts()
+    return {label.strip(): value.strip() for label, value in zip(labels, values)}
+
+
+def _settle(page, ms: int = 1500) -> None:
+    """Let Plotly finish drawing and Streamlit stop its "running" indicator."""
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=WAIT_MS)
+    page.wait_for_timeout(ms)
+
+
+def _shot(page, name: str) -> Path:
+    """A screenshot of the whole page: the viewport is stretched to the height of the app's content."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    height = page.evaluate("() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
+                           " return m ? m.scrollHeight : document.body.scrollHeight; }")
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], min(int(height), 4000))})
+    page.mouse.move(1, 1)  # no hover toolbars in the picture
+    page.wait_for_timeout(800)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    page.set_viewport_size(VIEWPORT)
+    return path
+
+
+def _background_luminance(page) -> float:
+    rgb = page.evaluate("() => getComputedStyle(document.querySelector('[data-testid=\"stApp\"]')).backgroundColor")
+    r, g, b = (int(v) for v in rgb[rgb.index("(") + 1: rgb.index(")")].split(",")[:3])
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
+
+
+def _goto_page(page, title: str) -> None:
+    """Navigate with the sidebar, keeping the session (a new URL would start a new one)."""
+    page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
+    page.get_by_role("heading", level=1).wait_for(timeout=WAIT_MS)
+
+
+def _forget(page, class_name: str) -> float:
+    """Choose one class on the Forget page, press Forget, wait for the results; seconds it took."""
+    box = page.get_by_test_id("stMultiSelect")
+    box.click()
+    page.keyboard.type(class_name)
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    button = page.get_by_role("button", name="Forget", exact=True)
+    sync_api.expect(button).to_be_enabled(timeout=WAIT_MS)
+    start = time.perf_counter()
+    button.click()
+    page.get_by_role("heading", name=f"Forgetting {class_name}: before and after").wait_for(timeout=WAIT_MS)
+    page.get_by_test_id("stMetricValue").first.wait_for(timeout=WAIT_MS)
+    return time.perf_counter() - start
+
+
+def test_a_fresh_server_opens_a_page_url_with_the_sidebar(server, browser):
+    """The very first request goes straight to a page's URL: the app's sidebar must still be there."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(f"{server}/unlearn")
+    page.get_by_role("heading", name="Forget classes").wait_for(timeout=WAIT_MS)
+    sync_api.expect(page.get_by_test_id("stSidebar").get_by_text("Model", exact=True)).to_be_visible()
+    page.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_forget_in_the_browser_shows_the_backends_numbers(server, browser, backend, scheme):
+    context = browser.new_context(viewport=VIEWPORT, color_scheme=scheme)
+    page = context.new_page()
+    suffix = "" if scheme == "light" else "-dark"
+
+    # Overview: the one-click demo on the default model
+    t0 = time.perf_counter()
+    page.goto(server)
+    demo = page.get_by_role("button", name="Forget 7 now")
+    demo.wait_for(timeout=WAIT_MS)
+    loaded = time.perf_counter() - t0
+    lum = _background_luminance(page)
+    assert (lum > 0.8) if scheme == "light" else (lum < 0.2), f"{scheme} theme has background luminance {lum:.2f}"
+    start = time.perf_counter()
+    demo.click()
+    page.get_by_test_id("stMetricValue").first.wait_for(timeout=WAIT_MS)
+    first_result = time.perf_counter() - start
+    print(f"\n[{scheme}] overview ready {loaded:.2f} s; first forgetting result {first_result:.2f} s after the click")
+    assert _metrics(page) == {**_expected(backend([7])), "Time to forget": _metrics(page)["Time to forget"]}
+    _settle(page)
+    _shot(page, f"overview{suffix}")
+
+    # Forget: pick a class by name, forget it, read the numbers
+    _goto_page(page, "Forget")
+    seconds = _forget(page, "2")
+    print(f"[{scheme}] forget page: result {seconds:.2f} s after the click")
+    got = _metrics(page)
+    want = _expected(backend([2]))
+    assert {k: got[k] for k in want} == want
+    verdict = backend([2]).verdict.message
+    sync_api.expect(page.get_by_text(verdict)).to_be_visible()
+    assert page.locator(".js-plotly-plot").count() >= 1
+    _settle(page)
+    _shot(page, f"forget{suffix}")
+
+    if scheme == "light":
+        for tab, name in (("Parameter sensitivity", "forget-sensitivity"), ("Real test images", "forget-images"),
+                          ("Confusion matrices", "forget-confusion")):
+            page.get_by_role("tab", name=tab).click()
+            _settle(page)
+            _shot(page, name)
+        _goto_page(page, "Model")
+        page.get_by_role("tab", name="Upload a model").wait_for(timeout=WAIT_MS)
+        _settle(page)
+        _shot(page, "model")
+        _goto_page(page, "How to read the plots")
+        _settle(page, 500)
+        _shot(page, "guide")
+    context.close()
