@@ -12,7 +12,7 @@ from .checkpoints import Checkpoint, complete_meta, save_checkpoint
 from .codes import make_codes
 from .data import ImageTensors, Splits, load_dataset
 from .device import pick_device
-from .forgetting import PAPER_LAMBDAS, ForgetResult, forget
+from .forgetting import NEEDS_VALIDATION, PAPER_LAMBDAS, ForgetResult, forget
 from .metrics import Evaluation, evaluate, forgetting_efficacy
 from .models import build_model, count_parameters
 from .training import ProgressFn, TrainConfig, TrainHistory, train
@@ -70,6 +70,7 @@ class ForgetOutcome:
         return {
             "forget_classes": list(r.forget_classes), "sign": r.sign, "mode": r.mode,
             "lambda1": r.lambda1, "lambda2": r.lambda2, "device": r.device,
+            "strength": r.strength, "layer": r.layer, "calibration": dict(r.calibration),
             "seconds": dict(r.seconds),
             "before": self.before.summary(r.forget_classes), "after": self.after.summary(r.forget_classes),
             "E_F": self.efficacy,
@@ -82,14 +83,21 @@ class ForgetOutcome:
 def forget_and_evaluate(checkpoint: Checkpoint, test_set: ImageTensors, classes: Sequence[int],
                         lambda1: float | None = None, lambda2: float | None = None,
                         device: str | torch.device | None = None, before: Evaluation | None = None,
-                        ) -> ForgetOutcome:
-    """Forget with the paper's rule, then measure before and after on real held-out data."""
+                        mode: str = "paper", calibration: ImageTensors | None = None,
+                        data_root: str | None = None) -> ForgetOutcome:
+    """Forget with ``mode`` (default: the paper's rule), then measure before and after on real held-out data.
+
+    The "calibrated" mode checks its strength on validation images: ``calibration``, or when it is
+    None the validation split of the checkpoint's dataset (never ``test_set``).
+    """
     d1, d2 = default_lambdas(checkpoint.meta["arch"])
     dev = pick_device(device)
     n = checkpoint.num_classes
+    if mode in NEEDS_VALIDATION and calibration is None:
+        calibration = load_dataset(checkpoint.meta["dataset"], root=data_root, seed=0).val
     result = forget(checkpoint.model, checkpoint.codes, classes,
                     lambda1=d1 if lambda1 is None else lambda1, lambda2=d2 if lambda2 is None else lambda2,
-                    device=dev)
+                    device=dev, mode=mode, calibration=calibration)
     if before is None:
         before = evaluate(checkpoint.model, test_set, n, device=dev)
     after = evaluate(result.model, test_set, n, device=dev)
