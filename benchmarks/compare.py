@@ -1,0 +1,257 @@
+"""Forget a class with every method, on the same model in the same run, and compare.
+
+    python benchmarks/compare.py                        # default shipped model, digit 0, CPU
+    python benchmarks/compare.py --classes 3 --json     # JSON rows instead of the table
+    python benchmarks/compare.py --device cuda
+    python benchmarks/compare.py --scaling              # seconds as the training set grows
+
+Table: method, seconds, A_F and A_R (accuracy on the forgotten / remaining classes of the real
+test split), MIA (share of the forgotten classes' training samples an entropy attack still calls
+"member"; compare with the retrained model's value) and how many times slower than the one-shot
+method. ``seconds`` is each method's own ``seconds["total"]``: the work from the model to the
+forgotten model (the one-shot method: Fisher on the codes, perturbation, choice of sign; it leaves
+out building the histograms it returns for display, and nothing else). Fast methods run once
+untimed (warm-up) and then ``--repeats`` times; the median is reported. Retraining runs once.
+
+``--json`` prints a list of rows {"method", "seconds", "forget_accuracy", "retain_accuracy", "mia"};
+the one-shot row is "mnemonic", the others are named as in ``unlearning.baselines.METHODS``.
+
+``--scaling`` times every method on training sets of growing size: stratified subsets of 500 and
+1,000 digits, the full 3,500-digit training split, and a larger set made by shifting the digits by
+up to two pixels (``--augment`` copies), plus torchvision's full MNIST when it is on disk. Methods
+that read data (retraining, fine-tuning, NegGrad+, random labels, SSD) pay per training sample;
+the one-shot method never sees the data.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from unlearning import comparison, evaluate, load_checkpoint, load_dataset  # noqa: E402
+from unlearning.data import DataError, ImageTensors, Splits  # noqa: E402
+from unlearning.device import describe, pick_device  # noqa: E402
+from unlearning.forgetting import ForgetResult  # noqa: E402
+from unlearning.pipeline import FORGOTTEN_AT_MOST, RETAIN_DROP_AT_MOST  # noqa: E402
+from unlearning.privacy import membership_attack  # noqa: E402
+
+ONE_SHOT = comparison.ONE_SHOT
+ALL_METHODS = list(comparison.METHOD_NAMES)
+SLOW = {"retrain"}
+TARGETS = {"retrain": 100.0, "finetune": 100.0, "ssd": 10.0}  # one-shot must be at least this many times faster
+
+
+def default_checkpoint() -> Path:
+    return ROOT / "assets" / "models" / (ROOT / "assets" / "models" / "DEFAULT").read_text().strip()
+
+
+def runner(method: str, ckpt, splits: Splits, train_set: ImageTensors, classes: list[int], device
+           ) -> Callable[[], ForgetResult]:
+    """Forget with ``method``, the baselines reading ``train_set`` (the scaling runs swap it)."""
+    data = Splits(splits.info, train_set, splits.val, splits.test)
+    return lambda: comparison.run(method, ckpt, data, classes, device=device)
+
+
+def timed(run: Callable[[], ForgetResult], repeats: int, warmup: bool) -> tuple[ForgetResult, float, float]:
+    """(last result, median seconds["total"], median wall seconds of the call)."""
+    if warmup:
+        run()
+    secs, walls = [], []
+    result = None
+    for _ in range(max(repeats, 1)):
+        t0 = time.perf_counter()
+        result = run()
+        walls.append(time.perf_counter() - t0)
+        secs.append(result.seconds["total"])
+    assert result is not None
+    return result, statistics.median(secs), statistics.median(walls)
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def compare(ckpt, splits, classes: list[int], methods: list[str], device, repeats: int) -> list[dict]:
+    rows = []
+    for method in methods:
+        slow = method in SLOW
+        result, seconds, wall = timed(runner(method, ckpt, splits, splits.train, classes, device),
+                                      1 if slow else repeats, warmup=not slow)
+        row = comparison.measure(result, splits, device=device, seconds=seconds, method=method)
+        rows.append({**row.to_dict(), "_wall": wall, "_attack": row.attack_accuracy, "_notes": list(row.notes)})
+        log(f"  {method}: {seconds:.4f} s")
+    return rows
+
+
+def print_table(rows: list[dict], before, classes: list[int], before_mia: float) -> None:
+    one = next((r for r in rows if r["method"] == ONE_SHOT), None)
+    print(f"original model: A_F {before.forget_accuracy(classes):.3f}  A_R {before.retain_accuracy(classes):.3f}  "
+          f"MIA {before_mia:.3f}\n")
+    print("| method | seconds | call wall s | A_F | A_R | MIA | attack acc | x one-shot time |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        ratio = f"{r['seconds'] / one['seconds']:.0f}x" if one and r is not one else "1x" if r is one else "-"
+        print(f"| {r['method']} | {r['seconds']:.4f} | {r['_wall']:.4f} | {r['forget_accuracy']:.3f} "
+              f"| {r['retain_accuracy']:.3f} | {r['mia']:.3f} | {r['_attack']:.2f} | {ratio} |")
+    retrain = next((r for r in rows if r["method"] == "retrain"), None)
+    if retrain is not None:
+        print(f"\nreference: the retrained model's MIA is {retrain['mia']:.3f}; "
+              f"a method that forgot should score close to it.")
+    weak = [r["method"] for r in rows if r["_attack"] < 0.55]
+    if weak:
+        print(f"note: the entropy attack is near chance (attack accuracy < 0.55) on {', '.join(weak)}: these models "
+              f"barely tell their training samples from test samples by entropy, so their MIA figures are noise.")
+    if one is not None:
+        print()
+        for method, target in TARGETS.items():
+            r = next((x for x in rows if x["method"] == method), None)
+            if r is not None:
+                ratio = r["seconds"] / one["seconds"]
+                print(f"one-shot vs {method}: {ratio:.0f}x faster (target >= {target:.0f}x): "
+                      f"{'met' if ratio >= target else 'NOT met'}")
+        drop = before.retain_accuracy(classes) - one["retain_accuracy"]
+        ok = one["forget_accuracy"] <= FORGOTTEN_AT_MOST and drop <= RETAIN_DROP_AT_MOST
+        print(f"one-shot A_F {one['forget_accuracy']:.3f} (target <= {FORGOTTEN_AT_MOST}), A_R drop "
+              f"{100 * drop:.2f} points (target <= {100 * RETAIN_DROP_AT_MOST:.0f}): {'met' if ok else 'NOT met'}")
+
+
+# --------------------------------------------------------------------------- scaling
+
+
+def stratified_subset(ds: ImageTensors, size: int, seed: int = 0) -> ImageTensors:
+    """``size`` samples with every class in its original share (deterministic)."""
+    g = torch.Generator().manual_seed(seed)
+    classes = ds.labels.unique()
+    picks = []
+    for c in classes:
+        idx = torch.nonzero(ds.labels == c).flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        picks.append(idx[:max(1, round(size * len(idx) / len(ds)))])
+    return ds.subset(torch.cat(picks).sort().values)
+
+
+def shifted_copies(ds: ImageTensors, copies: int, max_shift: int = 2, seed: int = 0) -> ImageTensors:
+    """The dataset plus ``copies`` copies of it, each image moved by a random (dx, dy) within +-max_shift."""
+    g = torch.Generator().manual_seed(seed)
+    images, labels = [ds.images], [ds.labels]
+    pad = max_shift
+    padded = torch.nn.functional.pad(ds.images, (pad, pad, pad, pad))
+    h, w = ds.images.shape[-2:]
+    for _ in range(copies):
+        shifts = torch.randint(-max_shift, max_shift + 1, (len(ds), 2), generator=g)
+        out = torch.empty_like(ds.images)
+        for dy in range(-max_shift, max_shift + 1):
+            for dx in range(-max_shift, max_shift + 1):
+                sel = torch.nonzero((shifts[:, 0] == dy) & (shifts[:, 1] == dx)).flatten()
+                if len(sel):
+                    out[sel] = padded[sel, :, pad + dy:pad + dy + h, pad + dx:pad + dx + w]
+        images.append(out)
+        labels.append(ds.labels)
+    return ImageTensors(torch.cat(images), torch.cat(labels))
+
+
+def scaling_sets(splits, augment: int, mnist_root: str | None) -> list[tuple[str, ImageTensors]]:
+    train = splits.train
+    sets = [(f"{n:,} digits", stratified_subset(train, n)) for n in (500, 1000) if n < len(train)]
+    sets.append((f"{len(train):,} digits (full split)", train))
+    if augment > 0:
+        big = shifted_copies(train, augment)
+        sets.append((f"{len(big):,} digits (+{augment} shifted copies)", big))
+    try:
+        mnist = load_dataset("mnist", root=mnist_root, download=False)
+        sets.append((f"{len(mnist.train):,} digits (torchvision MNIST on disk)", mnist.train))
+    except (DataError, OSError) as e:
+        log(f"  (no full MNIST on disk: {str(e).splitlines()[0][:100]}; skipped)")
+    return sets
+
+
+def scaling(ckpt, splits, classes: list[int], methods: list[str], device, repeats: int, augment: int,
+            mnist_root: str | None) -> list[dict]:
+    rows = []
+    for label, train_set in scaling_sets(splits, augment, mnist_root):
+        log(f"{label}:")
+        for method in methods:
+            slow = method in SLOW
+            _, seconds, _ = timed(runner(method, ckpt, splits, train_set, classes, device), 1 if slow else repeats,
+                                  warmup=not slow)
+            rows.append({"train_size": len(train_set), "set": label, "method": method, "seconds": seconds})
+            log(f"  {method}: {seconds:.4f} s")
+    return rows
+
+
+def print_scaling(rows: list[dict], methods: list[str]) -> None:
+    sizes = list(dict.fromkeys((r["train_size"], r["set"]) for r in rows))
+    others = [m for m in methods if m != ONE_SHOT]
+    print("| training set | " + " | ".join(f"{m} s" for m in methods) + " | "
+          + " | ".join(f"{m} / one-shot" for m in others) + " |")
+    print("|---|" + "---|" * (len(methods) + len(others)))
+    for size, label in sizes:
+        by = {r["method"]: r["seconds"] for r in rows if r["train_size"] == size}
+        one = by.get(ONE_SHOT)
+        cells = [f"{by[m]:.4f}" for m in methods]
+        ratios = [f"{by[m] / one:.0f}x" if one else "-" for m in others]
+        print(f"| {label} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--checkpoint", default=None, help="default: the model named in assets/models/DEFAULT")
+    ap.add_argument("--classes", type=int, nargs="+", default=[0], help="classes to forget together (default: 0)")
+    ap.add_argument("--methods", nargs="+", default=ALL_METHODS, choices=ALL_METHODS)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default: cpu)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs of each fast method (median reported)")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--json", action="store_true", help="print JSON rows instead of the table")
+    ap.add_argument("--scaling", action="store_true", help="time every method on growing training sets")
+    ap.add_argument("--augment", type=int, default=3, help="shifted copies for the largest scaling set (0: none)")
+    ap.add_argument("--mnist-root", default=None, help="where torchvision's MNIST may be (scaling; never downloaded)")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    ckpt_path = Path(args.checkpoint) if args.checkpoint else default_checkpoint()
+    ckpt = load_checkpoint(ckpt_path)
+    splits = load_dataset(ckpt.meta["dataset"])
+    classes = sorted(set(args.classes))
+    methods = [m for m in ALL_METHODS if m in args.methods]
+    log(f"{ckpt_path.name} on {describe(device)} ({torch.get_num_threads()} CPU threads); forgetting {classes}")
+
+    if args.scaling:
+        rows = scaling(ckpt, splits, classes, methods, device, args.repeats, args.augment, args.mnist_root)
+        if args.json:
+            print(json.dumps(rows, indent=1))
+        else:
+            print(f"{ckpt_path.name}, forgetting {classes}, {describe(device)}, {torch.get_num_threads()} threads: "
+                  f"seconds of each method (median of {args.repeats}; retrain once) and its ratio to the one-shot "
+                  f"method\n")
+            print_scaling(rows, methods)
+        return 0
+
+    rows = compare(ckpt, splits, classes, methods, device, args.repeats)
+    if args.json:
+        print(json.dumps([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows], indent=1))
+        return 0
+    before = evaluate(ckpt.model, splits.test, ckpt.num_classes, device=device)
+    before_mia = membership_attack(ckpt.model, splits.train, splits.test, classes, device=device).member_fraction
+    print(f"{ckpt_path.name} ({ckpt.meta['arch']}, {ckpt.meta['dataset']}), forgetting {classes}, "
+          f"{describe(device)}, {torch.get_num_threads()} threads; seconds = median of {args.repeats} after a warm-up "
+          f"(retrain: once)\n")
+    print_table(rows, before, classes, before_mia)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
