@@ -1,0 +1,154 @@
+"""Compare: forget the same classes with every method, on the same model, and weigh time against quality."""
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from ui import compare_figures, state, widgets
+from unlearning import comparison
+from unlearning.baselines import recipe_from_meta
+
+RESULTS_KEY = "compare_results"
+
+st.title("Compare methods")
+st.markdown(
+    "The paper claims the one-shot method is *faster and better at forgetting* than the alternatives. Check it "
+    "here: forget the same classes from the same model with every method, then compare time, accuracy on the "
+    "forgotten and remaining classes of real test images, and a membership-inference attack. **Retraining from "
+    "scratch** without the forgotten classes is the reference every method tries to imitate.")
+
+path = state.selected_path()
+if path is None:
+    st.error("No model is selected. Pick, upload or train one on the Model page.")
+    st.stop()
+try:
+    ckpt = state.shared_checkpoint(path)
+    state.test_split(ckpt)  # checks that this dataset matches the model
+    splits = state.shared_splits(ckpt.meta["dataset"])
+except (ValueError, OSError) as e:  # CheckpointError, DataError
+    st.error(f"This model cannot be compared here: {e}")
+    st.stop()
+
+meta, names = ckpt.meta, ckpt.class_names
+model_id = state.model_name(path)
+st.markdown(f"Model **{model_id}** · {meta['arch']} on {meta['dataset']} · {len(names)} classes · "
+            f"{len(splits.train):,} training images (the baselines read them; the one-shot method does not)")
+
+selected = st.multiselect("Classes to forget", names, key=f"compare_classes::{model_id}", persist_state="session",
+                          placeholder="Choose one or more classes")
+classes = [names.index(s) for s in selected]
+problem = None
+if not selected:
+    problem = "Choose the classes to forget, then run the methods."
+elif len(set(selected)) >= len(names):
+    problem = "You chose every class: at least one class must remain."
+device = state.selected_device()
+st.caption(f"Runs on **{state.device_label(device)}** (change it in the sidebar). Times are each method's own "
+           f"work, from the model to the forgotten model; measuring and attacking it afterwards is not counted.")
+
+# Results belong to one (model, classes, device): choosing anything else starts a fresh comparison.
+key = (state.file_stamp(path), tuple(classes), device)
+results = st.session_state.get(RESULTS_KEY)
+if results is None or results["key"] != key:
+    results = {"key": key, "rows": {}}
+    st.session_state[RESULTS_KEY] = results
+rows: dict[str, comparison.MethodRow] = results["rows"]
+
+
+def run_methods(methods: list[str]) -> None:
+    """Run each method in its own status box with a progress bar; a failure is shown, the rest go on."""
+    mine = state.session_checkpoint(path, device)
+    for method in methods:
+        label = comparison.LABELS[method]
+        with st.status(f"{label}…", expanded=False) as status:
+            bar = st.progress(0.0, text=f"{label}: starting")
+
+            def progress(fraction: float, message: str, bar=bar) -> None:
+                bar.progress(min(max(float(fraction), 0.0), 1.0), text=message)
+
+            try:
+                result = comparison.run(method, mine, splits, classes, device=device, progress=progress)
+                bar.progress(1.0, text=f"{label}: measuring on test images and attacking")
+                row = comparison.measure(result, splits, device=device, method=method)
+            except (ValueError, RuntimeError) as e:
+                status.update(label=f"{label} failed", state="error", expanded=True)
+                st.error(str(e).strip().splitlines()[0][:400] if str(e).strip() else type(e).__name__)
+                continue
+            status.update(label=f"{label}: {row.seconds:.3g} s", state="complete")
+        rows[method] = row
+
+
+st.subheader("1 · The methods that need no training", divider="gray")
+st.markdown("The one-shot method (Fisher on the mnemonic codes, one perturbation) and **SSD**, which dampens "
+            "the parameters most important to the forgotten data (one pass over the training set, no gradient "
+            "step): once with its published settings, once with α chosen on the validation split.")
+quick = st.button("Run the one-shot method and SSD", type="primary", icon=":material/bolt:",
+                  disabled=problem is not None, key="compare_quick")
+
+st.subheader("2 · The methods that train", divider="gray")
+settings, t_mix, _ = recipe_from_meta(meta)
+remaining = sum(int((splits.train.labels == c).sum()) for c in range(len(names)) if c not in set(classes))
+st.markdown(
+    f"Fine-tuning, NegGrad+ and random labels take a few epochs over the training data; **retraining** repeats "
+    f"the model's own recipe from scratch: {settings.epochs} epochs over the {remaining:,} remaining images "
+    f"(minutes for a large model). Each runs with a progress bar; the page waits for it.")
+chosen = st.multiselect("Training-based methods to run", list(comparison.TRAINING), default=list(comparison.TRAINING),
+                        format_func=lambda m: comparison.LABELS[m], key="compare_training")
+slow = st.button("Run the training-based methods", icon=":material/hourglass_top:",
+                 disabled=problem is not None or not chosen, key="compare_slow")
+
+if problem and selected:
+    st.warning(problem, icon=":material/warning:")
+elif problem:
+    st.info(problem, icon=":material/touch_app:")
+if quick:
+    run_methods(list(comparison.NO_TRAINING))
+if slow:
+    run_methods([m for m in comparison.TRAINING if m in chosen])
+
+# --- results ------------------------------------------------------------------------------------------
+if not rows:
+    st.stop()
+ordered = [rows[m] for m in comparison.METHOD_NAMES if m in rows]
+one = rows.get(comparison.ONE_SHOT)
+reference = rows.get(comparison.REFERENCE)
+st.header(f"Forgetting {', '.join(selected)}: every method side by side", divider="gray")
+if reference is None:
+    st.info("Run retraining (section 2) to see the reference point: the model that never saw these classes.",
+            icon=":material/info:")
+
+
+def _pct(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(100.0 * x, 1)
+
+
+table = [{
+    "method": comparison.LABELS[r.method],
+    "seconds": r.seconds,
+    "× one-shot time": (r.seconds / one.seconds) if one is not None and one.seconds > 0 else None,
+    "A_F % (forgotten, lower is better)": _pct(r.forget_accuracy),
+    "A_R % (remaining, higher is better)": _pct(r.retain_accuracy),
+    "MIA % (retrain's value is the target)": _pct(r.mia),
+    "attack accuracy %": _pct(r.attack_accuracy),
+} for r in ordered]
+st.dataframe(table, hide_index=True, width="stretch",
+             column_config={"seconds": st.column_config.NumberColumn(format="%.4f"),
+                            "× one-shot time": st.column_config.NumberColumn(format="%.0f×")})
+
+widgets.chart(compare_figures.tradeoff(ordered), key="compare_tradeoff")
+widgets.chart(compare_figures.speed(ordered), key="compare_speed")
+
+with st.expander("How to read the membership-inference attack"):
+    st.markdown(
+        "A logistic regression looks at one number per image, the entropy of the model's output, and learns to "
+        "tell the training images of the remaining classes (*members*) from test images (*non-members*). It is "
+        "then asked about the forgotten classes' training images: **MIA** is the share it still calls members. "
+        "A model that truly forgot them should look like the retrained model, which never saw them, so compare "
+        "with retraining's value rather than with zero.\n\n"
+        "**Attack accuracy** is how well the attack tells members from non-members in the first place. Near "
+        "50% the model's entropy reveals nothing about membership (it does not overfit), and the MIA figures "
+        "are noise around an arbitrary threshold.")
+with st.expander("Settings of each method"):
+    for r in ordered:
+        st.markdown(f"**{comparison.LABELS[r.method]}** · {r.device}" + "".join(f"\n- {n}" for n in r.notes))

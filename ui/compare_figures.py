@@ -1,0 +1,122 @@
+"""Plotly figures for the Compare page: time against forgetting quality, and time itself.
+
+Inputs are plain rows (``unlearning.comparison.MethodRow`` or dicts with the same fields), never
+models. The retrained model is the reference: dashed lines mark its values, since a method that
+forgot should look like a model that never saw the data. Palette: Okabe-Ito, as ui/figures.py;
+vermillion stays reserved for "forgotten", so it marks no method here.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+FONT = 18
+TITLE_FONT = 22
+TICK_FONT = 16
+REFERENCE = "retrain"
+ONE_SHOT = "mnemonic"
+# One colour and one marker per method (Okabe-Ito without vermillion); the one-shot method is blue.
+STYLE = {
+    "mnemonic": ("#0072B2", "star"),
+    "retrain": ("#000000", "diamond"),
+    "finetune": ("#E69F00", "circle"),
+    "neggrad+": ("#CC79A7", "triangle-up"),
+    "random-labels": ("#009E73", "square"),
+    "ssd": ("#56B4E9", "x"),
+    "ssd-tuned": ("#999999", "cross"),
+}
+LABELS = {
+    "mnemonic": "one-shot",
+    "retrain": "retrain",
+    "finetune": "fine-tune",
+    "neggrad+": "NegGrad+",
+    "random-labels": "random labels",
+    "ssd": "SSD",
+    "ssd-tuned": "SSD (α=5)",
+}
+
+
+def _get(row: Any, key: str) -> Any:
+    return row[key] if isinstance(row, Mapping) else getattr(row, key)
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def _style(fig: go.Figure, title: str, height: int) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "font": {"size": TITLE_FONT}, "x": 0, "xanchor": "left"},
+        font={"size": FONT}, height=height, margin={"l": 70, "r": 30, "t": 110, "b": 70},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.06, "xanchor": "right", "x": 1, "font": {"size": FONT}},
+        hoverlabel={"font": {"size": FONT}})
+    fig.update_xaxes(tickfont={"size": TICK_FONT}, title_font={"size": FONT})
+    fig.update_yaxes(tickfont={"size": TICK_FONT}, title_font={"size": FONT})
+    return fig
+
+
+def tradeoff(rows: Sequence[Any]) -> go.Figure:
+    """Three panels sharing a log time axis: A_F, A_R and the MIA score of each method.
+
+    Down-left is better in the first panel, up-left in the second; in the third the retrained
+    model's value (dashed) is the target, not zero.
+    """
+    panels = [("forget_accuracy", "A_F · forgotten classes (%)", "lower is better"),
+              ("retain_accuracy", "A_R · remaining classes (%)", "higher is better"),
+              ("mia", "MIA · forget samples called member (%)", "closest to retrain is best")]
+    fig = make_subplots(rows=1, cols=3, shared_xaxes=True, horizontal_spacing=0.08,
+                        subplot_titles=[f"{t}<br><sup>{hint}</sup>" for _, t, hint in panels])
+    rows = [r for r in rows if _finite(_get(r, "seconds"))]
+    ref = next((r for r in rows if _get(r, "method") == REFERENCE), None)
+    for col, (key, _, _) in enumerate(panels, start=1):
+        for r in rows:
+            m = _get(r, "method")
+            colour, symbol = STYLE.get(m, ("#555555", "circle"))
+            value = _get(r, key)
+            fig.add_scatter(
+                x=[max(_get(r, "seconds"), 1e-5)], y=[100.0 * value if _finite(value) else None],
+                mode="markers", marker={"color": colour, "symbol": symbol, "size": 20 if m == ONE_SHOT else 15,
+                        "line": {"width": 1, "color": "#ffffff"}},
+                name=LABELS.get(m, m), legendgroup=m, showlegend=col == 1,
+                hovertemplate=f"{LABELS.get(m, m)}<br>%{{x:.3g}} s<br>%{{y:.1f}}%<extra></extra>",
+                row=1, col=col)
+        if ref is not None and _finite(_get(ref, key)):
+            fig.add_hline(y=100.0 * _get(ref, key), line_dash="dash", line_color=STYLE[REFERENCE][0], opacity=0.6,
+                          row=1, col=col)
+    _style(fig, "Time against forgetting: every method on the same model", 560)
+    fig.update_annotations(font={"size": FONT})
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0},
+                      margin={"l": 70, "r": 30, "t": 160, "b": 120})
+    if ref is not None:
+        fig.update_layout(title_subtitle={"text": "dashed lines: the retrained model, which never saw the forgotten "
+                                                  "classes", "font": {"size": TICK_FONT}})
+    fig.update_xaxes(type="log", title="seconds (log scale)")
+    fig.update_yaxes(range=[-5, 105])
+    return fig
+
+
+def speed(rows: Sequence[Any]) -> go.Figure:
+    """Horizontal bars of seconds (log scale), each labelled with how many times the one-shot time it is."""
+    rows = sorted((r for r in rows if _finite(_get(r, "seconds"))), key=lambda r: _get(r, "seconds"))
+    one = next((_get(r, "seconds") for r in rows if _get(r, "method") == ONE_SHOT), None)
+    labels, secs, colours, texts = [], [], [], []
+    for r in rows:
+        m, s = _get(r, "method"), _get(r, "seconds")
+        labels.append(LABELS.get(m, m))
+        secs.append(max(s, 1e-5))
+        colours.append(STYLE.get(m, ("#555555", ""))[0])
+        if one and m != ONE_SHOT:
+            texts.append(f"{s:.3g} s · {s / one:,.0f}× the one-shot time")
+        else:
+            texts.append(f"{s:.3g} s")
+    fig = go.Figure(go.Bar(x=secs, y=labels, orientation="h", marker_color=colours, text=texts,
+                           textposition="outside", cliponaxis=False,
+                           hovertemplate="%{y}: %{x:.3g} s<extra></extra>"))
+    _style(fig, "Time to forget", 120 + 60 * max(len(rows), 1))
+    fig.update_layout(margin={"l": 160, "r": 260, "t": 80, "b": 70}, showlegend=False)
+    fig.update_xaxes(type="log", title="seconds (log scale)")
+    return fig
