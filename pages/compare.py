@@ -126,15 +126,22 @@ def _pct(x: float) -> float | None:
 table = [{
     "method": comparison.LABELS[r.method],
     "seconds": r.seconds,
-    "× one-shot time": (r.seconds / one.seconds) if one is not None and one.seconds > 0 else None,
-    "A_F % (forgotten, lower is better)": _pct(r.forget_accuracy),
-    "A_R % (remaining, higher is better)": _pct(r.retain_accuracy),
-    "MIA % (retrain's value is the target)": _pct(r.mia),
-    "attack accuracy %": _pct(r.attack_accuracy),
+    "× one-shot": (r.seconds / one.seconds) if one is not None and one.seconds > 0 else None,
+    "A_F %": _pct(r.forget_accuracy),
+    "A_R %": _pct(r.retain_accuracy),
+    "MIA %": _pct(r.mia),
+    "attack acc. %": _pct(r.attack_accuracy),
 } for r in ordered]
-st.dataframe(table, hide_index=True, width="stretch",
-             column_config={"seconds": st.column_config.NumberColumn(format="%.4f"),
-                            "× one-shot time": st.column_config.NumberColumn(format="%.0f×")})
+st.dataframe(table, hide_index=True, width="stretch", column_config={
+    "seconds": st.column_config.NumberColumn(format="%.4f", help="The method's own work, model to forgotten model."),
+    "× one-shot": st.column_config.NumberColumn(format="%.0f×", help="How many times the one-shot method's time."),
+    "A_F %": st.column_config.NumberColumn(help="Test accuracy on the forgotten classes: lower is better."),
+    "A_R %": st.column_config.NumberColumn(help="Test accuracy on the remaining classes: higher is better."),
+    "MIA %": st.column_config.NumberColumn(help="Forget-class training images the attack calls members; "
+                                                "the retrained model's value is the target."),
+    "attack acc. %": st.column_config.NumberColumn(help="How well the attack tells members from test images at "
+                                                        "all; near 50% it cannot, and MIA is noise."),
+})
 
 widgets.chart(compare_figures.tradeoff(ordered), key="compare_tradeoff")
 widgets.chart(compare_figures.speed(ordered), key="compare_speed")

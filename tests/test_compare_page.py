@@ -25,8 +25,8 @@ def test_compare_page_runs_quick_then_training_methods():
     assert list(table["method"]) == ["One-shot (mnemonic codes)", "SSD (published α=10, λ=1)",
                                      "SSD (α=5, chosen on validation)"]
     one_shot = table.iloc[0]
-    assert one_shot["A_F % (forgotten, lower is better)"] <= 2.0  # digit 0 is forgotten by the default model
-    assert one_shot["× one-shot time"] == pytest.approx(1.0)
+    assert one_shot["A_F %"] <= 2.0  # digit 0 is forgotten by the default model
+    assert one_shot["× one-shot"] == pytest.approx(1.0)
 
     training = _widget(at.multiselect, "Training-based methods to run")
     training.set_value(["finetune"]).run()
