@@ -37,39 +37,47 @@ if problem and selected:
     st.warning(problem, icon=":material/warning:")
 
 modes = analysis.available_modes()
-mode = None
+mode = analysis.default_mode()
 if len(modes) > 1:
-    mode = st.selectbox("Method", list(modes), format_func=lambda m: m, key="mode", persist_state="session",
+    default = mode
+    mode = st.selectbox("Method", list(modes), index=list(modes).index(mode), key="mode", persist_state="session",
+                        format_func=lambda m: f"{m} (default)" if m == default else m,
                         help="\n\n".join(f"**{k}**: {v}" for k, v in modes.items()))
     st.caption(modes[mode])
 
-d1, d2 = default_lambdas(meta["arch"])
-c1, c2 = st.columns(2)
-text1 = c1.text_input("λ1 · cap on each layer's scale", value=f"{d1:g}", key=f"lambda1::{model_id}",
-                      help=f"Each parameter tensor is moved by s·r, where r is the Fisher ratio and "
-                           f"s = min(λ1, λ2 / max r). The paper uses {d1:g} for this kind of model.")
-text2 = c2.text_input("λ2 · cap on the largest single change", value=f"{d2:g}", key=f"lambda2::{model_id}",
-                      help=f"No parameter moves by more than λ2. The paper uses {d2:g} for this kind of model.")
 lambdas, lambda_errors = {}, []
-for name, text in (("lambda1", text1), ("lambda2", text2)):
-    try:
-        lambdas[name] = analysis.parse_lambda(text, name)
-    except ValueError as e:
-        lambda_errors.append(str(e))
-for msg in lambda_errors:
-    st.error(msg, icon=":material/error:")
-with st.expander("What do λ1 and λ2 do?"):
-    st.markdown(
-        f"For every parameter the method computes **r = F_forget / F_remain**: how much more that parameter "
-        f"matters to the forgotten classes' codes than to the others'. Each parameter tensor is then moved by "
-        f"**s · r**, with one scale per tensor, **s = min(λ1, λ2 / max r)**.\n\n"
-        f"- **λ1** caps the scale: a larger λ1 moves everything more.\n"
-        f"- **λ2** caps the largest change any single parameter can get (the one with the largest r).\n\n"
-        f"Both + and − directions are tried; the one that forgets the codes and keeps the others' codes is kept. "
-        f"The paper's values: λ1 = 1e-3, λ2 = 10 for its MNIST MLP; λ1 = 1e-5, λ2 = 1e4 for ResNet-18. "
-        f"This model is a **{meta['arch']}**, so the defaults are λ1 = {d1:g}, λ2 = {d2:g}. "
-        f"Accepted ranges: λ1 {analysis.LAMBDA_RANGES['lambda1'][0]:g} to {analysis.LAMBDA_RANGES['lambda1'][1]:g}, "
-        f"λ2 {analysis.LAMBDA_RANGES['lambda2'][0]:g} to {analysis.LAMBDA_RANGES['lambda2'][1]:g}.")
+d1, d2 = default_lambdas(meta["arch"])
+if analysis.uses_lambdas(mode):
+    c1, c2 = st.columns(2)
+    text1 = c1.text_input("λ1 · cap on each layer's scale", value=f"{d1:g}", key=f"lambda1::{model_id}",
+                          help=f"Each parameter tensor is moved by s·r, where r is the Fisher ratio and "
+                               f"s = min(λ1, λ2 / max r). The paper uses {d1:g} for this kind of model.")
+    text2 = c2.text_input("λ2 · cap on the largest single change", value=f"{d2:g}", key=f"lambda2::{model_id}",
+                          help=f"No parameter moves by more than λ2. The paper uses {d2:g} for this kind of model.")
+    for name, text in (("lambda1", text1), ("lambda2", text2)):
+        try:
+            lambdas[name] = analysis.parse_lambda(text, name)
+        except ValueError as e:
+            lambda_errors.append(str(e))
+    for msg in lambda_errors:
+        st.error(msg, icon=":material/error:")
+    with st.expander("What do λ1 and λ2 do?"):
+        st.markdown(
+            f"For every parameter the method computes **r = F_forget / F_remain**: how much more that parameter "
+            f"matters to the forgotten classes' codes than to the others'. Each parameter tensor is then moved by "
+            f"**s · r**, with one scale per tensor, **s = min(λ1, λ2 / max r)**.\n\n"
+            f"- **λ1** caps the scale: a larger λ1 moves everything more.\n"
+            f"- **λ2** caps the largest change any single parameter can get (the one with the largest r).\n\n"
+            f"Both + and − directions are tried; the one that forgets the codes and keeps the others' codes is "
+            f"kept. The paper's values: λ1 = 1e-3, λ2 = 10 for its MNIST MLP; λ1 = 1e-5, λ2 = 1e4 for ResNet-18. "
+            f"This model is a **{meta['arch']}**, so the defaults are λ1 = {d1:g}, λ2 = {d2:g}. "
+            f"Accepted ranges: λ1 {analysis.LAMBDA_RANGES['lambda1'][0]:g} to "
+            f"{analysis.LAMBDA_RANGES['lambda1'][1]:g}, λ2 {analysis.LAMBDA_RANGES['lambda2'][0]:g} to "
+            f"{analysis.LAMBDA_RANGES['lambda2'][1]:g}.")
+else:
+    lambdas = {"lambda1": d1, "lambda2": d2}  # unused by this method; passed for the record
+    st.caption("λ1 and λ2 belong to the paper's rule; this method chooses its own strength from the codes"
+               + (" and a few validation images." if analysis.needs_validation(mode) else "."))
 
 device = state.selected_device()
 st.caption(f"Runs on **{state.device_label(device)}** (change it in the sidebar).")
@@ -91,9 +99,7 @@ if run is None or not run.matches(path):
 view = run.view
 o, r = view.outcome, view.outcome.result
 st.header(f"Forgetting {', '.join(view.forget_names)}: before and after", divider="gray")
-direction = {"+": "θ + δ", "-": "θ − δ"}.get(r.sign, "–")
-st.caption(f"Method {r.mode} · λ1 = {r.lambda1:g}, λ2 = {r.lambda2:g} · direction chosen on the codes: {direction} · "
-           f"{r.device} · measured on {int(o.before.confusion.sum()):,} real test images")
+st.caption(" · ".join(analysis.settings_line(r)) + f" · measured on {int(o.before.confusion.sum()):,} real test images")
 widgets.verdict_banner(view)
 widgets.metric_cards(view)
 
@@ -112,12 +118,12 @@ with tabs[1]:
     if not r.tensors:
         st.info(f"The {r.mode} method does not use the Fisher information, so there is no sensitivity to show.")
     else:
-        widgets.chart(figures.ratio_histogram(*r.ratio_histogram()), key="hist_all")
+        widgets.chart(figures.ratio_histogram(*r.ratio_histogram(), model_params=r.total_params), key="hist_all")
         st.caption("Every parameter of the model, binned by how much more it matters to the forgotten classes' "
                    "codes than to the others'. The green bars are the parameters the method moved.")
-        by_name = {t.name: t for t in r.tensors}
+        by_name = {t.name: t for t in analysis.weighed_tensors(r)}
         layer = st.selectbox("One layer", list(by_name), key=f"layer::{model_id}",
-                             index=max(range(len(r.tensors)), key=lambda i: r.tensors[i].numel),
+                             index=list(by_name).index(analysis.busiest_tensor(r).name),
                              format_func=lambda n: f"{n} ({by_name[n].numel:,} parameters, scale s = {by_name[n].scale:.2g})")
         t = by_name[layer]
         widgets.chart(figures.ratio_histogram(r.ratio_edges, t.ratio_counts, t.moved_counts,

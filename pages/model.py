@@ -57,11 +57,15 @@ if ckpt is not None:
     if meta.get("forgotten"):
         fg = meta["forgotten"]
         facts["already forgot"] = ", ".join(ckpt.class_names[c] for c in fg.get("forget_classes", []))
-    st.markdown("| this model | |\n|---|---|\n" + "\n".join(f"| {k} | {str(v).replace('|', '/')} |" for k, v in facts.items()))
-    card_md = Path(path).with_suffix(".md")
+    facts_table = "| this model | |\n|---|---|\n" + "\n".join(
+        f"| {k} | {str(v).replace('|', '/')} |" for k, v in facts.items())
+    card_md = Path(path).with_suffix(".md")  # the model zoo's card, when there is one
     if card_md.is_file():
-        with st.expander("Model card", expanded=True):
-            st.markdown(card_md.read_text(encoding="utf-8"))
+        st.markdown(analysis.demote_headings(card_md.read_text(encoding="utf-8"), levels=2))
+        with st.expander("Everything the checkpoint says about itself"):
+            st.markdown(facts_table)
+    else:
+        st.markdown(facts_table)
     extra = {k: v for k, v in (meta.get("card") or {}).items() if k != "parameters"}
     if extra:
         with st.expander("More from the card"):
@@ -162,8 +166,10 @@ with train_tab:
                  "pending": f"Training {job.name}: starting",
                  "done": f"Trained {job.name}", "cancelled": f"Cancelled {job.name}",
                  "failed": f"Training {job.name} failed"}[job.state]
-        box_state = {"done": "complete", "failed": "error", "cancelled": "error"}.get(job.state, "running")
-        with st.status(label, state=box_state, expanded=True):
+        icon = {"done": ":material/check_circle:", "failed": ":material/error:",
+                "cancelled": ":material/cancel:"}.get(job.state, ":material/hourglass_top:")
+        with st.container(border=True):
+            st.markdown(f"{icon} **{label}**")
             st.progress(job.progress, text=f"{done}/{job.config.epochs} epochs"
                         + (f" · validation accuracy {job.epochs[-1].val_accuracy:.1%}" if job.epochs else ""))
             if job.epochs:

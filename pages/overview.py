@@ -5,7 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import figures, state, widgets
+from ui import analysis, figures, state, widgets
 from unlearning.pipeline import default_lambdas
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -51,7 +51,8 @@ choice = st.segmented_control(f"Class to forget from the default model ({state.m
                               default="7" if "7" in names else names[-1], key="demo_class", required=True)
 if st.button(f"Forget {choice} now", type="primary", icon=":material/play_arrow:", key="demo_button"):
     lambda1, lambda2 = default_lambdas(ckpt.meta["arch"])
-    run = state.forget_with_progress(default, [names.index(choice)], lambda1, lambda2, state.selected_device())
+    run = state.forget_with_progress(default, [names.index(choice)], lambda1, lambda2, state.selected_device(),
+                                     mode=analysis.default_mode())
     if run is not None:
         st.session_state["demo_result"] = st.session_state[state.RUN_KEY] = run
         if state.selected_path() != default:  # the Forget page shows this run on the default model
@@ -69,5 +70,5 @@ if run is not None and run.matches(default):
     st.page_link("pages/forget.py", label="See everything that changed on the Forget page",
                  icon=":material/arrow_forward:")
 else:
-    st.caption("Forgets the chosen digit from the shipped model with the paper's settings, then measures "
-               "every digit's accuracy on real test images before and after.")
+    st.caption("Forgets the chosen digit from the shipped model with the default method and settings, then "
+               "measures every digit's accuracy on real test images before and after.")

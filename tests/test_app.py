@@ -3,6 +3,7 @@ there, bad input gets a message, and the charts carry the backend's numbers for 
 """
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import state_hash
-from ui import figures
+from ui import analysis, figures
 from unlearning.checkpoints import load_checkpoint
 from unlearning.data import load_dataset
 from unlearning.pipeline import forget_and_evaluate
@@ -40,12 +41,29 @@ def default_ckpt():
     return load_checkpoint(default_model_path())
 
 
+def backend(ckpt, test, classes, mode: str | None = None):
+    """The backend's own result for what the app runs: its default method unless told otherwise."""
+    mode = analysis.default_mode() if mode is None else mode
+    params = inspect.signature(forget_and_evaluate).parameters
+    kwargs = {"mode": mode} if "mode" in params else {}
+    if analysis.needs_validation(mode) and "calibration" in params:
+        kwargs["calibration"] = load_dataset(ckpt.meta["dataset"]).val
+    return forget_and_evaluate(ckpt, test, classes, device="cpu", **kwargs)
+
+
 def app(page: str | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     if page:
         at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def paper_rule(at: AppTest) -> AppTest:
+    """Choose the paper's rule on the Forget page when the backend offers several methods."""
+    if any(w.key == "mode" for w in at.selectbox):
+        at.selectbox(key="mode").set_value("paper").run()
     return at
 
 
@@ -80,7 +98,9 @@ def test_overview_renders_with_the_default_model_and_a_demo_button():
 def test_model_page_shows_the_card_codes_upload_and_training_form():
     at = app("pages/model.py")
     assert "mlp-mnist5k" in [s.value for s in at.subheader]
-    assert metrics(at)["Architecture"] == "mlp" and metrics(at)["Test accuracy"] == "91.7%"
+    meta = load_checkpoint(default_model_path()).meta
+    assert metrics(at)["Architecture"] == meta["arch"]
+    assert metrics(at)["Test accuracy"] == f"{meta['test_accuracy']:.1%}"
     assert "Mnemonic codes (top) and real images (bottom), one per class" in charts(at)
     assert at.file_uploader(key="upload").allowed_type == [".safetensors"]
     assert {"train_dataset", "train_arch", "train_epochs", "train_tmix", "train_seed"} <= {
@@ -90,6 +110,10 @@ def test_model_page_shows_the_card_codes_upload_and_training_form():
 def test_forget_page_offers_classes_lambdas_and_a_disabled_button_until_a_class_is_chosen():
     at = app("pages/forget.py")
     assert at.multiselect(key="classes::mlp-mnist5k").options == [str(i) for i in range(10)]
+    if len(analysis.available_modes()) > 1:
+        assert at.selectbox(key="mode").value == analysis.default_mode()
+        assert at.selectbox(key="mode").options == list(analysis.available_modes())
+    paper_rule(at)
     assert at.text_input(key="lambda1::mlp-mnist5k").value == "0.001"
     assert at.text_input(key="lambda2::mlp-mnist5k").value == "10"
     assert at.button(key="forget_button").disabled
@@ -109,7 +133,7 @@ def test_demo_shows_the_backends_headline(default_ckpt, mnist_test):
     at = app()
     at.button(key="demo_button").click().run()
     assert not at.exception
-    want = forget_and_evaluate(default_ckpt, mnist_test, [7], device="cpu")
+    want = backend(default_ckpt, mnist_test, [7])
     m = metrics(at)
     assert m["A_F · forgotten classes"] == pct(want.after.forget_accuracy([7]))
     assert m["A_R · remaining classes"] == pct(want.after.retain_accuracy([7]))
@@ -124,7 +148,7 @@ def test_forget_page_charts_equal_the_backend_result(default_ckpt, mnist_test):
     at.multiselect(key="classes::mlp-mnist5k").set_value(["2", "5"]).run()
     at.button(key="forget_button").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    want = forget_and_evaluate(default_ckpt, mnist_test, [2, 5], device="cpu")
+    want = backend(default_ckpt, mnist_test, [2, 5])
     r = want.result
 
     m = metrics(at)
@@ -138,13 +162,15 @@ def test_forget_page_charts_equal_the_backend_result(default_ckpt, mnist_test):
         [100 * a for a in want.before.per_class_accuracy])
     assert figures.after_values(bars) == pytest.approx([100 * a for a in want.after.per_class_accuracy])
 
-    edges, counts, moved = r.ratio_histogram()
-    hist = figs["Parameter sensitivity: log10(F_forget / F_remain)"]
-    assert list(hist.data[0].y) == counts and list(hist.data[1].y) == moved
-    assert list(hist.data[0].x) == pytest.approx([(edges[i] + edges[i + 1]) / 2 for i in range(len(edges) - 1)])
-    layer = figs["Sensitivity in net.fc1.weight"]  # the largest tensor is preselected
-    fc1 = next(t for t in r.tensors if t.name == "net.fc1.weight")
-    assert list(layer.data[0].y) == list(fc1.ratio_counts)
+    if r.tensors:  # the Fisher-based methods report every tensor they weighed
+        edges, counts, moved = r.ratio_histogram()
+        hist = figs["Parameter sensitivity: log10(F_forget / F_remain)"]
+        assert list(hist.data[0].y) == counts and list(hist.data[1].y) == moved
+        assert list(hist.data[0].x) == pytest.approx([(edges[i] + edges[i + 1]) / 2 for i in range(len(edges) - 1)])
+        busiest = max((t for t in r.tensors if sum(t.ratio_counts)), key=lambda t: (t.moved, t.numel))
+        layer = figs[f"Sensitivity in {busiest.name}"]  # preselected in the layer picker
+        assert list(layer.data[0].y) == list(busiest.ratio_counts)
+        assert list(layer.data[1].y) == list(busiest.moved_counts)
 
     conf = figs["Confusion matrices (rows: true class, % of its test images)"]
     assert np.array_equal(np.asarray(conf.data[0].text), want.before.confusion)
@@ -163,10 +189,10 @@ def test_forget_page_charts_equal_the_backend_result(default_ckpt, mnist_test):
 
 def test_a_run_that_does_not_forget_says_so(default_ckpt, mnist_test):
     """Digit 3 resists the published rule on the shipped model: the page must say it plainly."""
-    at = app("pages/forget.py")
+    at = paper_rule(app("pages/forget.py"))
     at.multiselect(key="classes::mlp-mnist5k").set_value(["3"]).run()
     at.button(key="forget_button").click().run()
-    want = forget_and_evaluate(default_ckpt, mnist_test, [3], device="cpu")
+    want = backend(default_ckpt, mnist_test, [3], mode="paper")
     assert not want.verdict.forgot  # the premise of this test
     assert want.verdict.message in [w.value for w in at.warning]
     assert "Not forgotten" in want.verdict.message
@@ -209,7 +235,7 @@ def test_every_class_chosen(classes, message):
     ("lambda2::mlp-mnist5k", "1e9", "out of range"),
 ])
 def test_lambdas_out_of_range(key, text, message):
-    at = app("pages/forget.py")
+    at = paper_rule(app("pages/forget.py"))
     at.multiselect(key="classes::mlp-mnist5k").set_value(["4"]).run()
     at.text_input(key=key).set_value(text).run()
     assert not at.exception

@@ -81,14 +81,22 @@ def browser():
 @pytest.fixture(scope="module")
 def backend():
     """The backend's own results for the classes the browser forgets, on the default model."""
+    import inspect
+
+    from ui import analysis
     from unlearning.checkpoints import load_checkpoint
     from unlearning.data import load_dataset
     from unlearning.pipeline import forget_and_evaluate
     from unlearning.storage import default_model_path
 
     ckpt = load_checkpoint(default_model_path())
-    test = load_dataset("mnist5k").test
-    return lambda classes: forget_and_evaluate(ckpt, test, classes, device="cpu")
+    splits = load_dataset("mnist5k")
+    mode = analysis.default_mode()  # what the page runs unless the user picks another method
+    params = inspect.signature(forget_and_evaluate).parameters
+    kwargs = {"mode": mode} if "mode" in params else {}
+    if analysis.needs_validation(mode) and "calibration" in params:
+        kwargs["calibration"] = splits.val
+    return lambda classes: forget_and_evaluate(ckpt, splits.test, classes, device="cpu", **kwargs)
 
 
 def _expected(outcome) -> dict[str, str]:
@@ -130,10 +138,10 @@ def _background_luminance(page) -> float:
     return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
 
 
-def _goto_page(page, title: str) -> None:
+def _goto_page(page, link: str, heading: str) -> None:
     """Navigate with the sidebar, keeping the session (a new URL would start a new one)."""
-    page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
-    page.get_by_role("heading", level=1).wait_for(timeout=WAIT_MS)
+    page.get_by_test_id("stSidebarNav").get_by_text(link, exact=True).click()
+    page.get_by_role("heading", name=heading, exact=True).wait_for(timeout=WAIT_MS)
 
 
 def _forget(page, class_name: str) -> float:
@@ -152,12 +160,28 @@ def _forget(page, class_name: str) -> float:
     return time.perf_counter() - start
 
 
+def _train_and_cancel(page) -> None:
+    """Start training on the Model page, watch the live curves, cancel: nothing is saved or selected."""
+    page.get_by_role("tab", name="Train a new model").click()
+    epochs = page.get_by_label("Epochs")
+    epochs.fill("300")
+    epochs.press("Tab")
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text("Training mlp-mnist5k-e300-s0: epoch 3 of 300").wait_for(timeout=WAIT_MS)
+    page.wait_for_timeout(1200)
+    _shot(page, "model-training")
+    page.get_by_role("button", name="Cancel training").click()
+    page.get_by_text("Cancelled mlp-mnist5k-e300-s0").wait_for(timeout=WAIT_MS)
+    page.get_by_text("nothing was saved").wait_for(timeout=WAIT_MS)
+    sync_api.expect(page.get_by_role("combobox", name="Model")).to_have_value("mlp-mnist5k · mlp · mnist5k")
+
+
 def test_a_fresh_server_opens_a_page_url_with_the_sidebar(server, browser):
     """The very first request goes straight to a page's URL: the app's sidebar must still be there."""
     page = browser.new_page(viewport=VIEWPORT)
     page.goto(f"{server}/unlearn")
     page.get_by_role("heading", name="Forget classes").wait_for(timeout=WAIT_MS)
-    sync_api.expect(page.get_by_test_id("stSidebar").get_by_text("Model", exact=True)).to_be_visible()
+    sync_api.expect(page.get_by_role("combobox", name="Model")).to_have_value("mlp-mnist5k · mlp · mnist5k")
     page.close()
 
 
@@ -185,7 +209,7 @@ def test_forget_in_the_browser_shows_the_backends_numbers(server, browser, backe
     _shot(page, f"overview{suffix}")
 
     # Forget: pick a class by name, forget it, read the numbers
-    _goto_page(page, "Forget")
+    _goto_page(page, "Forget", "Forget classes")
     seconds = _forget(page, "2")
     print(f"[{scheme}] forget page: result {seconds:.2f} s after the click")
     got = _metrics(page)
@@ -203,11 +227,12 @@ def test_forget_in_the_browser_shows_the_backends_numbers(server, browser, backe
             page.get_by_role("tab", name=tab).click()
             _settle(page)
             _shot(page, name)
-        _goto_page(page, "Model")
+        _goto_page(page, "Model", "Model")
         page.get_by_role("tab", name="Upload a model").wait_for(timeout=WAIT_MS)
         _settle(page)
         _shot(page, "model")
-        _goto_page(page, "How to read the plots")
+        _train_and_cancel(page)
+        _goto_page(page, "How to read the plots", "How to read the plots")
         _settle(page, 500)
         _shot(page, "guide")
     context.close()

@@ -168,6 +168,11 @@ def test_class_selection_problems():
     assert analysis.class_indices(["c", "a"], names) == [0, 2]
 
 
+def test_card_headings_are_demoted():
+    assert analysis.demote_headings("# Card\ntext # not a heading\n### Sub", levels=2) == \
+        "### Card\ntext # not a heading\n##### Sub"
+
+
 def test_modes_fall_back_to_the_paper_rule():
     modes = analysis.available_modes()
     assert modes and all(isinstance(v, str) for v in modes.values())

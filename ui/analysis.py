@@ -82,9 +82,13 @@ def class_indices(selected: Sequence[str], class_names: Sequence[str]) -> list[i
     return sorted({names.index(s) for s in selected})
 
 
+def _forget_parameters() -> set[str]:
+    return set(inspect.signature(forget_and_evaluate).parameters)
+
+
 def forget_accepts_mode() -> bool:
     """Whether this backend's forget_and_evaluate takes a ``mode`` (the model zoo adds it)."""
-    return "mode" in inspect.signature(forget_and_evaluate).parameters
+    return "mode" in _forget_parameters()
 
 
 def available_modes() -> dict[str, str]:
@@ -97,13 +101,37 @@ def available_modes() -> dict[str, str]:
     return {"paper": "The published rule: Fisher on the codes, one perturbation, sign chosen on the codes."}
 
 
+def default_mode() -> str:
+    """The method offered first: the backend's DEFAULT_MODE when it has one, else the paper's rule."""
+    from unlearning import forgetting
+
+    modes = available_modes()
+    preferred = getattr(forgetting, "DEFAULT_MODE", "paper")
+    return preferred if preferred in modes else next(iter(modes))
+
+
+def uses_lambdas(mode: str | None) -> bool:
+    """λ1 and λ2 belong to the paper's rule; the other methods choose their strength themselves."""
+    return mode in (None, "paper")
+
+
+def needs_validation(mode: str | None) -> bool:
+    """Whether the method checks itself on validation images (never the test split)."""
+    from unlearning import forgetting
+
+    return mode is not None and mode in getattr(forgetting, "NEEDS_VALIDATION", ())
+
+
 def run_forgetting(checkpoint: Checkpoint, test_set: ImageTensors, classes: Sequence[int], lambda1: float,
                    lambda2: float, device: str | torch.device | None, before: Evaluation | None = None,
-                   mode: str | None = None) -> ForgetOutcome:
-    """forget_and_evaluate, passing the method only when the backend knows about methods."""
+                   mode: str | None = None, calibration: ImageTensors | None = None) -> ForgetOutcome:
+    """forget_and_evaluate, passing the method (and its validation images) only to a backend that takes them."""
+    params = _forget_parameters()
     kwargs: dict[str, Any] = {}
-    if mode is not None and forget_accepts_mode():
+    if mode is not None and "mode" in params:
         kwargs["mode"] = mode
+    if calibration is not None and "calibration" in params:
+        kwargs["calibration"] = calibration
     return forget_and_evaluate(checkpoint, test_set, classes, lambda1=lambda1, lambda2=lambda2, device=device,
                                before=before, **kwargs)
 
@@ -194,6 +222,42 @@ def analyse(checkpoint: Checkpoint, outcome: ForgetOutcome, test_set: ImageTenso
         sample_labels=test_set.labels.numpy()[idx], sample_images=to_display(samples),
         samples_before=predict_with_confidence(before_model, x, dev),
         samples_after=predict_with_confidence(after_model, x, dev))
+
+
+def weighed_tensors(result: Any) -> list[Any]:
+    """The parameter tensors the method computed a Fisher ratio for (a layer-only method skips the rest)."""
+    return [t for t in result.tensors if sum(t.ratio_counts) > 0]
+
+
+def busiest_tensor(result: Any) -> Any:
+    """The tensor to show first: the one with the most perturbed parameters, then the largest."""
+    return max(weighed_tensors(result), key=lambda t: (t.moved, t.numel))
+
+
+def settings_line(result: Any) -> list[str]:
+    """How a run was made, in short phrases: method, strengths, direction, layer, device."""
+    parts = [f"method {result.mode}"]
+    if math.isfinite(result.lambda1) and uses_lambdas(result.mode):
+        parts.append(f"λ1 = {result.lambda1:g}, λ2 = {result.lambda2:g}")
+    strength = getattr(result, "strength", float("nan"))
+    if isinstance(strength, float) and math.isfinite(strength):
+        parts.append(f"strength {strength:.3g}")
+    if getattr(result, "layer", ""):
+        parts.append(f"layer {result.layer}")
+    if result.sign:
+        parts.append(f"direction {'θ + δ' if result.sign == '+' else 'θ − δ'}")
+    parts.append(result.device)
+    return parts
+
+
+def demote_headings(markdown: str, levels: int = 2) -> str:
+    """Markdown with every heading ``levels`` deeper (a card's "# Title" must not outshout the page)."""
+    out = []
+    for line in markdown.splitlines():
+        stripped = line.lstrip("#")
+        depth = len(line) - len(stripped)
+        out.append("#" * min(6, depth + levels) + stripped if 0 < depth and stripped.startswith(" ") else line)
+    return "\n".join(out)
 
 
 def headline(view: RunView) -> str:

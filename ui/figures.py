@@ -96,11 +96,13 @@ def after_values(fig: go.Figure) -> list[float | None]:
 
 
 def ratio_histogram(edges: Sequence[float], counts: Sequence[int], moved: Sequence[int],
-                    title: str = "Parameter sensitivity: log10(F_forget / F_remain)") -> go.Figure:
+                    title: str = "Parameter sensitivity: log10(F_forget / F_remain)",
+                    model_params: int | None = None) -> go.Figure:
     """Bars of how many parameters fall at each log10 Fisher ratio, the perturbed ones on top.
 
     The counts are already binned on the server (ForgetResult.ratio_histogram / TensorReport); the
-    shaded band spans the bins that hold perturbed parameters and says how many there are.
+    shaded band spans the bins that hold perturbed parameters and says how many there are. With
+    ``model_params`` the subtitle also says how many parameters the method did not weigh at all.
     """
     fig = go.Figure()
     edges = list(edges)
@@ -122,7 +124,10 @@ def ratio_histogram(edges: Sequence[float], counts: Sequence[int], moved: Sequen
         fig.add_vrect(x0=edges[hit[0]], x1=edges[hit[-1] + 1], fillcolor=PERTURBED, opacity=0.12, line_width=0,
                       layer="below")
     _style(fig, title, 440, barmode="overlay", bargap=0)
-    fig.update_layout(title_subtitle={"text": f"perturbed: {n_moved:,} of {total:,} parameters ({share:.1%})",
+    subtitle = f"perturbed: {n_moved:,} of {total:,} parameters ({share:.1%})"
+    if model_params and model_params > total:
+        subtitle += f"; the other {model_params - total:,} were not considered"
+    fig.update_layout(title_subtitle={"text": subtitle,
                                       "font": {"size": FONT, "color": PERTURBED}},
                       margin={"t": 100})
     fig.update_xaxes(title_text="log10(F_forget / F_remain)  →  more important to the forgotten classes")
@@ -186,7 +191,11 @@ def confusion_matrices(before: np.ndarray, after: np.ndarray, class_names: Seque
 
 
 def training_curves(epochs: Sequence[Any], total_epochs: int | None = None) -> go.Figure:
-    """Loss and accuracy per epoch (objects with epoch, loss, train_accuracy, val_accuracy)."""
+    """Loss and accuracy per epoch (objects with epoch, loss, train_accuracy, val_accuracy).
+
+    The x axis grows with the run (at least ``min(total_epochs, 10)`` epochs wide), so the curves stay
+    readable early on; the progress bar next to the figure shows how far the run is.
+    """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("training loss", "accuracy (%)"), horizontal_spacing=0.12)
     x = [e.epoch for e in epochs]
     fig.add_scatter(x=x, y=[e.loss for e in epochs], name="loss", mode="lines+markers", line={"color": AFTER, "width": 3},
@@ -195,11 +204,12 @@ def training_curves(epochs: Sequence[Any], total_epochs: int | None = None) -> g
                     line={"color": ACCENT, "width": 3}, row=1, col=2)
     fig.add_scatter(x=x, y=[100 * e.val_accuracy for e in epochs], name="validation (real images)",
                     mode="lines+markers", line={"color": AFTER, "width": 3, "dash": "dot"}, row=1, col=2)
-    if total_epochs:
-        fig.update_xaxes(range=[0.5, total_epochs + 0.5])
-    fig.update_xaxes(title_text="epoch")
+    last = max(x, default=1)
+    width = max(last, min(total_epochs or 10, 10))
+    fig.update_xaxes(range=[0.5, width + 0.5], title_text="epoch")
     fig.update_yaxes(range=[0, 101], row=1, col=2)
-    _style(fig, "Training", 380)
+    _style(fig, "Training", 420, margin={"l": 70, "r": 30, "t": 80, "b": 110})
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.28, "xanchor": "center", "x": 0.5})
     fig.update_annotations(font={"size": FONT})
     return fig
 

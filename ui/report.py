@@ -40,7 +40,7 @@ def run_figures(view: analysis.RunView) -> list[tuple[str, go.Figure]]:
     out = [("Accuracy per class", figures.per_class_accuracy(names, o.before.per_class_accuracy,
                                                              o.after.per_class_accuracy, f))]
     if r.tensors:
-        out.append(("Parameter sensitivity", figures.ratio_histogram(*r.ratio_histogram())))
+        out.append(("Parameter sensitivity", figures.ratio_histogram(*r.ratio_histogram(), model_params=r.total_params)))
         out.append(("Perturbed share per layer", figures.layer_overview(
             [t.name for t in r.tensors], [t.numel for t in r.tensors], [t.moved for t in r.tensors],
             [t.scale for t in r.tensors])))
@@ -76,8 +76,7 @@ def build_report(view: analysis.RunView) -> str:
         f"<td>{row['test_images']}</td><td>{_pct(row['accuracy_before_pct'])}</td>"
         f"<td>{_pct(row['accuracy_after_pct'])}</td></tr>" for row in analysis.metrics_rows(view))
     settings = [("model", view.model_name), ("architecture", meta.get("arch")), ("dataset", meta.get("dataset")),
-                ("method", r.mode), ("forgotten classes", forget), ("λ1", f"{r.lambda1:g}"), ("λ2", f"{r.lambda2:g}"),
-                ("sign chosen on the codes", r.sign or "–"), ("device", r.device),
+                ("forgotten classes", forget), ("how", " · ".join(analysis.settings_line(r))),
                 ("parameters perturbed", f"{r.moved_params:,} of {r.total_params:,}" if r.tensors else "–")]
     figs = "".join(
         "<div class='figure'>" + figures.for_print(fig).to_html(full_html=False, include_plotlyjs=False,

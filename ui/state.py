@@ -165,9 +165,11 @@ def forget_with_progress(path: str, classes: list[int], lambda1: float, lambda2:
             test = test_split(ckpt_shared)
             bar.progress(0.2, text="Measuring the original model on real test images…")
             before = shared_before(path, device)
-            bar.progress(0.4, text=f"Fisher on the codes and one perturbation, on {device_label(device)}…")
+            bar.progress(0.4, text=f"Forgetting from the codes, on {device_label(device)}…")
             mine = session_checkpoint(path, device)
-            outcome = analysis.run_forgetting(mine, test, classes, lambda1, lambda2, device, before=before, mode=mode)
+            calibration = shared_splits(ckpt_shared.meta["dataset"]).val if analysis.needs_validation(mode) else None
+            outcome = analysis.run_forgetting(mine, test, classes, lambda1, lambda2, device, before=before, mode=mode,
+                                              calibration=calibration)
             bar.progress(0.8, text="Predicting codes and test images before and after…")
             view = analysis.analyse(mine, outcome, test, model_name(path), device=device)
         except (ValueError, RuntimeError, OSError) as e:  # CheckpointError and DataError are ValueErrors
