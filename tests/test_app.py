@@ -128,6 +128,15 @@ def test_guide_page_explains_every_view():
         assert h in heads
 
 
+@pytest.mark.parametrize("page", sorted(p.name for p in (ROOT / "pages").glob("*.py")))
+def test_every_page_runs_inside_the_app_with_its_sidebar(page):
+    """A page must never run alone: Streamlit starts in its old pages/ mode, where a URL equal to a file
+    name runs that file without app.py (a fresh server opened at /forget, say). URL paths differ."""
+    at = app(f"pages/{page}")
+    assert at.selectbox(key="model_path").value == str(default_model_path())
+    assert at.selectbox(key="device") is not None
+
+
 # --- the numbers are the backend's ---------------------------------------------------------------------
 
 def test_demo_shows_the_backends_headline(default_ckpt, mnist_test):
