@@ -276,6 +276,41 @@ def test_a_good_upload_is_selected_at_once(local_models):
     assert at.selectbox(key="model_path").value == str(stored)
 
 
+def test_a_model_whose_data_is_not_here_gets_a_message(local_models):
+    """A valid checkpoint for CIFAR-10 (not on this machine): a clear message, never a traceback."""
+    from unlearning.checkpoints import save_checkpoint
+    from unlearning.codes import make_codes
+    from unlearning.data import LOADERS  # noqa: F401  (the registry names cifar10)
+    from unlearning.models import build_model
+
+    shape = [3, 8, 8]
+    model = build_model("mlp", shape, 10)
+    path = save_checkpoint(local_models / "cifar-mlp.safetensors", model, make_codes(10, shape, 0), {
+        "arch": "mlp", "dataset": "cifar10", "class_names": [f"c{i}" for i in range(10)], "input_shape": shape,
+        "mean": [0.5] * 3, "std": [0.25] * 3})
+    at = app("pages/model.py")
+    at.selectbox(key="model_path").set_value(str(path)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Real samples cannot be shown" in i.value for i in at.info)
+    at.switch_page("pages/forget.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("cannot be used for forgetting here" in e.value and "cifar10" in e.value for e in at.error)
+
+
+def test_keep_the_unlearned_model_and_forget_more(local_models):
+    at = paper_rule(app("pages/forget.py"))
+    at.multiselect(key="classes::mlp-mnist5k").set_value(["0"]).run()
+    at.button(key="forget_button").click().run()
+    at.button(key="keep_model").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    kept = local_models / "mlp-mnist5k-forgot-0.safetensors"
+    assert at.selectbox(key="model_path").value == str(kept)
+    meta = load_checkpoint(kept).meta
+    assert meta["forgotten"]["forget_classes"] == [0]
+    at.run()
+    assert "already forgot" in at.sidebar.caption[0].value
+
+
 # --- training from the page ------------------------------------------------------------------------------
 
 def _wait(at: AppTest, timeout: float = 120):

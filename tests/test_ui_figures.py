@@ -215,3 +215,18 @@ def test_curves_and_code_gallery_shapes(digits, digits_mlp):
     printed = figures.for_print(g)
     assert printed.layout.template.layout.paper_bgcolor is not None or printed.layout.paper_bgcolor == "white"
     assert not math.isnan(g.layout.height)
+
+
+def test_figures_stay_readable_with_many_classes():
+    """100 classes: no per-cell text, no bar labels, galleries capped; nothing crashes."""
+    rng = np.random.default_rng(0)
+    names = [f"class {i}" for i in range(100)]
+    before, after = rng.random(100), rng.random(100)
+    bars = figures.per_class_accuracy(names, before, after, [3, 50])
+    assert bars.data[0].text is None
+    cm = rng.integers(0, 5, size=(100, 100))
+    conf = figures.confusion_matrices(cm, cm, names, [3, 50])
+    assert conf.data[0].text is None and len(conf.to_json()) < 400_000
+    assert len(analysis.gallery_classes(100, [3, 50])) == analysis.MAX_GALLERY
+    idx = analysis.pick_samples(np.repeat(np.arange(100), 3), [3, 50])
+    assert len(idx) <= analysis.MAX_GALLERY + 6
