@@ -17,7 +17,8 @@ if path is None:
     st.stop()
 try:
     ckpt = state.shared_checkpoint(path)
-    state.test_split(ckpt)  # loaded now, so the button only forgets
+    state.test_split(ckpt)  # loaded and measured now, so the button only forgets
+    state.shared_before(path, state.selected_device())
 except (ValueError, OSError) as e:  # CheckpointError, DataError
     st.error(f"This model cannot be used for forgetting here: {e}")
     st.stop()

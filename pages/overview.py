@@ -41,7 +41,8 @@ if default is None:
     st.stop()
 try:
     ckpt = state.shared_checkpoint(default)
-    state.test_split(ckpt)  # load the test images now, so the click only forgets
+    state.test_split(ckpt)  # load the test images and measure the model now, so the click only forgets
+    state.shared_before(default, state.selected_device())
 except (ValueError, OSError) as e:
     st.error(f"The default model cannot be used here: {e}")
     st.stop()

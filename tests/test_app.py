@@ -276,6 +276,19 @@ def test_a_good_upload_is_selected_at_once(local_models):
     assert at.selectbox(key="model_path").value == str(stored)
 
 
+def test_a_failure_inside_forgetting_is_a_message_not_a_traceback(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("CUDA error: an illegal memory access was encountered\nmore lines")
+
+    monkeypatch.setattr(analysis, "run_forgetting", broken)
+    at = app("pages/forget.py")
+    at.multiselect(key="classes::mlp-mnist5k").set_value(["4"]).run()
+    at.button(key="forget_button").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [e.value for e in at.error] == ["RuntimeError: CUDA error: an illegal memory access was encountered"]
+    assert "run" not in at.session_state
+
+
 def test_a_model_whose_data_is_not_here_gets_a_message(local_models):
     """A valid checkpoint for CIFAR-10 (not on this machine): a clear message, never a traceback."""
     from unlearning.checkpoints import save_checkpoint

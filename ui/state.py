@@ -38,7 +38,7 @@ def file_stamp(path: str | Path) -> tuple[str, float, int]:
     return str(path), st_.st_mtime, st_.st_size
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
+@st.cache_resource(show_spinner="Loading the model…", max_entries=8)
 def _checkpoint(path: str, mtime: float, size: int) -> Checkpoint:
     return load_checkpoint(path)
 
@@ -48,13 +48,13 @@ def shared_checkpoint(path: str | Path) -> Checkpoint:
     return _checkpoint(*file_stamp(path))
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
+@st.cache_resource(show_spinner="Loading the dataset…", max_entries=4)
 def shared_splits(name: str) -> Splits:
     """A dataset's splits, loaded once per process (the embedded ones need no network)."""
     return load_dataset(name)
 
 
-@st.cache_resource(show_spinner=False, max_entries=32)
+@st.cache_resource(show_spinner="Measuring the model on its test images…", max_entries=32)
 def _before(path: str, mtime: float, size: int, device: str) -> Evaluation:
     ckpt = _checkpoint(path, mtime, size)
     test = test_split(ckpt)
@@ -172,7 +172,7 @@ def forget_with_progress(path: str, classes: list[int], lambda1: float, lambda2:
                                               calibration=calibration)
             bar.progress(0.8, text="Predicting codes and test images before and after…")
             view = analysis.analyse(mine, outcome, test, model_name(path), device=device)
-        except (ValueError, RuntimeError, OSError) as e:  # CheckpointError and DataError are ValueErrors
+        except Exception as e:  # noqa: BLE001 - the page boundary: any failure becomes a message, not a traceback
             status.update(label=f"Could not forget {names}", state="error", expanded=True)
             st.error(_first_line(e))
             return None
@@ -194,5 +194,7 @@ def show_flash() -> None:
 
 def _first_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
-    return text[0][:400] if text else type(e).__name__
+    if isinstance(e, ValueError):  # our own errors (CheckpointError, DataError, bad classes) read as sentences
+        return text[0][:400] if text else type(e).__name__
+    return f"{type(e).__name__}: {text[0][:400]}" if text else type(e).__name__
 
