@@ -1,4 +1,4 @@
-"""Command line: ``python -m unlearning {train,forget,info} --help``.
+"""Command line: ``python -m unlearning {train,forget,info,zoo} --help``.
 
 Errors end the program with one line on stderr and exit status 2, never a traceback.
 """
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from .checkpoints import CheckpointError, load_checkpoint, read_meta, save_checkpoint
 from .data import LOADERS, DataError, load_dataset
+from .forgetting import MODES, NEEDS_VALIDATION
 from .device import pick_device
 from .models import ModelError
 from .pipeline import default_lambdas, forget_and_evaluate, forgotten_meta, train_new_model
@@ -49,7 +50,8 @@ def cmd_forget(args: argparse.Namespace) -> int:
                         f"the checkpoint {names[:5]}...")
     outcome = forget_and_evaluate(ckpt, splits.test, classes,
                                   lambda1=args.lambda1 if args.lambda1 is not None else d1,
-                                  lambda2=args.lambda2 if args.lambda2 is not None else d2, device=args.device)
+                                  lambda2=args.lambda2 if args.lambda2 is not None else d2, device=args.device,
+                                  mode=args.mode, calibration=splits.val if args.mode in NEEDS_VALIDATION else None)
     report = outcome.to_dict()
     if args.save:
         save_checkpoint(args.save, outcome.result.model.to("cpu"), ckpt.codes, forgotten_meta(ckpt, outcome))
@@ -57,8 +59,10 @@ def cmd_forget(args: argparse.Namespace) -> int:
         print(json.dumps(_finite_json(report)))
     else:
         r = outcome.result
+        how = (f"lambda1={r.lambda1:g}, lambda2={r.lambda2:g}" if r.mode == "paper"
+               else f"mode {r.mode}, layer {r.layer}, strength {r.strength:.3g}")
         print(f"forgot {[names[c] for c in r.forget_classes]} with sign {r.sign} "
-              f"(lambda1={r.lambda1:g}, lambda2={r.lambda2:g}) on {r.device} in {r.seconds['total']:.3f}s")
+              f"({how}) on {r.device} in {r.seconds['total']:.3f}s")
         print(_fmt_row("before", report["before"]))
         print(_fmt_row("after", report["after"]))
         print(f"E_F {report['E_F']:.1f}%   {outcome.verdict.message}")
@@ -86,6 +90,30 @@ def _class_index(token: str, names: Sequence[str]) -> int:
         return int(token)
     except ValueError:
         raise ValueError(f"unknown class {token!r}; classes are {list(names)}") from None
+
+
+def cmd_zoo(args: argparse.Namespace) -> int:
+    from . import zoo
+
+    if args.rebuild:
+        log = (lambda msg: print(msg, file=sys.stderr, flush=True))
+        zoo.rebuild(names=args.only or None, table=not args.no_table, log=log)
+    models = zoo.list_zoo()
+    if args.json:
+        print(json.dumps(_finite_json([{"name": m.name, "default": m.is_default, "path": str(m.path),
+                                        "card": m.card, "test_accuracy": m.meta.get("test_accuracy")}
+                                       for m in models]), indent=2))
+        return 0
+    for m in models:
+        card = m.card
+        print(f"{m.name}{'  (default)' if m.is_default else ''}: {card.get('title', m.meta['arch'])}, "
+              f"{card.get('parameters', 0):,} parameters, test accuracy {m.meta.get('test_accuracy', float('nan')):.4f}, "
+              f"trained {card.get('training_seconds', float('nan')):.0f} s")
+        for s in (zoo.summaries(zoo.table_rows(m.name)) if zoo.table_rows(m.name) else []):
+            print(f"    {s.mode:<11} singles worst A_F {s.singles_max_forget:.1%}, mean drop {s.singles_mean_drop:+.2f} pts; "
+                  f"sets worst A_F {s.sets_max_forget:.1%}, worst drop {s.sets_max_drop:+.2f} pts; "
+                  f"targets {'met' if s.meets_targets else 'missed'}")
+    return 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -116,9 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     f = sub.add_parser("forget", help="forget classes in one shot and measure it on the test split",
-                       description="Forget classes with the paper's rule and evaluate on the dataset's test split.")
+                       description="Forget classes in one shot (the paper's rule by default) and evaluate on the "
+                                   "dataset's test split.")
     f.add_argument("checkpoint")
     f.add_argument("--classes", nargs="+", required=True, help="class indices or names to forget")
+    f.add_argument("--mode", default="paper", choices=list(MODES),
+                   help="paper (the published rule), classifier (data-free) or calibrated (checks its strength "
+                        "on the validation split); see docs/zoo.md")
     f.add_argument("--lambda1", type=float, default=None, help="per-tensor scale cap (default: the paper's)")
     f.add_argument("--lambda2", type=float, default=None, help="cap on the largest perturbation (default: the paper's)")
     f.add_argument("--device", default=None)
@@ -130,6 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="print a checkpoint's metadata", description="Print a checkpoint's metadata.")
     i.add_argument("checkpoint")
     i.set_defaults(func=cmd_info)
+
+    z = sub.add_parser("zoo", help="list the shipped models, or rebuild them from scratch",
+                       description="List the shipped models with their cards and forgetting-table summaries. "
+                                   "--rebuild retrains every zoo model on the CPU (deterministic, a few minutes), "
+                                   "then remakes docs/forgetting_table.* , the cards and assets/models/DEFAULT.")
+    z.add_argument("--rebuild", action="store_true", help="retrain the zoo from scratch into assets/models")
+    z.add_argument("--only", nargs="+", default=None, help="rebuild only these recipes (e.g. cnn-mnist5k)")
+    z.add_argument("--no-table", action="store_true", help="with --rebuild: skip the forgetting table")
+    z.add_argument("--json", action="store_true", help="print the listing as JSON")
+    z.set_defaults(func=cmd_zoo)
     return p
 
 

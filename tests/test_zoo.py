@@ -1,0 +1,128 @@
+"""The shipped model zoo: files load and match their cards; the committed table is the one the code makes."""
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from unlearning import zoo
+from unlearning.checkpoints import load_checkpoint
+from unlearning.cli import main as cli_main
+from unlearning.data import load_dataset
+from unlearning.forgetting import DEFAULT_MODE, MODES
+from unlearning.metrics import evaluate
+from unlearning.models import count_parameters
+from unlearning.pipeline import forget_and_evaluate
+from unlearning.storage import SHIPPED_DIR, default_model_path
+from unlearning.training import TrainConfig
+
+MODELS = zoo.list_zoo()
+NAMES = [m.name for m in MODELS]
+
+
+@pytest.fixture(scope="module")
+def mnist5k():
+    return load_dataset("mnist5k")
+
+
+def test_the_zoo_ships_an_mlp_a_cnn_and_a_residual_network_from_its_recipes():
+    assert len(MODELS) >= 3
+    archs = {m.meta["arch"] for m in MODELS}
+    assert {"mlp", "cnn"} <= archs and any(a.startswith("resnet") for a in archs)
+    assert {r.name for r in zoo.RECIPES} <= set(NAMES)
+    assert sum(m.is_default for m in MODELS) == 1 and MODELS[0].is_default
+    assert default_model_path().name == f"{MODELS[0].name}.safetensors"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_shipped_model_loads_and_matches_its_card(name, mnist5k):
+    entry = next(m for m in MODELS if m.name == name)
+    assert entry.path.stat().st_size <= zoo.MAX_BYTES
+    ckpt = load_checkpoint(entry.path)
+    card = ckpt.meta["card"]
+    for key in ("title", "architecture", "parameters", "recipe", "seed", "test_accuracy", "val_accuracy",
+                "training_seconds", "trained_on", "weights_sha256"):
+        assert key in card, key
+    rec = zoo.recipe(name)
+    assert ckpt.meta["arch"] == rec.arch and ckpt.meta["dataset"] == "mnist5k"
+    assert card["recipe"] == rec.config.to_dict() and card["seed"] == rec.config.seed
+    assert card["parameters"] == count_parameters(ckpt.model)
+    assert card["weights_sha256"] == zoo.weights_sha256(ckpt)
+    test_acc = evaluate(ckpt.model, mnist5k.test, 10, device="cpu").accuracy
+    assert test_acc == pytest.approx(card["test_accuracy"], abs=1e-3)
+    assert card["test_accuracy"] == ckpt.meta["test_accuracy"]
+    assert 0 < card["training_seconds"] < 1800
+    text = entry.card_markdown()
+    assert f"{card['parameters']:,}" in text and f"{card['test_accuracy']:.4f}" in text
+    assert card["weights_sha256"] in text
+
+
+def test_the_committed_table_covers_every_model_mode_and_class_set():
+    rows = zoo.table_rows()
+    assert rows, "docs/forgetting_table.csv is missing: run python benchmarks/forgetting_table.py"
+    expected = {(n, mode, "+".join(map(str, s))) for n in NAMES for mode in MODES for _, s in zoo.class_sets()}
+    assert {(r["model"], r["mode"], r["classes"]) for r in rows} == expected
+    assert len(rows) == len(expected)
+    for r in rows:
+        assert r["passed"] == zoo.row_passes(r["set"], r["A_F_after"], r["retain_drop"])
+        assert r["retain_drop"] == pytest.approx(100 * (r["A_R_before"] - r["A_R_after"]), abs=1e-3)
+    assert zoo.TABLE_MD.is_file() and "Forgetting table" in zoo.TABLE_MD.read_text()
+
+
+def test_every_shipped_model_meets_the_targets_in_the_default_mode():
+    for name in NAMES:
+        s = zoo.summarise(zoo.table_rows(name, DEFAULT_MODE))
+        assert s.meets_targets, (name, s)
+        assert s.singles_max_forget <= 0.02 and s.singles_mean_drop <= 3.0
+        assert s.sets_max_forget <= 0.05 and s.sets_max_drop <= 5.0
+        assert s.max_seconds < 1.0
+
+
+def test_default_points_at_the_model_with_the_best_table():
+    sums = [zoo.summarise(zoo.table_rows(n, DEFAULT_MODE)) for n in NAMES]
+    assert zoo.default_name() == zoo.pick_default(sums)
+
+
+def test_a_table_row_is_reproduced_by_forgetting_again(mnist5k):
+    """The table is generated, not typed: forget one class set again and get its row back."""
+    name = zoo.default_name()
+    ckpt = load_checkpoint(SHIPPED_DIR / f"{name}.safetensors")
+    for mode, classes in ((DEFAULT_MODE, (3,)), ("paper", (1, 7))):
+        row = next(r for r in zoo.table_rows(name, mode) if r["classes"] == "+".join(map(str, classes)))
+        out = forget_and_evaluate(ckpt, mnist5k.test, classes, mode=mode, calibration=mnist5k.val, device="cpu")
+        assert out.after.forget_accuracy(classes) == pytest.approx(row["A_F_after"], abs=0.01)
+        assert out.after.retain_accuracy(classes) == pytest.approx(row["A_R_after"], abs=0.01)
+        assert out.result.sign == row["sign"]
+
+
+def test_a_rebuilt_recipe_gives_the_same_weights_twice(tmp_path):
+    """What makes `zoo --rebuild` deterministic, on a one-epoch CNN (the shipped recipes take minutes)."""
+    rec = dataclasses.replace(zoo.recipe("cnn-mnist5k"), name="tiny-cnn", config=TrainConfig(epochs=1, seed=0))
+    a = zoo.build(rec, tmp_path / "a", log=lambda m: None)
+    b = zoo.build(rec, tmp_path / "b", log=lambda m: None)
+    ca, cb = load_checkpoint(a), load_checkpoint(b)
+    assert ca.meta["card"]["weights_sha256"] == cb.meta["card"]["weights_sha256"] == zoo.weights_sha256(ca)
+    assert torch.get_num_threads() >= 1
+    assert ca.meta["card"]["recipe"]["epochs"] == 1
+
+
+def test_summaries_and_default_choice_follow_the_targets():
+    def row(kind, af, drop, ar=0.95, model="m"):
+        return {"model": model, "mode": "x", "set": kind, "classes": "0", "A_F_after": af, "retain_drop": drop,
+                "A_R_after": ar, "seconds": 0.1, "passed": zoo.row_passes(kind, af, drop)}
+
+    good = zoo.summarise([row("single", 0.0, 0.5, model="good"), row("pair", 0.04, 4.0, model="good")])
+    bad = zoo.summarise([row("single", 0.03, 0.0, ar=0.99, model="bad"), row("five", 0.0, 0.0, ar=0.99, model="bad")])
+    assert good.meets_targets and not bad.meets_targets
+    assert zoo.pick_default([bad, good]) == "good"
+    assert not zoo.row_passes("single", 0.0, 3.5) and zoo.row_passes("five", 0.05, 5.0)
+    assert math.isnan(zoo.summarise([row("pair", 0.0, 0.0)]).singles_max_forget)
+
+
+def test_the_zoo_command_lists_the_models(capsys):
+    assert cli_main(["zoo", "--json"]) == 0
+    import json
+
+    listed = json.loads(capsys.readouterr().out)
+    assert [m["name"] for m in listed] == NAMES
+    assert listed[0]["default"] and all("weights_sha256" in m["card"] for m in listed)
