@@ -95,6 +95,8 @@ if st.button("Forget", type="primary", icon=":material/auto_fix_high:", disabled
 # --- 2. what changed ---------------------------------------------------------------------------------
 run: state.Run | None = st.session_state.get(state.RUN_KEY)
 if run is None or not run.matches(path):
+    # Nothing to show yet: pay torch's first-call costs on this model now (once per process), not on the click.
+    state.warm_demo(path, [len(names) - 1], d1, d2, device, analysis.default_mode())
     st.stop()
 
 view = run.view
@@ -171,13 +173,13 @@ with tabs[5]:
 
     d = st.columns(4)
     d[0].download_button("Unlearned model (.safetensors)", _model_bytes, file_name=f"{stem}.safetensors",
-                         mime="application/octet-stream", icon=":material/download:", key="dl_model")
+                         mime="application/octet-stream", icon=":material/download:", key="dl_model", on_click="ignore")
     d[1].download_button("Metrics (CSV)", analysis.metrics_csv(view), file_name=f"{stem}.csv", mime="text/csv",
-                         icon=":material/table:", key="dl_csv")
+                         icon=":material/table:", key="dl_csv", on_click="ignore")
     d[2].download_button("Metrics (JSON)", analysis.metrics_json(view), file_name=f"{stem}.json",
-                         mime="application/json", icon=":material/data_object:", key="dl_json")
+                         mime="application/json", icon=":material/data_object:", key="dl_json", on_click="ignore")
     d[3].download_button("Report (HTML)", _report_html, file_name=f"{stem}.html", mime="text/html",
-                         icon=":material/slideshow:", key="dl_report",
+                         icon=":material/slideshow:", key="dl_report", on_click="ignore",
                          help="One self-contained file with the figures; opens offline in any browser.")
     st.caption("The report holds every figure above and the numbers behind them: send it to people who will not "
                "run the app.")

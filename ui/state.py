@@ -154,30 +154,67 @@ class Run:
             return False
 
 
+def _forget(path: str, mine: Checkpoint, classes: list[int], lambda1: float, lambda2: float, device: str,
+            mode: str | None, progress=None) -> analysis.RunView:
+    """Forget on ``mine`` (a private copy), measure on the test split, predict what the views show."""
+    def step(fraction: float, text: str) -> None:
+        if progress is not None:
+            progress(fraction, text)
+
+    shared = shared_checkpoint(path)
+    step(0.1, "Loading the test images…")
+    test = test_split(shared)
+    step(0.2, "Measuring the original model on real test images…")
+    before = shared_before(path, device)
+    step(0.4, f"Forgetting from the codes, on {device_label(device)}…")
+    calibration = shared_splits(shared.meta["dataset"]).val if analysis.needs_validation(mode) else None
+    outcome = analysis.run_forgetting(mine, test, classes, lambda1, lambda2, device, before=before, mode=mode,
+                                      calibration=calibration)
+    step(0.8, "Predicting codes and test images before and after…")
+    return analysis.analyse(mine, outcome, test, model_name(path), device=device)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _demo_run(path: str, mtime: float, size: int, classes: tuple[int, ...], lambda1: float, lambda2: float,
+              device: str, mode: str | None) -> tuple[Checkpoint, analysis.RunView]:
+    shared = _checkpoint(path, mtime, size)
+    mine = Checkpoint(copy.deepcopy(shared.model).to(device).eval(), shared.codes.clone(), copy.deepcopy(shared.meta))
+    return mine, _forget(path, mine, list(classes), lambda1, lambda2, device, mode)
+
+
+def warm_demo(path: str, classes: list[int], lambda1: float, lambda2: float, device: str, mode: str | None) -> None:
+    """Compute a run ahead of the click (once per process and setting): the demo's click then answers at
+    once, and any later run on this model skips torch's first-call costs (about 2 s for a small CNN)."""
+    try:
+        _demo_run(*file_stamp(path), tuple(classes), lambda1, lambda2, device, mode)
+    except Exception:  # noqa: BLE001 - only a head start; the click reports any failure itself
+        pass
+
+
 def forget_with_progress(path: str, classes: list[int], lambda1: float, lambda2: float, device: str,
-                         mode: str | None = None) -> Run | None:
-    """Run forgetting inside a status box with a progress bar; None (and a message) when it fails."""
-    ckpt_shared = shared_checkpoint(path)
-    names = ", ".join(ckpt_shared.class_names[c] for c in classes)
+                         mode: str | None = None, demo: bool = False) -> Run | None:
+    """Run forgetting inside a status box with a progress bar; None (and a message) when it fails.
+
+    The session's own copy of the model is what forgets. With ``demo``, the run is the shared,
+    read-only demo run of this model and class (computed once per process, see ``warm_demo``).
+    """
+    names = ", ".join(shared_checkpoint(path).class_names[c] for c in classes)
     with st.status(f"Forgetting {names}…", expanded=False) as status:
-        bar = st.progress(0.0, text="Loading the test images…")
+        bar = st.progress(0.0, text="Starting…")
         try:
-            test = test_split(ckpt_shared)
-            bar.progress(0.2, text="Measuring the original model on real test images…")
-            before = shared_before(path, device)
-            bar.progress(0.4, text=f"Forgetting from the codes, on {device_label(device)}…")
-            mine = session_checkpoint(path, device)
-            calibration = shared_splits(ckpt_shared.meta["dataset"]).val if analysis.needs_validation(mode) else None
-            outcome = analysis.run_forgetting(mine, test, classes, lambda1, lambda2, device, before=before, mode=mode,
-                                              calibration=calibration)
-            bar.progress(0.8, text="Predicting codes and test images before and after…")
-            view = analysis.analyse(mine, outcome, test, model_name(path), device=device)
+            if demo:
+                bar.progress(0.4, text=f"Forgetting from the codes, on {device_label(device)}…")
+                mine, view = _demo_run(*file_stamp(path), tuple(classes), lambda1, lambda2, device, mode)
+            else:
+                mine = session_checkpoint(path, device)
+                view = _forget(path, mine, classes, lambda1, lambda2, device, mode,
+                               progress=lambda f, t: bar.progress(f, text=t))
         except Exception as e:  # noqa: BLE001 - the page boundary: any failure becomes a message, not a traceback
             status.update(label=f"Could not forget {names}", state="error", expanded=True)
             st.error(_first_line(e))
             return None
         bar.progress(1.0, text="Done")
-        status.update(label=f"Forgot {names} in {outcome.result.seconds['total']:.2f} s", state="complete")
+        status.update(label=f"Forgot {names} in {view.outcome.result.seconds['total']:.2f} s", state="complete")
     settings = {"classes": list(classes), "lambda1": lambda1, "lambda2": lambda2, "device": device, "mode": mode}
     return Run(file_stamp(path), view, mine, settings)
 
