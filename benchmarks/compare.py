@@ -5,7 +5,8 @@
     python benchmarks/compare.py --device cuda
     python benchmarks/compare.py --scaling              # seconds as the training set grows
 
-Table: method, seconds, A_F and A_R (accuracy on the forgotten / remaining classes of the real
+The one-shot method runs in the backend's default mode (what the app offers first; ``--mode paper``
+for the published rule). Table: method, seconds, A_F and A_R (accuracy on the forgotten / remaining classes of the real
 test split), MIA (share of the forgotten classes' training samples an entropy attack still calls
 "member"; compare with the retrained model's value) and how many times slower than the one-shot
 method. ``seconds`` is each method's own ``seconds["total"]``: the work from the model to the
@@ -40,7 +41,7 @@ import torch  # noqa: E402
 from unlearning import comparison, evaluate, load_checkpoint, load_dataset  # noqa: E402
 from unlearning.data import DataError, ImageTensors, Splits  # noqa: E402
 from unlearning.device import describe, pick_device  # noqa: E402
-from unlearning.forgetting import ForgetResult  # noqa: E402
+from unlearning.forgetting import MODES, ForgetResult  # noqa: E402
 from unlearning.pipeline import FORGOTTEN_AT_MOST, RETAIN_DROP_AT_MOST  # noqa: E402
 from unlearning.privacy import membership_attack  # noqa: E402
 
@@ -54,11 +55,14 @@ def default_checkpoint() -> Path:
     return ROOT / "assets" / "models" / (ROOT / "assets" / "models" / "DEFAULT").read_text().strip()
 
 
+MODE = comparison.default_mode()  # the one-shot method's mode; --mode changes it
+
+
 def runner(method: str, ckpt, splits: Splits, train_set: ImageTensors, classes: list[int], device
            ) -> Callable[[], ForgetResult]:
     """Forget with ``method``, the baselines reading ``train_set`` (the scaling runs swap it)."""
     data = Splits(splits.info, train_set, splits.val, splits.test)
-    return lambda: comparison.run(method, ckpt, data, classes, device=device)
+    return lambda: comparison.run(method, ckpt, data, classes, device=device, mode=MODE)
 
 
 def timed(run: Callable[[], ForgetResult], repeats: int, warmup: bool) -> tuple[ForgetResult, float, float]:
@@ -212,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--classes", type=int, nargs="+", default=[0], help="classes to forget together (default: 0)")
     ap.add_argument("--methods", nargs="+", default=ALL_METHODS, choices=ALL_METHODS)
     ap.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default: cpu)")
+    ap.add_argument("--mode", default=comparison.default_mode(), choices=sorted(MODES),
+                    help=f"the one-shot method's mode (default: {comparison.default_mode()}, the app's)")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs of each fast method (median reported)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--json", action="store_true", help="print JSON rows instead of the table")
@@ -219,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--augment", type=int, default=3, help="shifted copies for the largest scaling set (0: none)")
     ap.add_argument("--mnist-root", default=None, help="where torchvision's MNIST may be (scaling; never downloaded)")
     args = ap.parse_args(argv)
+    global MODE
+    MODE = args.mode
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
@@ -227,14 +235,16 @@ def main(argv: list[str] | None = None) -> int:
     splits = load_dataset(ckpt.meta["dataset"])
     classes = sorted(set(args.classes))
     methods = [m for m in ALL_METHODS if m in args.methods]
-    log(f"{ckpt_path.name} on {describe(device)} ({torch.get_num_threads()} CPU threads); forgetting {classes}")
+    log(f"{ckpt_path.name} on {describe(device)} ({torch.get_num_threads()} CPU threads); forgetting {classes}; "
+        f"one-shot mode {MODE}")
 
     if args.scaling:
         rows = scaling(ckpt, splits, classes, methods, device, args.repeats, args.augment, args.mnist_root)
         if args.json:
             print(json.dumps(rows, indent=1))
         else:
-            print(f"{ckpt_path.name}, forgetting {classes}, {describe(device)}, {torch.get_num_threads()} threads: "
+            print(f"{ckpt_path.name}, forgetting {classes}, one-shot mode {MODE}, {describe(device)}, "
+                  f"{torch.get_num_threads()} threads: "
                   f"seconds of each method (median of {args.repeats}; retrain once) and its ratio to the one-shot "
                   f"method\n")
             print_scaling(rows, methods)
@@ -246,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     before = evaluate(ckpt.model, splits.test, ckpt.num_classes, device=device)
     before_mia = membership_attack(ckpt.model, splits.train, splits.test, classes, device=device).member_fraction
-    print(f"{ckpt_path.name} ({ckpt.meta['arch']}, {ckpt.meta['dataset']}), forgetting {classes}, "
+    print(f"{ckpt_path.name} ({ckpt.meta['arch']}, {ckpt.meta['dataset']}), forgetting {classes}, one-shot mode "
+          f"{MODE}, "
           f"{describe(device)}, {torch.get_num_threads()} threads; seconds = median of {args.repeats} after a warm-up "
           f"(retrain: once)\n")
     print_table(rows, before, classes, before_mia)

@@ -5,7 +5,7 @@ import math
 
 import streamlit as st
 
-from ui import compare_figures, state, widgets
+from ui import analysis, compare_figures, state, widgets
 from unlearning import comparison
 from unlearning.baselines import recipe_from_meta
 
@@ -43,11 +43,20 @@ if not selected:
     problem = "Choose the classes to forget, then run the methods."
 elif len(set(selected)) >= len(names):
     problem = "You chose every class: at least one class must remain."
+modes = analysis.available_modes()
+mode = comparison.default_mode()
+if len(modes) > 1:
+    default = mode
+    mode = st.selectbox("One-shot method", list(modes), index=list(modes).index(mode), key="compare_mode",
+                        format_func=lambda m: f"{m} (default)" if m == default else m,
+                        help="\n\n".join(f"**{k}**: {v}" for k, v in modes.items()))
+    st.caption(modes[mode])
 device = state.selected_device()
 st.caption(f"Runs on **{state.device_label(device)}** (change it in the sidebar). Times are each method's own "
            f"work, from the model to the forgotten model; measuring and attacking it afterwards is not counted.")
 
 # Results belong to one (model, classes, device): choosing anything else starts a fresh comparison.
+# The one-shot mode is kept with its row, so changing it only asks for that row again.
 key = (state.file_stamp(path), tuple(classes), device)
 results = st.session_state.get(RESULTS_KEY)
 if results is None or results["key"] != key:
@@ -68,7 +77,7 @@ def run_methods(methods: list[str]) -> None:
                 bar.progress(min(max(float(fraction), 0.0), 1.0), text=message)
 
             try:
-                result = comparison.run(method, mine, splits, classes, device=device, progress=progress)
+                result = comparison.run(method, mine, splits, classes, device=device, progress=progress, mode=mode)
                 bar.progress(1.0, text=f"{label}: measuring on test images and attacking")
                 row = comparison.measure(result, splits, device=device, method=method)
             except (ValueError, RuntimeError) as e:
@@ -80,7 +89,8 @@ def run_methods(methods: list[str]) -> None:
 
 
 st.subheader("1 · The methods that need no training", divider="gray")
-st.markdown("The one-shot method (Fisher on the mnemonic codes, one perturbation) and **SSD**, which dampens "
+st.markdown("The one-shot method (Fisher on the mnemonic codes, one perturbation; the mode chosen above) and "
+            "**SSD**, which dampens "
             "the parameters most important to the forgotten data (one pass over the training set, no gradient "
             "step): once with its published settings, once with α chosen on the validation split.")
 quick = st.button("Run the one-shot method and SSD", type="primary", icon=":material/bolt:",
@@ -112,6 +122,8 @@ if not rows:
     st.stop()
 ordered = [rows[m] for m in comparison.METHOD_NAMES if m in rows]
 one = rows.get(comparison.ONE_SHOT)
+if one is not None and one.mode and one.mode != mode:
+    st.caption(f"The one-shot row was run in mode **{one.mode}**; press the first button again for **{mode}**.")
 reference = rows.get(comparison.REFERENCE)
 st.header(f"Forgetting {', '.join(selected)}: every method side by side", divider="gray")
 if reference is None:
@@ -123,8 +135,12 @@ def _pct(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else round(100.0 * x, 1)
 
 
+def _label(r: comparison.MethodRow) -> str:
+    return f"{comparison.LABELS[r.method]} · {r.mode}" if r.mode else comparison.LABELS[r.method]
+
+
 table = [{
-    "method": comparison.LABELS[r.method],
+    "method": _label(r),
     "seconds": r.seconds,
     "× one-shot": (r.seconds / one.seconds) if one is not None and one.seconds > 0 else None,
     "A_F %": _pct(r.forget_accuracy),
@@ -158,4 +174,4 @@ with st.expander("How to read the membership-inference attack"):
         "are noise around an arbitrary threshold.")
 with st.expander("Settings of each method"):
     for r in ordered:
-        st.markdown(f"**{comparison.LABELS[r.method]}** · {r.device}" + "".join(f"\n- {n}" for n in r.notes))
+        st.markdown(f"**{_label(r)}** · {r.device}" + "".join(f"\n- {n}" for n in r.notes))

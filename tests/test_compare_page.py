@@ -50,7 +50,8 @@ def test_compare_page_runs_quick_then_training_methods():
     at.button(key="compare_quick").click().run()
     assert not at.exception
     table = at.dataframe[0].value
-    assert list(table["method"]) == [comparison.LABELS[m] for m in comparison.NO_TRAINING]
+    one_shot = f"{comparison.LABELS['mnemonic']} · {comparison.default_mode()}"
+    assert list(table["method"]) == [one_shot] + [comparison.LABELS[m] for m in comparison.NO_TRAINING[1:]]
     assert table.iloc[0]["× one-shot"] == pytest.approx(1.0)
     for i, method in enumerate(comparison.NO_TRAINING[:2]):  # the page shows the backend's numbers
         want = _backend(path, method)
@@ -63,6 +64,6 @@ def test_compare_page_runs_quick_then_training_methods():
     at.button(key="compare_slow").click().run()
     assert not at.exception
     table = at.dataframe[0].value
-    assert list(table["method"]) == [comparison.LABELS[m] for m in ("mnemonic", "finetune", "ssd", "ssd-tuned")]
+    assert list(table["method"]) == [one_shot] + [comparison.LABELS[m] for m in ("finetune", "ssd", "ssd-tuned")]
     assert table.iloc[1]["A_F %"] == _pct(_backend(path, "finetune").forget_accuracy)
     assert any("retraining" in i.value.lower() for i in at.info)  # the reference is still to be run

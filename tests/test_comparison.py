@@ -47,3 +47,12 @@ def test_training_methods_pass_through_progress_and_settings(digits, digits_mlp)
 def test_unknown_method_is_refused(digits, digits_mlp):
     with pytest.raises(ValueError, match="unknown method"):
         comparison.run("magic", digits_mlp, digits, FORGET)
+
+
+@pytest.mark.parametrize("mode", [None, "paper", "classifier"])
+def test_the_one_shot_mode_is_the_backends_default_unless_asked(mode, digits, digits_mlp):
+    result = comparison.run("mnemonic", digits_mlp, digits, FORGET, device="cpu", mode=mode)
+    want = mode or comparison.default_mode()
+    assert result.mode == want
+    row = comparison.measure(result, digits, device="cpu")
+    assert row.method == "mnemonic" and row.mode == want

@@ -15,6 +15,7 @@ import torch
 from .baselines import METHODS, ProgressFn, StopFn, run_baseline
 from .checkpoints import Checkpoint
 from .data import Splits
+from . import forgetting
 from .forgetting import ForgetResult, forget
 from .metrics import evaluate
 from .pipeline import default_lambdas
@@ -48,6 +49,7 @@ class MethodRow:
     attack_accuracy: float  # the attack's balanced accuracy on members vs test samples (0.5: chance)
     device: str = ""
     notes: tuple[str, ...] = ()
+    mode: str = ""  # the one-shot method's mode ("paper", "classifier", "calibrated"); empty for the baselines
 
     def to_dict(self) -> dict:
         """The benchmark's JSON row."""
@@ -55,19 +57,28 @@ class MethodRow:
                 "retain_accuracy": self.retain_accuracy, "mia": self.mia}
 
 
+def default_mode() -> str:
+    """The one-shot method's mode when none is asked for: the backend's default (what the app offers first)."""
+    return getattr(forgetting, "DEFAULT_MODE", "paper")
+
+
 def run(method: str, checkpoint: Checkpoint, splits: Splits, classes: Sequence[int],
         device: str | torch.device | None = None, progress: ProgressFn | None = None,
-        should_stop: StopFn | None = None) -> ForgetResult:
+        should_stop: StopFn | None = None, mode: str | None = None) -> ForgetResult:
     """Forget ``classes`` with ``method``; the checkpoint's model is never modified.
 
-    The one-shot method uses the paper's lambdas for the model's kind (``pipeline.default_lambdas``)
-    and reads no data; the baselines read ``splits.train``.
+    The one-shot method runs in ``mode`` (default: ``default_mode()``) with the paper's lambdas for
+    the model's kind; it reads no training data (the "calibrated" mode reads ``splits.val``). The
+    baselines read ``splits.train``.
     """
     if method == ONE_SHOT:
+        mode = mode or default_mode()
         if progress is not None:
-            progress(0.0, "one-shot: Fisher on the codes")
+            progress(0.0, f"one-shot ({mode}): Fisher on the codes")
         l1, l2 = default_lambdas(checkpoint.meta["arch"])
-        result = forget(checkpoint.model, checkpoint.codes, classes, lambda1=l1, lambda2=l2, device=device)
+        needs_val = mode in getattr(forgetting, "NEEDS_VALIDATION", ())
+        result = forget(checkpoint.model, checkpoint.codes, classes, lambda1=l1, lambda2=l2, device=device,
+                        mode=mode, calibration=splits.val if needs_val else None)
         if progress is not None:
             progress(1.0, "one-shot: done")
         return result
@@ -88,8 +99,10 @@ def measure(result: ForgetResult, splits: Splits, device: str | torch.device | N
     n = len(splits.info.class_names)
     ev = evaluate(result.model, splits.test, n, device=device)
     attack = membership_attack(result.model, splits.train, splits.test, classes, device=device)
-    return MethodRow(method=method or (ONE_SHOT if result.mode == "paper" else result.mode),
+    return MethodRow(method=method or (ONE_SHOT if result.mode in getattr(forgetting, "MODES", ("paper",))
+                                       else result.mode),
                      seconds=float(result.seconds["total"] if seconds is None else seconds),
                      forget_accuracy=ev.forget_accuracy(classes), retain_accuracy=ev.retain_accuracy(classes),
                      mia=attack.member_fraction, attack_accuracy=attack.attack_accuracy,
-                     device=result.device, notes=tuple(result.notes))
+                     device=result.device, notes=tuple(result.notes),
+                     mode=result.mode if result.mode in getattr(forgetting, "MODES", ("paper",)) else "")
