@@ -129,3 +129,20 @@ def test_conv_sums_in_small_scratch_pieces_and_both_conv_routes(monkeypatch):
     check(model, x, y)
     monkeypatch.setattr(sqgrad, "GROUPED_CONV_MIN_POSITIONS", 1)  # grouped convolution for every layer
     check(model, x, y)
+
+
+class KeywordCall(nn.Module):
+    """A layer called with a keyword argument: its forward hook sees no positional input."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(4, 5)
+        self.out = nn.Linear(5, 3)
+
+    def forward(self, x):
+        return self.out(torch.tanh(self.a(input=x.flatten(1))))
+
+
+def test_a_layer_called_by_keyword_falls_back_to_vmap():
+    torch.manual_seed(0)
+    check(KeywordCall(), torch.rand(4, 1, 2, 2), torch.tensor([0, 1, 2, 1]))

@@ -163,8 +163,9 @@ def _closed_form(model: nn.Module, params: dict[str, torch.Tensor], buffers: dic
             if threading.get_ident() != me:  # someone else's forward through a shared model
                 return
             rec["calls"] += 1
-            if rec["calls"] > 1 or not isinstance(output, torch.Tensor) or not output.requires_grad:
-                return
+            if (rec["calls"] > 1 or not args or not isinstance(args[0], torch.Tensor)
+                    or not isinstance(output, torch.Tensor) or not output.requires_grad):
+                return  # no closed form for this call (keyword input, reuse, ...): vmap takes the parameters
             a = args[0]
             rec["input"] = _x_hat(m, a) if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) else a.detach()
 
