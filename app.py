@@ -27,8 +27,7 @@ page = st.navigation(pages)
 with st.sidebar:
     entries = [e for e in state.model_entries() if e.meta is not None]
     options = [str(e.path) for e in entries]
-    labels = {str(e.path): f"{e.name} · {e.meta['arch']} · {e.meta['dataset']}"
-                           + (" · yours" if e.source == "local" else "") for e in entries}
+    labels = {str(e.path): e.name + (" (yours)" if e.source == "local" else "") for e in entries}
     if state.PENDING_MODEL in st.session_state:  # a model just uploaded, trained, or chosen by the demo
         st.session_state[state.MODEL_KEY] = st.session_state.pop(state.PENDING_MODEL)
     if st.session_state.get(state.MODEL_KEY) not in options and options:
@@ -40,7 +39,7 @@ with st.sidebar:
                           "(kept in the local models/ folder).")
         meta = next(e.meta for e in entries if str(e.path) == st.session_state[state.MODEL_KEY])
         acc = meta.get("test_accuracy")
-        st.caption(f"{len(meta['class_names'])} classes · test accuracy "
+        st.caption(f"{meta['arch']} on {meta['dataset']} · {len(meta['class_names'])} classes · test accuracy "
                    f"{'–' if acc is None else f'{acc:.1%}'}" + (" · already forgot some classes" if meta.get("forgotten") else ""))
     else:
         st.error("No usable model found: add a .safetensors checkpoint on the Model page.")

@@ -122,8 +122,8 @@ with tabs[1]:
         st.info(f"The {r.mode} method does not use the Fisher information, so there is no sensitivity to show.")
     else:
         widgets.chart(figures.ratio_histogram(*r.ratio_histogram(), model_params=r.total_params), key="hist_all")
-        st.caption("Every parameter of the model, binned by how much more it matters to the forgotten classes' "
-                   "codes than to the others'. The green bars are the parameters the method moved.")
+        st.caption("Every parameter the method weighed, binned by how much more it matters to the forgotten "
+                   "classes' codes than to the others'. The green bars are the parameters it moved.")
         by_name = {t.name: t for t in analysis.weighed_tensors(r)}
         layer = st.selectbox("One layer", list(by_name), key=f"layer::{model_id}",
                              index=list(by_name).index(analysis.busiest_tensor(r).name),

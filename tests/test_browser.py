@@ -109,12 +109,9 @@ def _expected(outcome) -> dict[str, str]:
 
 def _default_label() -> str:
     """How the sidebar names the shipped default model."""
-    from unlearning.checkpoints import read_meta
     from unlearning.storage import default_model_path
 
-    path = default_model_path()
-    meta = read_meta(path)
-    return f"{path.name.removesuffix('.safetensors')} · {meta['arch']} · {meta['dataset']}"
+    return default_model_path().name.removesuffix(".safetensors")
 
 
 def _metrics(page) -> dict[str, str]:

@@ -123,13 +123,14 @@ def ratio_histogram(edges: Sequence[float], counts: Sequence[int], moved: Sequen
         hit = [i for i, m in enumerate(moved) if m > 0]
         fig.add_vrect(x0=edges[hit[0]], x1=edges[hit[-1] + 1], fillcolor=PERTURBED, opacity=0.12, line_width=0,
                       layer="below")
-    _style(fig, title, 440, barmode="overlay", bargap=0)
+    _style(fig, title, 470, barmode="overlay", bargap=0)
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.3, "xanchor": "center", "x": 0.5})
     subtitle = f"perturbed: {n_moved:,} of {total:,} parameters ({share:.1%})"
     if model_params and model_params > total:
         subtitle += f"; the other {model_params - total:,} were not considered"
     fig.update_layout(title_subtitle={"text": subtitle,
                                       "font": {"size": FONT, "color": PERTURBED}},
-                      margin={"t": 100})
+                      margin={"t": 100, "b": 120})
     fig.update_xaxes(title_text="log10(F_forget / F_remain)  →  more important to the forgotten classes")
     fig.update_yaxes(type="log", title_text="parameters (log scale)", dtick=1)
     return fig
