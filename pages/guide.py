@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import figures
+from ui import analysis, figures
 
 st.title("How to read the plots")
 st.markdown(
@@ -52,7 +52,8 @@ st.header("Real test images")
 st.markdown(
     "The first test images of each forgotten class (framed in vermillion), then one image of each of the first "
     "kept classes, with predictions before and after. **This is the test that matters**: a run can forget the "
-    "codes and still recognise the real images. On the shipped model, the digit 3 is such a case; try it.")
+    "codes and still recognise the real images. With the paper's rule on the paper's MLP (`mlp-mnist5k`), the "
+    "digit 3 is such a case; try it.")
 
 st.header("Confusion matrices")
 st.markdown(
@@ -61,10 +62,15 @@ st.markdown(
     "forgotten class's row (outlined) has moved off the diagonal: the column it moved to tells you what the "
     "model now thinks those images are.")
 
+st.header("The methods")
+st.markdown("The Forget page offers the methods this installation knows; all of them use the mnemonic codes, "
+            "and the banner always judges them on real test images.")
+st.markdown("\n".join(f"- **{name}**: {text}" for name, text in analysis.available_modes().items()))
+
 st.header("Questions to ask a class")
 st.markdown(
     "1. Forget one digit. Which digit do its images turn into, and why that one?\n"
-    "2. Forget the digit 3 on the shipped model. The codes are forgotten; are the real 3s?\n"
-    "3. Multiply λ1 by 10. What happens to A_R?\n"
+    "2. Pick `mlp-mnist5k` and the paper's rule, and forget the digit 3. The codes are forgotten; are the real 3s?\n"
+    "3. With the paper's rule, multiply λ1 by 10. What happens to A_R?\n"
     "4. Forget two digits at once. Is it harder than one?\n"
     "5. Train a small CNN on the Model page and forget a digit. Does the method still work?")
