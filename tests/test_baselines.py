@@ -140,7 +140,23 @@ def test_should_stop_cancels(name, digits, digits_mlp):
 
 def test_retrain_follows_the_checkpoint_recipe(digits_mlp):
     settings, t_mix, seed = recipe_from_meta(digits_mlp.meta)
-    assert (settings.epochs, settings.lr, t_mix, seed) == (40, 0.05, 0.1, 0)
+    assert (settings.epochs, settings.lr, settings.schedule, t_mix, seed) == (40, 0.05, "constant", 0.1, 0)
+    cosine = {**digits_mlp.meta, "training": {**digits_mlp.meta["training"], "schedule": "cosine"}}
+    assert recipe_from_meta(cosine)[0].schedule == "cosine"
+
+
+def test_a_cosine_recipe_anneals_the_learning_rate(digits, digits_mlp, monkeypatch):
+    """Retraining repeats a cosine schedule: the lr seen by the last epoch's steps is near zero."""
+    lrs = []
+    real_step = torch.optim.SGD.step
+
+    def spy(self, *args, **kwargs):
+        lrs.append(self.param_groups[0]["lr"])
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.SGD, "step", spy)
+    _run("retrain", digits_mlp, digits, settings=SGDSettings(epochs=4, lr=0.1, schedule="cosine"))
+    assert lrs[0] == pytest.approx(0.1) and lrs[-1] < 0.02 and sorted(lrs, reverse=True) == lrs
 
 
 def test_bad_requests_are_refused(digits, digits_mlp):
@@ -154,6 +170,8 @@ def test_bad_requests_are_refused(digits, digits_mlp):
         _run("neggrad+", digits_mlp, digits, beta=1.5)
     with pytest.raises(ValueError, match="epochs"):
         SGDSettings(epochs=0, lr=0.1)
+    with pytest.raises(ValueError, match="schedule"):
+        SGDSettings(epochs=1, lr=0.1, schedule="step")
 
 
 def test_defaults_are_written_down():

@@ -7,8 +7,8 @@ method's name, ``seconds["total"]`` the time it took) like the one-shot method d
 Methods (``METHODS`` maps the names used everywhere to the functions):
 
 - ``retrain``: a fresh initialisation trained on the remaining classes only, with the model's
-  own recipe (the checkpoint's epochs, lr, batch size, momentum, weight decay and mnemonic-code
-  mixing ``t_mix``). The gold standard every other method tries to imitate.
+  own recipe (the checkpoint's epochs, lr and its schedule, batch size, momentum, weight decay and
+  mnemonic-code mixing ``t_mix``). The gold standard every other method tries to imitate.
 - ``finetune``: keep training the model on the remaining classes only (forgetting by neglect).
 - ``neggrad+``: NegGrad+ (Kurmanji et al., NeurIPS 2023): each step descends on a batch of
   remaining data and ascends on a batch of forget data, loss = beta * CE_R - (1 - beta) * CE_F.
@@ -76,6 +76,7 @@ class SGDSettings:
     batch_size: int = 128
     momentum: float = 0.9
     weight_decay: float = 5e-4
+    schedule: str = "constant"  # or "cosine": lr annealed to 0 over the epochs, as training.TrainConfig
 
     def __post_init__(self):
         if self.epochs < 1:
@@ -84,6 +85,8 @@ class SGDSettings:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
 
 
 # Chosen on the validation split (benchmarks/tune_baselines.py); see the module docstring.
@@ -213,6 +216,7 @@ def _train_epochs(work: nn.Module, x: torch.Tensor, y: torch.Tensor, s: SGDSetti
     ``t_mix``, drawn afresh every epoch: the mnemonic-code mixing of the training recipe.
     """
     opt = _sgd(work, s)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, s.epochs) if s.schedule == "cosine" else None
     gen = _generator(seed)
     dev = x.device
     work.train()
@@ -228,6 +232,8 @@ def _train_epochs(work: nn.Module, x: torch.Tensor, y: torch.Tensor, s: SGDSetti
             nn.functional.cross_entropy(work(xb), yb).backward()
             opt.step()
             tracker.step(f"{label}: epoch {epoch + 1}/{s.epochs}")
+        if sched is not None:
+            sched.step()
 
 
 def _steps(n: int, s: SGDSettings) -> int:
@@ -265,8 +271,8 @@ def retrain(model: nn.Module, train_set: ImageTensors, classes: Sequence[int], *
     seconds = time.perf_counter() - t0 - tracker.overhead
     tracker.finish("retrain: done")
     return _result(work, chosen, "retrain", dev, seconds,
-                   [f"retrained from scratch on {len(y)} samples: {settings.epochs} epochs, lr {settings.lr:g}, "
-                    f"batch {settings.batch_size}, t_mix {t_mix:g}"])
+                   [f"retrained from scratch on {len(y)} samples: {settings.epochs} epochs, lr {settings.lr:g} "
+                    f"({settings.schedule}), batch {settings.batch_size}, t_mix {t_mix:g}"])
 
 
 def finetune(model: nn.Module, train_set: ImageTensors, classes: Sequence[int], *,
@@ -430,7 +436,8 @@ def recipe_from_meta(meta: dict) -> tuple[SGDSettings, float, int]:
     settings = SGDSettings(epochs=int(training.get("epochs", 200)), lr=float(training.get("lr", 0.01)),
                            batch_size=int(training.get("batch_size", 128)),
                            momentum=float(training.get("momentum", 0.9)),
-                           weight_decay=float(training.get("weight_decay", 5e-4)))
+                           weight_decay=float(training.get("weight_decay", 5e-4)),
+                           schedule=str(training.get("schedule", "constant")))
     t_mix = float(meta.get("t_mix", training.get("t_mix", 0.0)) or 0.0)
     return settings, t_mix, int(training.get("seed", meta.get("seed", 0)) or 0)
 
