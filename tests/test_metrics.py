@@ -58,3 +58,24 @@ def test_predict_accepts_tensors_and_generic_datasets(digits, digits_mlp):
 def test_code_accuracies_of_a_trained_model(digits_mlp):
     f, r = code_accuracies(digits_mlp.model, digits_mlp.codes, [2])
     assert (f, r) == (1.0, 1.0)
+
+
+def test_a_model_on_another_device_is_evaluated_on_a_copy_and_never_moved(digits, digits_mlp, monkeypatch):
+    """Simulated with a meta-device check: the shared model must stay where it is."""
+    import unlearning.metrics as m
+
+    model = digits_mlp.model
+    moved = []
+    real_deepcopy = m.copy.deepcopy
+    monkeypatch.setattr(m.copy, "deepcopy", lambda obj, *memo: moved.append(obj) or real_deepcopy(obj, *memo))
+    monkeypatch.setattr(m, "pick_device", lambda device=None: torch.device("cpu"))
+    predict(model, digits.test.tensors()[0][:4], device="cpu")
+    assert moved == []  # same device: no copy
+    model_meta_like = real_deepcopy(model)
+    monkeypatch.setattr(m, "pick_device", lambda device=None: torch.device("meta"))
+    try:
+        predict(model_meta_like, digits.test.tensors()[0][:4])
+    except (NotImplementedError, RuntimeError):
+        pass  # running on the meta device is not the point; the copy is
+    assert moved and moved[0] is model_meta_like
+    assert next(model_meta_like.parameters()).device.type == "cpu"

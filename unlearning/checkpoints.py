@@ -155,12 +155,12 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, codes: torch.Tens
 
 
 def read_meta(path: str | os.PathLike) -> dict[str, Any]:
-    """The validated metadata of a checkpoint without loading its weights."""
-    return _open(path)[1]
+    """The validated metadata of a checkpoint, from its header alone (no tensor is read)."""
+    return _open(path, with_tensors=False)[1]
 
 
-def _open(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    from safetensors import SafetensorError
+def _open(path: str | os.PathLike, with_tensors: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
     p = Path(path)
@@ -175,11 +175,9 @@ def _open(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, A
     if len(head) < 9 or head[8:9] != b"{":
         raise CheckpointError(f"{p.name} is not a safetensors file (pickled .pt/.pth files are refused, never opened)")
     try:
-        from safetensors import safe_open
-
         with safe_open(str(p), framework="pt") as f:
             header_meta = f.metadata() or {}
-        tensors = load_file(str(p))
+        tensors = load_file(str(p)) if with_tensors else {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{p.name} is not a readable safetensors file: {e}") from None
     if META_KEY not in header_meta:

@@ -1,6 +1,7 @@
 """Batched evaluation on real held-out data: per-class accuracy, A_F, A_R, E_F, confusion."""
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,10 +19,14 @@ def predict(model: nn.Module, inputs: torch.Tensor | Dataset, device: str | torc
             batch_size: int = 512) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Logits (on the CPU) for a tensor of inputs or a labelled dataset; labels too for a dataset.
 
-    The model is put in eval mode and left there.
+    The model is put in eval mode and left there. A model that lives on another device than the
+    one asked for runs as a temporary copy there: a shared (cached) model is never moved.
     """
     dev = pick_device(device)
     model.eval()
+    param = next(model.parameters(), None)
+    if param is not None and param.device.type != dev.type:
+        model = copy.deepcopy(model).to(dev)
     labels = None
     if isinstance(inputs, torch.Tensor):
         batches = (inputs[i:i + batch_size] for i in range(0, len(inputs), batch_size))

@@ -41,8 +41,9 @@ def verdict(before: Evaluation, after: Evaluation, classes: Sequence[int]) -> Ve
     forgot = af <= FORGOTTEN_AT_MOST
     drop = ar0 - ar1
     kept = drop <= RETAIN_DROP_AT_MOST
+    change = f"lost {100 * drop:.1f} points" if drop > 0 else f"gained {-100 * drop:.1f} points"
     if forgot and kept:
-        msg = f"Forgotten: the forgotten classes' test accuracy is {af:.1%}, the rest lost {100 * drop:.1f} points."
+        msg = f"Forgotten: the forgotten classes' test accuracy is {af:.1%}, the rest {change}."
     elif not forgot and kept:
         msg = (f"Not forgotten: the forgotten classes still score {af:.1%} on real test images "
                f"(the method judged its result on the codes alone).")
