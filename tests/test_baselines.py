@@ -4,8 +4,8 @@ import torch
 
 from conftest import state_hash
 from unlearning.baselines import (
-    DEFAULTS, METHODS, Cancelled, SGDSettings, recipe_from_meta, run_baseline, split_by_classes, ssd,
-    ssd_importances,
+    DEFAULTS, METHODS, VALIDATED, Cancelled, SGDSettings, family, recipe_from_meta, run_baseline,
+    split_by_classes, ssd, ssd_importances,
 )
 from unlearning.forgetting import ForgetResult
 from unlearning.metrics import evaluate
@@ -176,3 +176,15 @@ def test_bad_requests_are_refused(digits, digits_mlp):
 
 def test_defaults_are_written_down():
     assert set(DEFAULTS) == {"finetune", "neggrad+", "random-labels"}
+    assert set(VALIDATED) == {"mlp", "conv"}
+
+
+def test_each_family_gets_its_own_validated_settings(digits, digits_mlp, digits_cnn):
+    assert family(digits_mlp.model) == "mlp" and family(digits_cnn.model) == "conv"
+    for ckpt, fam in ((digits_mlp, "mlp"), (digits_cnn, "conv")):
+        want = VALIDATED[fam]
+        res = run_baseline("neggrad+", ckpt, digits.train, FORGET, device="cpu")
+        assert res.notes == (f"NegGrad+: beta {want.neggrad_beta:g}, {want.neggrad.epochs} epochs, "
+                             f"lr {want.neggrad.lr:g}",)
+        res = run_baseline("ssd-tuned", ckpt, digits.train, FORGET, device="cpu")
+        assert res.notes[0].startswith(f"SSD: alpha {want.ssd_alpha:g}, lambda 1;")

@@ -36,7 +36,7 @@ LABELS = {
     "neggrad+": "NegGrad+",
     "random-labels": "random labels",
     "ssd": "SSD",
-    "ssd-tuned": "SSD (α=5)",
+    "ssd-tuned": "SSD (tuned α)",
 }
 
 

@@ -21,17 +21,24 @@ Methods (``METHODS`` maps the names used everywhere to the functions):
   Parameters with imp_f > alpha * imp_D are multiplied by min(lambda * imp_D / imp_f, 1).
   alpha = 10, lambda = 1: the published full-class defaults. No gradient steps, one pass over D.
 
-- ``ssd-tuned``: SSD with alpha chosen on the validation split (alpha = 5, lambda = 1): with the
-  published alpha = 10 SSD selects almost no parameter of the paper's MLP and forgets nothing.
+- ``ssd-tuned``: SSD with alpha chosen on the validation split (lambda = 1): the published alpha
+  selects almost no parameter of the paper's MLP (forgets nothing) and too few in ResNet-8.
 
-Hyperparameters (``DEFAULTS``): ``ssd`` uses the published values and ``retrain`` the model's own
-recipe. The gradient-based ones and ``ssd-tuned`` were chosen on the validation split of mnist5k
-with the default MLP, forgetting each digit in turn (``benchmarks/tune_baselines.py``; the figures
-are in ``benchmarks/README.md``): for each method, the cheapest setting whose mean validation
-forget accuracy is at most 2% while the validation accuracy of the remaining classes drops by at
-most 3 points (else the best (1 - A_F) + A_R). Fine-tuning 2 epochs at lr 0.1, NegGrad+ 1 epoch at
-lr 0.05 with beta 0.99, random labels 1 epoch at lr 0.01. They are defaults for other models too,
-where they were not validated: pass ``settings=SGDSettings(...)`` to change them.
+Hyperparameters: ``ssd`` uses the published values and ``retrain`` the model's own recipe. The
+others were chosen on the validation split of mnist5k (``benchmarks/tune_baselines.py``; figures
+in ``benchmarks/README.md``): for each method, the cheapest setting whose mean validation forget
+accuracy is at most 2% while the remaining classes' validation accuracy drops by at most 3
+points, else the best (1 - A_F) + A_R. Two families, because the settings that suit one do not
+suit the other (``VALIDATED``, picked by ``family(model)``):
+
+- ``mlp``, validated on the paper's MLP, all ten digits: fine-tune 2 epochs at lr 0.1; NegGrad+
+  1 epoch at lr 0.05, beta 0.99; random labels 1 epoch at lr 0.01; SSD alpha 5.
+- ``conv`` (any model with a convolution), validated on ResNet-8, digits 0, 4 and 8: fine-tune 5
+  epochs at lr 0.1 (no setting works: this one forgets but costs 8 points); NegGrad+ 1 epoch at lr
+  0.01, beta 0.95; random labels 2 epochs at lr 0.01; SSD alpha 8.
+
+Other models get their family's settings unvalidated; pass ``settings=SGDSettings(...)``,
+``beta=`` or ``alpha=`` to change them.
 
 All gradient-based baselines run one in-memory batched SGD loop (momentum 0.9, weight decay 5e-4,
 as the paper's training), with the images moved to the device once: no per-item data loading, so
@@ -89,21 +96,43 @@ class SGDSettings:
             raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
 
 
-# Chosen on the validation split (benchmarks/tune_baselines.py); see the module docstring.
-# Chosen on the validation split (benchmarks/tune_baselines.py, all ten digits of mnist5k, default MLP):
-# the cheapest setting with mean validation A_F <= 2% and A_R drop <= 3 points.
-DEFAULTS = {
-    "finetune": SGDSettings(epochs=2, lr=0.1),  # grid: lr 0.01-0.1 x 1-20 epochs; at lr <= 0.05 none forgets
-    "neggrad+": SGDSettings(epochs=1, lr=0.05),  # with NEGGRAD_BETA; grid: beta 0.9-0.999 x lr 0.01, 0.05 x 1-5 epochs
-    "random-labels": SGDSettings(epochs=1, lr=0.01),  # grid: lr 0.001-0.05 x 1-5 epochs
+@dataclass(frozen=True)
+class Validated:
+    """One family's baseline settings, chosen on the validation split (see the module docstring)."""
+
+    finetune: SGDSettings
+    neggrad: SGDSettings
+    neggrad_beta: float  # weight of the remaining-data loss in NegGrad+
+    random_labels: SGDSettings
+    ssd_alpha: float  # ssd-tuned's selection weighting (lambda stays 1)
+
+    def settings(self, method: str) -> SGDSettings:
+        return {"finetune": self.finetune, "neggrad+": self.neggrad, "random-labels": self.random_labels}[method]
+
+
+VALIDATED = {
+    # the paper's MLP, all ten digits; grids: fine-tune lr 0.01-0.1 x 1-20 epochs (at lr <= 0.05 none
+    # forgets); NegGrad+ beta 0.9-0.999 x lr 0.01, 0.05 x 1-5 epochs; random labels lr 0.001-0.05 x 1-5
+    # epochs; SSD alpha 1, 2, 5, 10 x lambda 0.1, 1 (alpha 10: validation A_F 0.83)
+    "mlp": Validated(finetune=SGDSettings(epochs=2, lr=0.1), neggrad=SGDSettings(epochs=1, lr=0.05),
+                     neggrad_beta=0.99, random_labels=SGDSettings(epochs=1, lr=0.01), ssd_alpha=5.0),
+    # ResNet-8, digits 0, 4, 8; smaller grids (an epoch takes seconds): fine-tune lr 0.01-0.1 x 1, 2, 5
+    # epochs (none works); NegGrad+ beta 0.95-0.999 x lr 0.01, 0.05 x 1, 2; random labels lr 0.001-0.05 x
+    # 1, 2; SSD alpha 5-10 (alpha 10: validation A_F 0.65; alpha 5: the rest loses 25 points)
+    "conv": Validated(finetune=SGDSettings(epochs=5, lr=0.1), neggrad=SGDSettings(epochs=1, lr=0.01),
+                      neggrad_beta=0.95, random_labels=SGDSettings(epochs=2, lr=0.01), ssd_alpha=8.0),
 }
-NEGGRAD_BETA = 0.99  # weight of the remaining-data loss in NegGrad+
+DEFAULTS = {m: VALIDATED["mlp"].settings(m) for m in ("finetune", "neggrad+", "random-labels")}  # the MLP's
 SSD_ALPHA = 10.0  # selection weighting (published full-class default)
 SSD_LAMBDA = 1.0  # dampening constant (published full-class default)
-# The published alpha selects almost nothing in the MLP (validation A_F 0.83): "ssd-tuned" uses the
-# alpha chosen on the validation split (grid alpha 1-10 x lambda 0.1, 1), at the same cost.
-SSD_TUNED_ALPHA = 5.0
 SSD_TUNED_LAMBDA = 1.0
+
+
+def family(model: nn.Module) -> str:
+    """"conv" for a model with any convolution, else "mlp": which validated settings apply."""
+    return "conv" if any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules()) else "mlp"
+
+
 SSD_BATCH = 64  # the reference code's mini-batch for the importances
 
 
@@ -279,7 +308,7 @@ def finetune(model: nn.Module, train_set: ImageTensors, classes: Sequence[int], 
              settings: SGDSettings | None = None, seed: int = 0, device: str | torch.device | None = None,
              progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> ForgetResult:
     """Keep training the model on the remaining classes only."""
-    settings = settings or DEFAULTS["finetune"]
+    settings = settings or VALIDATED[family(model)].finetune
     chosen, dev, work = _start(model, train_set, classes, device)
     retain, _ = split_by_classes(train_set, chosen)
     _sync(dev)
@@ -295,16 +324,17 @@ def finetune(model: nn.Module, train_set: ImageTensors, classes: Sequence[int], 
 
 
 def neggrad_plus(model: nn.Module, train_set: ImageTensors, classes: Sequence[int], *,
-                 settings: SGDSettings | None = None, beta: float = NEGGRAD_BETA, seed: int = 0,
+                 settings: SGDSettings | None = None, beta: float | None = None, seed: int = 0,
                  device: str | torch.device | None = None,
                  progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> ForgetResult:
     """NegGrad+: per step, loss = beta * CE(remaining batch) - (1 - beta) * CE(forget batch).
 
     An epoch is one pass over the remaining data; forget batches are cycled alongside.
     """
+    beta = VALIDATED[family(model)].neggrad_beta if beta is None else beta
     if not 0.0 <= beta <= 1.0:
         raise ValueError(f"beta must be in [0, 1], got {beta}")
-    settings = settings or DEFAULTS["neggrad+"]
+    settings = settings or VALIDATED[family(model)].neggrad
     chosen, dev, work = _start(model, train_set, classes, device)
     retain, forgotten = split_by_classes(train_set, chosen)
     _sync(dev)
@@ -339,7 +369,7 @@ def random_labels(model: nn.Module, train_set: ImageTensors, classes: Sequence[i
                   settings: SGDSettings | None = None, seed: int = 0, device: str | torch.device | None = None,
                   progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> ForgetResult:
     """Amnesiac-style: relabel the forget samples at random among the remaining classes, then train on all."""
-    settings = settings or DEFAULTS["random-labels"]
+    settings = settings or VALIDATED[family(model)].random_labels
     chosen, dev, work = _start(model, train_set, classes, device)
     num_classes = _num_outputs(model, train_set)
     keep = torch.tensor([c for c in range(num_classes) if c not in set(chosen)])
@@ -414,8 +444,8 @@ def ssd(model: nn.Module, train_set: ImageTensors, classes: Sequence[int], *,
 
 
 def ssd_tuned(model: nn.Module, train_set: ImageTensors, classes: Sequence[int], **kwargs) -> ForgetResult:
-    """SSD with the alpha and lambda chosen on the validation split (``SSD_TUNED_*``), not the published ones."""
-    kwargs.setdefault("alpha", SSD_TUNED_ALPHA)
+    """SSD with the alpha chosen on the validation split for the model's family, not the published one."""
+    kwargs.setdefault("alpha", VALIDATED[family(model)].ssd_alpha)
     kwargs.setdefault("lam", SSD_TUNED_LAMBDA)
     return dataclasses.replace(ssd(model, train_set, classes, **kwargs), mode="ssd-tuned")
 

@@ -33,7 +33,7 @@ LABELS = {
     "neggrad+": "NegGrad+",
     "random-labels": "Random labels",
     "ssd": "SSD (published α=10, λ=1)",
-    "ssd-tuned": "SSD (α=5, chosen on validation)",
+    "ssd-tuned": "SSD (α chosen on validation)",
 }
 
 
