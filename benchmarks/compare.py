@@ -132,14 +132,17 @@ def print_table(rows: list[dict], before, classes: list[int], before_mia: float)
 
 
 def stratified_subset(ds: ImageTensors, size: int, seed: int = 0) -> ImageTensors:
-    """``size`` samples with every class in its original share (deterministic)."""
+    """Exactly ``size`` samples, every class in its original share (largest remainders; deterministic)."""
     g = torch.Generator().manual_seed(seed)
-    classes = ds.labels.unique()
+    classes, counts = ds.labels.unique(return_counts=True)
+    exact = counts.double() * size / len(ds)
+    take = exact.floor().long()
+    for i in torch.argsort(exact - take, descending=True)[: size - int(take.sum())]:
+        take[i] += 1
     picks = []
-    for c in classes:
+    for c, k in zip(classes, take):
         idx = torch.nonzero(ds.labels == c).flatten()
-        idx = idx[torch.randperm(len(idx), generator=g)]
-        picks.append(idx[:max(1, round(size * len(idx) / len(ds)))])
+        picks.append(idx[torch.randperm(len(idx), generator=g)][: int(k)])
     return ds.subset(torch.cat(picks).sort().values)
 
 

@@ -126,14 +126,12 @@ DEFAULTS = {m: VALIDATED["mlp"].settings(m) for m in ("finetune", "neggrad+", "r
 SSD_ALPHA = 10.0  # selection weighting (published full-class default)
 SSD_LAMBDA = 1.0  # dampening constant (published full-class default)
 SSD_TUNED_LAMBDA = 1.0
+SSD_BATCH = 64  # the reference code's mini-batch for the importances
 
 
 def family(model: nn.Module) -> str:
     """"conv" for a model with any convolution, else "mlp": which validated settings apply."""
     return "conv" if any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules()) else "mlp"
-
-
-SSD_BATCH = 64  # the reference code's mini-batch for the importances
 
 
 # --------------------------------------------------------------------------- helpers
