@@ -3,7 +3,7 @@ a message (never a traceback), a failing accelerator is a visible notice, and me
 
 Every test drives the real app (app.py and its pages) through streamlit.testing's AppTest, which runs
 the scripts in this process: several AppTest objects are several browser sessions of one server, and
-they share its st.cache_resource caches exactly as real sessions do. The smallest shipped model is
+they share its st.cache_resource caches exactly as real sessions do. The quickest shipped model is
 used throughout, to keep the file quick on a 2-core CI machine. No timing is asserted anywhere.
 """
 from __future__ import annotations
@@ -37,12 +37,14 @@ TIMEOUT = 120  # seconds per script run: generous, for a loaded 2-core CI machin
 FORGET = "pages/forget.py"
 
 
-def smallest_model() -> Path:
-    """The shipped checkpoint with the fewest bytes: the quickest to forget from."""
-    return min(SHIPPED_DIR.glob(f"*{SUFFIX}"), key=lambda p: p.stat().st_size)
+def quick_model() -> Path:
+    """The paper's MLP when it is shipped (the quickest in the app: ~0.3 s a forgetting run here, against
+    ~0.55 s for the ResNet-8 and the CNN), else the smallest shipped checkpoint."""
+    mlp = SHIPPED_DIR / f"mlp-mnist5k{SUFFIX}"
+    return mlp if mlp.is_file() else min(SHIPPED_DIR.glob(f"*{SUFFIX}"), key=lambda p: p.stat().st_size)
 
 
-MODEL = smallest_model()
+MODEL = quick_model()
 STEM = MODEL.name[: -len(SUFFIX)]
 CLASSES_KEY = f"classes::{STEM}"
 
