@@ -253,7 +253,8 @@ async def _page_problem(page) -> str | None:
     for test_id in ("stException", "stAlertContentError"):
         loc = page.get_by_test_id(test_id)
         if await loc.count():
-            return f"{test_id}: {(await loc.first.inner_text()).strip()[:300]}"
+            text = (await loc.first.inner_text()).strip()
+            return f"{test_id}: {text.splitlines()[0][:300] if text else '(empty)'}"
     return None
 
 
