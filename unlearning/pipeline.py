@@ -101,7 +101,8 @@ def forget_and_evaluate(checkpoint: Checkpoint, test_set: ImageTensors, classes:
                     device=dev, mode=mode, calibration=calibration)
     if before is None:
         before = evaluate(checkpoint.model, test_set, n, device=dev)
-    after = evaluate(result.model, test_set, n, device=dev)
+    # forget() may have fallen back to the CPU after a device fault: measure where the result lives
+    after = evaluate(result.model, test_set, n, device=next(result.model.parameters()).device)
     return ForgetOutcome(result, before, after, verdict(before, after, result.forget_classes))
 
 

@@ -64,7 +64,10 @@ def store_upload(data: bytes, name: str, folder: str | os.PathLike | None = None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        load_checkpoint(tmp)  # full validation; raises CheckpointError
+        try:
+            load_checkpoint(tmp)  # full validation; raises CheckpointError
+        except CheckpointError as e:  # speak of the user's file, not of our temporary name
+            raise CheckpointError(str(e).replace(Path(tmp).name, safe_filename(name))) from None
         final = _unique(target_dir, safe_filename(name))
         os.chmod(tmp, 0o644)
         os.replace(tmp, final)
