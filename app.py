@@ -5,6 +5,12 @@ pages/ tells its own story, figures come from ui/figures.py, the work from the u
 """
 from __future__ import annotations
 
+# Imported here, once, before any session runs: Plotly's chart encoder reads these modules, and
+# sessions drawing their first charts at the same time on a fresh server otherwise saw them half
+# imported (AttributeError: partially initialized module 'pandas'), found by benchmarks/load.py.
+import numpy  # noqa: F401
+import pandas  # noqa: F401
+import PIL.Image  # noqa: F401
 import streamlit as st
 
 from ui import state
