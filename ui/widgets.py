@@ -23,8 +23,8 @@ def verdict_banner(view: analysis.RunView) -> None:
         st.warning(v.message, icon=":material/warning:")
     else:
         st.error(v.message, icon=":material/error:")
-    for note in view.outcome.result.notes:
-        st.caption(f"Note: {note}")
+    for note in view.outcome.result.notes:  # device fallbacks and retries belong here: visible, not alarming
+        st.info(note, icon=":material/info:")
 
 
 def _fmt(x: float | None) -> str:
