@@ -19,16 +19,8 @@ st.markdown(
     "scratch** without the forgotten classes is the reference every method tries to imitate.")
 
 path = state.selected_path()
-if path is None:
-    st.error("No model is selected. Pick, upload or train one on the Model page.")
-    st.stop()
-try:
-    ckpt = state.shared_checkpoint(path)
-    state.test_split(ckpt)  # checks that this dataset matches the model
-    splits = state.shared_splits(ckpt.meta["dataset"])
-except (ValueError, OSError) as e:  # CheckpointError, DataError
-    st.error(f"This model cannot be compared here: {e}")
-    st.stop()
+ckpt = state.page_checkpoint(path, "This model cannot be compared here", measure=False)
+splits = state.shared_splits(ckpt.meta["dataset"])  # loaded by the check above
 
 meta, names = ckpt.meta, ckpt.class_names
 model_id = state.model_name(path)

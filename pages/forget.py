@@ -12,16 +12,7 @@ from unlearning.storage import user_models_dir
 st.title("Forget classes")
 
 path = state.selected_path()
-if path is None:
-    st.error("No model is selected. Pick, upload or train one on the Model page.")
-    st.stop()
-try:
-    ckpt = state.shared_checkpoint(path)
-    state.test_split(ckpt)  # loaded and measured now, so the button only forgets
-    state.shared_before(path, state.selected_device())
-except (ValueError, OSError) as e:  # CheckpointError, DataError
-    st.error(f"This model cannot be used for forgetting here: {e}")
-    st.stop()
+ckpt = state.page_checkpoint(path, "This model cannot be used for forgetting here")
 
 meta, names = ckpt.meta, ckpt.class_names
 model_id = state.model_name(path)

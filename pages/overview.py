@@ -39,13 +39,7 @@ default = state.default_path()
 if default is None:
     st.error("The default model is missing from assets/models; pick or train one on the Model page.")
     st.stop()
-try:
-    ckpt = state.shared_checkpoint(default)
-    state.test_split(ckpt)  # load the test images and measure the model now, so the click only forgets
-    state.shared_before(default, state.selected_device())
-except (ValueError, OSError) as e:
-    st.error(f"The default model cannot be used here: {e}")
-    st.stop()
+ckpt = state.page_checkpoint(default, "The default model cannot be used here")
 
 names = ckpt.class_names
 choice = st.segmented_control(f"Class to forget from the default model ({state.model_name(default)})", names,

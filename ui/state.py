@@ -100,6 +100,23 @@ def test_split(ckpt: Checkpoint) -> ImageTensors:
     return splits.test
 
 
+
+def page_checkpoint(path: str | None, cannot: str, measure: bool = True) -> Checkpoint:
+    """The shared checkpoint a page works on, with its test images loaded and (``measure``) the
+    original measured now, so that a click only forgets. Any problem is a message and a stop."""
+    if path is None:
+        st.error("No model is selected. Pick, upload or train one on the Model page.")
+        st.stop()
+    try:
+        ckpt = shared_checkpoint(path)
+        test_split(ckpt)
+        if measure:
+            shared_before(path, selected_device())
+    except (ValueError, OSError) as e:  # CheckpointError, DataError
+        st.error(f"{cannot}: {e}")
+        st.stop()
+    return ckpt
+
 # --- this session -----------------------------------------------------------------------------------
 
 def selected_path() -> str | None:
