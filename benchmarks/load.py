@@ -175,7 +175,6 @@ def model_path(stem: str | None) -> Path:
 
 def expected_metrics(path: Path, classes: list[int]) -> tuple[list[str], dict[int, dict[str, str]]]:
     """The page's A_F, A_R, E_F for each class, from the backend with the app's default method on the CPU."""
-    import inspect
 
     from ui import analysis
     from unlearning.checkpoints import load_checkpoint
@@ -185,10 +184,7 @@ def expected_metrics(path: Path, classes: list[int]) -> tuple[list[str], dict[in
     ckpt = load_checkpoint(path)
     splits = load_dataset(ckpt.meta["dataset"])
     mode = analysis.default_mode()
-    params = inspect.signature(forget_and_evaluate).parameters
-    kwargs = {"mode": mode} if "mode" in params else {}
-    if analysis.needs_validation(mode) and "calibration" in params:
-        kwargs["calibration"] = splits.val
+    kwargs = {"mode": mode, "calibration": splits.val if analysis.needs_validation(mode) else None}
     out = {}
     for c in classes:
         o = forget_and_evaluate(ckpt, splits.test, [c], device="cpu", **kwargs)

@@ -3,7 +3,6 @@ there, bad input gets a message, and the charts carry the backend's numbers for 
 """
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
 import numpy as np
@@ -47,11 +46,8 @@ def default_ckpt():
 def backend(ckpt, test, classes, mode: str | None = None):
     """The backend's own result for what the app runs: its default method unless told otherwise."""
     mode = analysis.default_mode() if mode is None else mode
-    params = inspect.signature(forget_and_evaluate).parameters
-    kwargs = {"mode": mode} if "mode" in params else {}
-    if analysis.needs_validation(mode) and "calibration" in params:
-        kwargs["calibration"] = load_dataset(ckpt.meta["dataset"]).val
-    return forget_and_evaluate(ckpt, test, classes, device="cpu", **kwargs)
+    calibration = load_dataset(ckpt.meta["dataset"]).val if analysis.needs_validation(mode) else None
+    return forget_and_evaluate(ckpt, test, classes, device="cpu", mode=mode, calibration=calibration)
 
 
 def app(page: str | None = None) -> AppTest:

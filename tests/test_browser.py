@@ -82,7 +82,6 @@ def browser():
 @pytest.fixture(scope="module")
 def backend():
     """The backend's own results for the classes the browser forgets, on the default model."""
-    import inspect
 
     from ui import analysis
     from unlearning.checkpoints import load_checkpoint
@@ -93,10 +92,7 @@ def backend():
     ckpt = load_checkpoint(default_model_path())
     splits = load_dataset("mnist5k")
     mode = analysis.default_mode()  # what the page runs unless the user picks another method
-    params = inspect.signature(forget_and_evaluate).parameters
-    kwargs = {"mode": mode} if "mode" in params else {}
-    if analysis.needs_validation(mode) and "calibration" in params:
-        kwargs["calibration"] = splits.val
+    kwargs = {"mode": mode, "calibration": splits.val if analysis.needs_validation(mode) else None}
     return lambda classes: forget_and_evaluate(ckpt, splits.test, classes, device="cpu", **kwargs)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import inspect
 import json
 import os
 import pickle
@@ -67,10 +66,7 @@ def backend(ckpt):
     """The backend's own result for a class list, with the app's default method (cached per module)."""
     splits = load_dataset(ckpt.meta["dataset"])
     mode = analysis.default_mode()
-    params = inspect.signature(forget_and_evaluate).parameters
-    kwargs = {"mode": mode} if "mode" in params else {}
-    if analysis.needs_validation(mode) and "calibration" in params:
-        kwargs["calibration"] = splits.val
+    kwargs = {"mode": mode, "calibration": splits.val if analysis.needs_validation(mode) else None}
     done = {}
 
     def run(classes):

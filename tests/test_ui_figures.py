@@ -173,11 +173,13 @@ def test_card_headings_are_demoted():
         "### Card\ntext # not a heading\n##### Sub"
 
 
-def test_modes_fall_back_to_the_paper_rule():
+def test_the_pages_offer_the_backends_modes():
+    from unlearning import forgetting
+
     modes = analysis.available_modes()
-    assert modes and all(isinstance(v, str) for v in modes.values())
-    if not analysis.forget_accepts_mode():
-        assert list(modes) == ["paper"]
+    assert modes == forgetting.MODES and "paper" in modes and all(isinstance(v, str) for v in modes.values())
+    assert analysis.default_mode() == forgetting.DEFAULT_MODE in modes
+    assert [m for m in modes if analysis.needs_validation(m)] == sorted(forgetting.NEEDS_VALIDATION)
 
 
 def test_training_job_saves_and_cancels(digits, tmp_path):

@@ -6,7 +6,6 @@ same numbers. Nothing here modifies a model it is given.
 from __future__ import annotations
 
 import csv
-import inspect
 import io
 import json
 import math
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from unlearning import forgetting
 from unlearning.checkpoints import Checkpoint, save_checkpoint
 from unlearning.data import ImageTensors
 from unlearning.metrics import Evaluation, predict
@@ -82,32 +82,14 @@ def class_indices(selected: Sequence[str], class_names: Sequence[str]) -> list[i
     return sorted({names.index(s) for s in selected})
 
 
-def _forget_parameters() -> set[str]:
-    return set(inspect.signature(forget_and_evaluate).parameters)
-
-
-def forget_accepts_mode() -> bool:
-    """Whether this backend's forget_and_evaluate takes a ``mode`` (the model zoo adds it)."""
-    return "mode" in _forget_parameters()
-
-
 def available_modes() -> dict[str, str]:
-    """Forgetting methods by name -> description, when the backend has a registry; else the paper's rule."""
-    from unlearning import forgetting
-
-    modes = getattr(forgetting, "MODES", None)
-    if isinstance(modes, dict) and modes and forget_accepts_mode():
-        return {str(k): str(v) for k, v in modes.items()}
-    return {"paper": "The published rule: Fisher on the codes, one perturbation, sign chosen on the codes."}
+    """Forgetting methods by name -> description, as the backend registers them."""
+    return dict(forgetting.MODES)
 
 
 def default_mode() -> str:
-    """The method offered first: the backend's DEFAULT_MODE when it has one, else the paper's rule."""
-    from unlearning import forgetting
-
-    modes = available_modes()
-    preferred = getattr(forgetting, "DEFAULT_MODE", "paper")
-    return preferred if preferred in modes else next(iter(modes))
+    """The method offered first: the backend's default."""
+    return forgetting.DEFAULT_MODE
 
 
 def uses_lambdas(mode: str | None) -> bool:
@@ -117,23 +99,15 @@ def uses_lambdas(mode: str | None) -> bool:
 
 def needs_validation(mode: str | None) -> bool:
     """Whether the method checks itself on validation images (never the test split)."""
-    from unlearning import forgetting
-
-    return mode is not None and mode in getattr(forgetting, "NEEDS_VALIDATION", ())
+    return mode in forgetting.NEEDS_VALIDATION
 
 
 def run_forgetting(checkpoint: Checkpoint, test_set: ImageTensors, classes: Sequence[int], lambda1: float,
                    lambda2: float, device: str | torch.device | None, before: Evaluation | None = None,
                    mode: str | None = None, calibration: ImageTensors | None = None) -> ForgetOutcome:
-    """forget_and_evaluate, passing the method (and its validation images) only to a backend that takes them."""
-    params = _forget_parameters()
-    kwargs: dict[str, Any] = {}
-    if mode is not None and "mode" in params:
-        kwargs["mode"] = mode
-    if calibration is not None and "calibration" in params:
-        kwargs["calibration"] = calibration
+    """forget_and_evaluate with the page's settings (no method chosen means the paper's rule)."""
     return forget_and_evaluate(checkpoint, test_set, classes, lambda1=lambda1, lambda2=lambda2, device=device,
-                               before=before, **kwargs)
+                               before=before, mode=mode or "paper", calibration=calibration)
 
 
 def pick_samples(labels: np.ndarray | torch.Tensor, forget: Sequence[int], per_forgotten: int = 4,

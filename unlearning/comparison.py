@@ -59,7 +59,7 @@ class MethodRow:
 
 def default_mode() -> str:
     """The one-shot method's mode when none is asked for: the backend's default (what the app offers first)."""
-    return getattr(forgetting, "DEFAULT_MODE", "paper")
+    return forgetting.DEFAULT_MODE
 
 
 def run(method: str, checkpoint: Checkpoint, splits: Splits, classes: Sequence[int],
