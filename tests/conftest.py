@@ -47,6 +47,14 @@ def digits_cnn(digits):
     return ckpt
 
 
+@pytest.fixture
+def local_models(tmp_path, monkeypatch):
+    """Trained and uploaded models go to a fresh folder, never the repository's models/."""
+    folder = tmp_path / "models"
+    monkeypatch.setenv("UNLEARNING_MODELS", str(folder))
+    return folder
+
+
 def state_hash(model: torch.nn.Module) -> str:
     """A fingerprint of every tensor in a state dict, to prove a model was not touched."""
     import hashlib

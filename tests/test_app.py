@@ -25,12 +25,7 @@ CLASSES = f"classes::{MODEL_ID}"
 MLP = ROOT / "assets" / "models" / "mlp-mnist5k.safetensors"  # the paper's model, for its known behaviour
 
 
-@pytest.fixture(autouse=True)
-def local_models(tmp_path, monkeypatch):
-    """Trained and uploaded models go to a fresh folder, never the repository's models/."""
-    folder = tmp_path / "models"
-    monkeypatch.setenv("UNLEARNING_MODELS", str(folder))
-    return folder
+pytestmark = pytest.mark.usefixtures("local_models")  # from conftest
 
 
 @pytest.fixture(scope="module")

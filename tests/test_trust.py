@@ -48,12 +48,7 @@ STEM = MODEL.name[: -len(SUFFIX)]
 CLASSES_KEY = f"classes::{STEM}"
 
 
-@pytest.fixture(autouse=True)
-def local_models(tmp_path, monkeypatch):
-    """Trained and uploaded models go to a fresh folder, never the repository's models/."""
-    folder = tmp_path / "models"
-    monkeypatch.setenv("UNLEARNING_MODELS", str(folder))
-    return folder
+pytestmark = pytest.mark.usefixtures("local_models")  # from conftest
 
 
 @pytest.fixture(scope="module")
