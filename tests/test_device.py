@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from unlearning.device import available_devices, describe, pick_device
+from unlearning.device import available_devices, describe, inference_batch, pick_device
 
 
 def test_best_device_comes_first_and_cpu_is_always_there():
@@ -21,3 +21,8 @@ def test_the_caller_can_override_and_bad_names_are_refused():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="not available"):
             pick_device("cuda")
+
+
+def test_inference_batches_are_small_on_the_cpu_and_large_elsewhere():
+    assert inference_batch(torch.device("cpu")) < inference_batch(torch.device("cuda"))
+    assert inference_batch(torch.device("cpu")) >= 32

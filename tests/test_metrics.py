@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from unlearning.device import inference_batch
 from unlearning.metrics import (code_accuracies, confusion_matrix, evaluate, evaluation_from_logits,
                                 forgetting_efficacy, predict)
 
@@ -43,6 +44,14 @@ def test_batched_evaluation_matches_one_sample_at_a_time(digits, digits_mlp):
     cm = confusion_matrix(torch.nn.functional.one_hot(one_by_one, 10).float(), y, 10)
     assert np.array_equal(ev.confusion, cm)
     assert ev.confusion.sum() == len(digits.test)
+
+
+def test_the_default_batch_gives_the_logits_of_one_whole_batch(digits, digits_mlp):
+    x, _ = digits.test.tensors()
+    assert len(x) > inference_batch(torch.device("cpu"))  # so the default really splits it
+    batched, _ = predict(digits_mlp.model, x, device="cpu")
+    whole, _ = predict(digits_mlp.model, x, device="cpu", batch_size=len(x))
+    assert torch.allclose(batched, whole, atol=1e-5)
 
 
 def test_predict_accepts_tensors_and_generic_datasets(digits, digits_mlp):

@@ -76,7 +76,7 @@ def run(method: str, checkpoint: Checkpoint, splits: Splits, classes: Sequence[i
         if progress is not None:
             progress(0.0, f"one-shot ({mode}): Fisher on the codes")
         l1, l2 = default_lambdas(checkpoint.meta["arch"])
-        needs_val = mode in getattr(forgetting, "NEEDS_VALIDATION", ())
+        needs_val = mode in forgetting.NEEDS_VALIDATION
         result = forget(checkpoint.model, checkpoint.codes, classes, lambda1=l1, lambda2=l2, device=device,
                         mode=mode, calibration=splits.val if needs_val else None)
         if progress is not None:
@@ -99,10 +99,10 @@ def measure(result: ForgetResult, splits: Splits, device: str | torch.device | N
     n = len(splits.info.class_names)
     ev = evaluate(result.model, splits.test, n, device=device)
     attack = membership_attack(result.model, splits.train, splits.test, classes, device=device)
-    return MethodRow(method=method or (ONE_SHOT if result.mode in getattr(forgetting, "MODES", ("paper",))
-                                       else result.mode),
+    one_shot = result.mode in forgetting.MODES  # the baselines put their own name in ``mode``
+    return MethodRow(method=method or (ONE_SHOT if one_shot else result.mode),
                      seconds=float(result.seconds["total"] if seconds is None else seconds),
                      forget_accuracy=ev.forget_accuracy(classes), retain_accuracy=ev.retain_accuracy(classes),
                      mia=attack.member_fraction, attack_accuracy=attack.attack_accuracy,
                      device=result.device, notes=tuple(result.notes),
-                     mode=result.mode if result.mode in getattr(forgetting, "MODES", ("paper",)) else "")
+                     mode=result.mode if one_shot else "")

@@ -34,3 +34,16 @@ def describe(device: torch.device) -> str:
         except (RuntimeError, AssertionError):  # a broken or absent driver: still name the device
             return "cuda"
     return device.type
+
+
+CPU_INFERENCE_BATCH = 64  # keeps a small conv net's activations in cache: 2x faster than 512 per image
+ACCELERATOR_INFERENCE_BATCH = 512
+
+
+def inference_batch(device: torch.device) -> int:
+    """Batch size for no-grad forward passes: small on the CPU (cache), large on a GPU (occupancy).
+
+    Measured on one CPU thread over 500 digits: ResNet-8 51 ms at 64 against 119 ms at 512, the CNN
+    58 against 98 ms; the MLP hardly cares (7.6 against 6.9 ms).
+    """
+    return CPU_INFERENCE_BATCH if device.type == "cpu" else ACCELERATOR_INFERENCE_BATCH

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from .data import ImageTensors
-from .device import describe, pick_device
+from .device import describe, inference_batch, pick_device
 from .fisher import EPS, FisherPair, free_cache, check_classes, code_fisher, is_device_fault
 from .metrics import code_accuracies
 
@@ -320,8 +320,9 @@ def classifier_layer(model: nn.Module, example: torch.Tensor) -> tuple[str, nn.L
 
 @torch.no_grad()
 def _features(model: nn.Module, layer: nn.Linear, images: torch.Tensor, device: torch.device,
-              batch_size: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
-    """(inputs of ``layer``, logits) for ``images``, in batches."""
+              batch_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs of ``layer``, logits) for ``images``, in batches (default: the device's ``inference_batch``)."""
+    batch_size = batch_size or inference_batch(device)
     feats, logits = [], []
     box: dict[str, torch.Tensor] = {}
     handle = layer.register_forward_hook(lambda m, a, o: box.__setitem__("h", a[0]))

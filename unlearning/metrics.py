@@ -11,18 +11,20 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from .data import ImageTensors
-from .device import pick_device
+from .device import inference_batch, pick_device
 
 
 @torch.no_grad()
 def predict(model: nn.Module, inputs: torch.Tensor | Dataset, device: str | torch.device | None = None,
-            batch_size: int = 512) -> tuple[torch.Tensor, torch.Tensor | None]:
+            batch_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Logits (on the CPU) for a tensor of inputs or a labelled dataset; labels too for a dataset.
 
     The model is put in eval mode and left there. A model that lives on another device than the
     one asked for runs as a temporary copy there: a shared (cached) model is never moved.
+    ``batch_size`` defaults to the device's ``inference_batch``.
     """
     dev = pick_device(device)
+    batch_size = batch_size or inference_batch(dev)
     model.eval()
     param = next(model.parameters(), None)
     if param is not None and param.device.type != dev.type:
@@ -100,7 +102,7 @@ def evaluation_from_logits(logits: torch.Tensor, labels: torch.Tensor, num_class
 
 
 def evaluate(model: nn.Module, dataset: Dataset, num_classes: int,
-             device: str | torch.device | None = None, batch_size: int = 512) -> Evaluation:
+             device: str | torch.device | None = None, batch_size: int | None = None) -> Evaluation:
     """Per-class accuracy and confusion matrix of ``model`` on a labelled split, in batches."""
     logits, labels = predict(model, dataset, device, batch_size)
     return evaluation_from_logits(logits, labels, num_classes)
