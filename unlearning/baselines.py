@@ -224,8 +224,12 @@ def _generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed))
 
 
-def _result(model: nn.Module, chosen: list[int], mode: str, dev: torch.device, seconds: float,
+def _result(model: nn.Module, chosen: list[int], mode: str, dev: torch.device, t0: float, tracker: _Progress,
             notes: Sequence[str]) -> ForgetResult:
+    """Stop the clock (device work finished, progress-bar time taken out), close the bar, wrap the model."""
+    _sync(dev)
+    seconds = time.perf_counter() - t0 - tracker.overhead
+    tracker.finish(f"{mode}: done")
     return ForgetResult(model=model.eval(), forget_classes=tuple(chosen), mode=mode, device=describe(dev),
                         seconds={"total": seconds}, notes=tuple(notes))
 
@@ -294,10 +298,7 @@ def retrain(model: nn.Module, train_set: ImageTensors, classes: Sequence[int], *
     code_dev = codes.to(dev, torch.float32) if codes is not None else None
     tracker = _Progress(_steps(len(y), settings), progress, should_stop, "retrain")
     _train_epochs(work, x, y, settings, seed, tracker, "retrain", code_dev, t_mix)
-    _sync(dev)
-    seconds = time.perf_counter() - t0 - tracker.overhead
-    tracker.finish("retrain: done")
-    return _result(work, chosen, "retrain", dev, seconds,
+    return _result(work, chosen, "retrain", dev, t0, tracker,
                    [f"retrained from scratch on {len(y)} samples: {settings.epochs} epochs, lr {settings.lr:g} "
                     f"({settings.schedule}), batch {settings.batch_size}, t_mix {t_mix:g}"])
 
@@ -314,10 +315,7 @@ def finetune(model: nn.Module, train_set: ImageTensors, classes: Sequence[int], 
     x, y = _on_device(retain, dev)
     tracker = _Progress(_steps(len(y), settings), progress, should_stop, "finetune")
     _train_epochs(work, x, y, settings, seed, tracker, "finetune")
-    _sync(dev)
-    seconds = time.perf_counter() - t0 - tracker.overhead
-    tracker.finish("finetune: done")
-    return _result(work, chosen, "finetune", dev, seconds,
+    return _result(work, chosen, "finetune", dev, t0, tracker,
                    [f"fine-tuned on {len(y)} remaining samples: {settings.epochs} epochs, lr {settings.lr:g}"])
 
 
@@ -356,10 +354,7 @@ def neggrad_plus(model: nn.Module, train_set: ImageTensors, classes: Sequence[in
             (beta * loss_r - (1.0 - beta) * loss_f).backward()
             opt.step()
             tracker.step(f"neggrad+: epoch {epoch + 1}/{settings.epochs}")
-    _sync(dev)
-    seconds = time.perf_counter() - t0 - tracker.overhead
-    tracker.finish("neggrad+: done")
-    return _result(work, chosen, "neggrad+", dev, seconds,
+    return _result(work, chosen, "neggrad+", dev, t0, tracker,
                    [f"NegGrad+: beta {beta:g}, {settings.epochs} epochs, lr {settings.lr:g}"])
 
 
@@ -380,10 +375,7 @@ def random_labels(model: nn.Module, train_set: ImageTensors, classes: Sequence[i
     x, y = train_set.images.to(dev), labels.to(dev)
     tracker = _Progress(_steps(len(y), settings), progress, should_stop, "random-labels")
     _train_epochs(work, x, y, settings, seed, tracker, "random-labels")
-    _sync(dev)
-    seconds = time.perf_counter() - t0 - tracker.overhead
-    tracker.finish("random-labels: done")
-    return _result(work, chosen, "random-labels", dev, seconds,
+    return _result(work, chosen, "random-labels", dev, t0, tracker,
                    [f"{int(is_forget.sum())} forget samples relabelled at random; "
                     f"{settings.epochs} epochs, lr {settings.lr:g}"])
 
@@ -433,11 +425,8 @@ def ssd(model: nn.Module, train_set: ImageTensors, classes: Sequence[int], *,
             factor = (lam * imp_d[n] / imp_f[n]).clamp(max=1.0)
             p.mul_(torch.where(selected, factor, torch.ones_like(factor)))
             dampened += int(selected.sum())
-    _sync(dev)
-    seconds = time.perf_counter() - t0 - tracker.overhead
-    tracker.finish("ssd: done")
     total = sum(p.numel() for p in work.parameters())
-    return _result(work, chosen, "ssd", dev, seconds,
+    return _result(work, chosen, "ssd", dev, t0, tracker,
                    [f"SSD: alpha {alpha:g}, lambda {lam:g}; {dampened} of {total} parameters dampened"])
 
 
