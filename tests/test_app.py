@@ -294,7 +294,6 @@ def test_a_model_whose_data_is_not_here_gets_a_message(local_models):
     """A valid checkpoint for CIFAR-10 (not on this machine): a clear message, never a traceback."""
     from unlearning.checkpoints import save_checkpoint
     from unlearning.codes import make_codes
-    from unlearning.data import LOADERS  # noqa: F401  (the registry names cifar10)
     from unlearning.models import build_model
 
     shape = [3, 8, 8]

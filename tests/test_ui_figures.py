@@ -91,7 +91,7 @@ def test_galleries_caption_every_prediction(run):
     assert len(fig.data) == len(run.sample_images)
     captions = [a.text for a in fig.layout.annotations]
     for cap, b, bc in zip(captions, run.samples_before.labels, run.samples_before.confidence):
-        assert f"before: " in cap and f"{names[b]} {100 * bc:.0f}%" in cap
+        assert "before: " in cap and f"{names[b]} {100 * bc:.0f}%" in cap
     framed = [s for s in fig.layout.shapes if s.line.color == figures.FORGOTTEN]
     assert len(framed) == int(np.isin(run.sample_labels, run.forget).sum())
     assert all(t.source.startswith("data:image/png;base64,") for t in fig.data)
