@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PORT ?= 8501
 
-.PHONY: app test install install-dev browser
+.PHONY: app test install install-dev browser screenshots
 
 install:
 	$(PYTHON) -m pip install -q -r requirements.txt
@@ -19,3 +19,7 @@ app: install
 
 test: install-dev browser
 	$(PYTHON) -m pytest -q
+
+# Refresh the README's screenshots from the running app (the browser test, writing to docs/).
+screenshots: install-dev browser
+	SCREENSHOTS=docs/screenshots $(PYTHON) -m pytest -q tests/test_browser.py

@@ -1,7 +1,8 @@
 """End to end in a real browser: `streamlit run app.py` on a free port, driven by Debian's Chromium.
 
 Picks a class, forgets it, reads the numbers off the page and checks them against the backend, in
-the light and the dark theme. Saves the screenshots the README shows to docs/screenshots/.
+the light and the dark theme. Takes the screenshots the README shows: into a temporary folder, or
+into $SCREENSHOTS when set (`make screenshots` sets it to docs/screenshots, to refresh the README's).
 Skipped when Chromium or the playwright package is missing (`make browser` installs Chromium).
 """
 from __future__ import annotations
@@ -11,6 +12,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -18,7 +20,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHOTS = ROOT / "docs" / "screenshots"
+SHOTS = Path(os.environ.get("SCREENSHOTS") or Path(tempfile.gettempdir()) / "unlearning-screenshots")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
