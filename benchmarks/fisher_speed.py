@@ -30,26 +30,21 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from unlearning.codes import make_codes  # noqa: E402
-from unlearning.device import describe, pick_device  # noqa: E402
+from unlearning.device import describe, pick_device, synchronize  # noqa: E402
 from unlearning.fisher import code_fisher, code_fisher_loop  # noqa: E402
 from unlearning.models import build_model, count_parameters  # noqa: E402
 
 SHAPES = {"mlp": (1, 28, 28), "cnn": (1, 28, 28), "resnet18": (3, 32, 32)}
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def median_seconds(fn, repeats: int, device: torch.device) -> tuple[float, object]:
     out = fn()  # warm-up
     times = []
     for _ in range(max(repeats, 1)):
-        _sync(device)
+        synchronize(device)
         t0 = time.perf_counter()
         out = fn()
-        _sync(device)
+        synchronize(device)
         times.append(time.perf_counter() - t0)
     return statistics.median(times), out
 

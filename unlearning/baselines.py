@@ -61,7 +61,7 @@ import torch
 from torch import nn
 
 from .data import ImageTensors
-from .device import describe, pick_device
+from .device import describe, pick_device, synchronize
 from .fisher import check_classes
 from .forgetting import ForgetResult
 
@@ -215,11 +215,6 @@ def _num_outputs(model: nn.Module, train_set: ImageTensors) -> int:
             model.train(was)
 
 
-def _sync(dev: torch.device) -> None:
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-
-
 def _generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed))
 
@@ -227,7 +222,7 @@ def _generator(seed: int) -> torch.Generator:
 def _result(model: nn.Module, chosen: list[int], mode: str, dev: torch.device, t0: float, tracker: _Progress,
             notes: Sequence[str]) -> ForgetResult:
     """Stop the clock (device work finished, progress-bar time taken out), close the bar, wrap the model."""
-    _sync(dev)
+    synchronize(dev)
     seconds = time.perf_counter() - t0 - tracker.overhead
     tracker.finish(f"{mode}: done")
     return ForgetResult(model=model.eval(), forget_classes=tuple(chosen), mode=mode, device=describe(dev),
@@ -287,7 +282,7 @@ def retrain(model: nn.Module, train_set: ImageTensors, classes: Sequence[int], *
     settings = settings or SGDSettings(epochs=200, lr=0.01)
     chosen, dev, work = _start(model, train_set, classes, device)
     retain, _ = split_by_classes(train_set, chosen)
-    _sync(dev)
+    synchronize(dev)
     t0 = time.perf_counter()
     with torch.random.fork_rng(devices=[]):  # a seeded fresh start that leaves the global RNG alone
         torch.manual_seed(seed)
@@ -310,7 +305,7 @@ def finetune(model: nn.Module, train_set: ImageTensors, classes: Sequence[int], 
     settings = settings or VALIDATED[family(model)].finetune
     chosen, dev, work = _start(model, train_set, classes, device)
     retain, _ = split_by_classes(train_set, chosen)
-    _sync(dev)
+    synchronize(dev)
     t0 = time.perf_counter()
     x, y = _on_device(retain, dev)
     tracker = _Progress(_steps(len(y), settings), progress, should_stop, "finetune")
@@ -333,7 +328,7 @@ def neggrad_plus(model: nn.Module, train_set: ImageTensors, classes: Sequence[in
     settings = settings or VALIDATED[family(model)].neggrad
     chosen, dev, work = _start(model, train_set, classes, device)
     retain, forgotten = split_by_classes(train_set, chosen)
-    _sync(dev)
+    synchronize(dev)
     t0 = time.perf_counter()
     xr, yr = _on_device(retain, dev)
     xf, yf = _on_device(forgotten, dev)
@@ -366,7 +361,7 @@ def random_labels(model: nn.Module, train_set: ImageTensors, classes: Sequence[i
     chosen, dev, work = _start(model, train_set, classes, device)
     num_classes = _num_outputs(model, train_set)
     keep = torch.tensor([c for c in range(num_classes) if c not in set(chosen)])
-    _sync(dev)
+    synchronize(dev)
     t0 = time.perf_counter()
     gen = _generator(seed)
     labels = train_set.labels.clone()
@@ -409,7 +404,7 @@ def ssd(model: nn.Module, train_set: ImageTensors, classes: Sequence[int], *,
         raise ValueError(f"alpha and lambda must be positive, got {alpha}, {lam}")
     chosen, dev, work = _start(model, train_set, classes, device)
     _, forgotten = split_by_classes(train_set, chosen)
-    _sync(dev)
+    synchronize(dev)
     t0 = time.perf_counter()
     work.eval()
     x, y = _on_device(train_set, dev)

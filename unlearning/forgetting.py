@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from .data import ImageTensors
-from .device import describe, inference_batch, pick_device
+from .device import describe, inference_batch, pick_device, synchronize
 from .fisher import EPS, FisherPair, free_cache, check_classes, code_fisher, is_device_fault
 from .metrics import code_accuracies
 
@@ -200,11 +200,6 @@ def _reports(model: nn.Module, ratios: dict[str, torch.Tensor], deltas: dict[str
     return tuple(float(e) for e in edges), tuple(reports)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def forget(model: nn.Module, codes: torch.Tensor, classes: Sequence[int],
            lambda1: float = PAPER_LAMBDAS["mnist"][0], lambda2: float = PAPER_LAMBDAS["mnist"][1],
            device: str | torch.device | None = None, chunk_size: int = 16, mode: str = "paper",
@@ -249,17 +244,17 @@ def _forget_on(dev: torch.device, model: nn.Module, codes: torch.Tensor, chosen:
     base = copy.deepcopy(model).to(dev).eval()
     codes = codes.to(dev)
 
-    _sync(dev)
+    synchronize(dev)
     t0 = time.perf_counter()
     fishers = code_fisher(base, codes, chosen, device=dev, chunk_size=chunk_size, on_retry=notes.append)
-    _sync(dev)
+    synchronize(dev)
     t1 = time.perf_counter()
     ratios, deltas, scales = perturbations(base, fishers, lambda1, lambda2)
     candidates = {"+": apply_delta(base, deltas, +1.0), "-": apply_delta(base, deltas, -1.0)}
     scores = {s: code_accuracies(m, codes, chosen, device=dev) for s, m in candidates.items()}
     value = {s: (1.0 - f) + r for s, (f, r) in scores.items()}
     sign = "+" if value["+"] > value["-"] else "-"
-    _sync(dev)
+    synchronize(dev)
     t2 = time.perf_counter()
 
     edges, reports = _reports(base, ratios, deltas, scales)
@@ -384,12 +379,12 @@ def _forget_classifier_on(dev: torch.device, model: nn.Module, codes: torch.Tens
     base = copy.deepcopy(model).to(dev).eval()
     codes = codes.to(dev)
     k = len(codes)
-    _sync(dev)
+    synchronize(dev)
     t0 = time.perf_counter()
     name, layer = classifier_layer(base, codes[:1])
     h_codes, z_codes = _features(base, layer, codes, dev)
     fishers = classifier_fisher(h_codes, k, chosen, has_bias=layer.bias is not None)
-    _sync(dev)
+    synchronize(dev)
     t1 = time.perf_counter()
 
     # per tensor: unit = r / max r, so that alpha is the largest move in the tensor
@@ -400,14 +395,14 @@ def _forget_classifier_on(dev: torch.device, model: nn.Module, codes: torch.Tens
     code_labels = torch.arange(k, device=dev)
     code_forget = torch.zeros(k, dtype=torch.bool, device=dev)
     code_forget[chosen] = True
-    _sync(dev)
+    synchronize(dev)
     t2 = time.perf_counter()
     if images is not None:  # one batched forward pass over the validation images
         h_val, z_val = _features(base, layer, images, dev)
         val_labels = labels.to(dev)
         val_forget = torch.isin(val_labels, torch.tensor(chosen, device=dev))
         d_val = h_val @ units["weight"].T + (units["bias"] if "bias" in units else 0.0)
-    _sync(dev)
+    synchronize(dev)
     t3 = time.perf_counter()
     per_sign: dict[str, tuple[float | None, float]] = {}  # sign -> (alpha or None, its score)
     for sign_name, sign in (("+", 1.0), ("-", -1.0)):
@@ -462,7 +457,7 @@ def _forget_classifier_on(dev: torch.device, model: nn.Module, codes: torch.Tens
         calibration = {"images": float(len(val_labels)), "val_forget_before": float(vf[0]),
                        "val_retain_before": float(vr[0]), "val_forget_after": float(vf[1]),
                        "val_retain_after": float(vr[1])}
-    _sync(dev)
+    synchronize(dev)
     t4 = time.perf_counter()
 
     full = {f"{name}.{p}": r for p, r in ratios.items()}
