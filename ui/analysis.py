@@ -21,7 +21,7 @@ from torch import nn
 
 from unlearning import forgetting
 from unlearning.checkpoints import Checkpoint, save_checkpoint
-from unlearning.data import ImageTensors
+from unlearning.data import ImageTensors, to_floats
 from unlearning.metrics import Evaluation, predict
 from unlearning.pipeline import ForgetOutcome, forget_and_evaluate, forgotten_meta
 
@@ -187,7 +187,7 @@ def analyse(checkpoint: Checkpoint, outcome: ForgetOutcome, test_set: ImageTenso
     codes = checkpoint.codes[code_classes].to(torch.device(dev))
     idx = pick_samples(test_set.labels.numpy(), forget)
     samples = test_set.images[torch.as_tensor(idx, dtype=torch.long)]
-    x = (samples.float() / 255.0).to(torch.device(dev))
+    x = to_floats(samples).to(torch.device(dev))
     return RunView(
         outcome=outcome, class_names=tuple(checkpoint.class_names), model_name=model_name, meta=dict(checkpoint.meta),
         code_classes=tuple(code_classes), code_images=to_display(checkpoint.codes[code_classes]),

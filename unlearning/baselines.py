@@ -60,7 +60,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .data import ImageTensors
+from .data import ImageTensors, to_floats
 from .device import describe, pick_device, synchronize
 from .fisher import check_classes
 from .forgetting import ForgetResult
@@ -187,10 +187,6 @@ def _on_device(ds: ImageTensors, dev: torch.device) -> tuple[torch.Tensor, torch
     return ds.images.to(dev), ds.labels.to(dev)
 
 
-def _floats(images: torch.Tensor) -> torch.Tensor:
-    return images.float().div_(255.0)
-
-
 def _sgd(model: nn.Module, s: SGDSettings) -> torch.optim.Optimizer:
     return torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
 
@@ -209,7 +205,7 @@ def _num_outputs(model: nn.Module, train_set: ImageTensors) -> int:
         was = model.training
         model.eval()
         try:
-            x = _floats(train_set.images[:1]).to(next(model.parameters()).device)
+            x = to_floats(train_set.images[:1]).to(next(model.parameters()).device)
             return int(model(x).shape[1])
         finally:
             model.train(was)
@@ -249,7 +245,7 @@ def _train_epochs(work: nn.Module, x: torch.Tensor, y: torch.Tensor, s: SGDSetti
     for epoch in range(s.epochs):
         for idx in _batches(len(y), s.batch_size, gen):
             idx_d = idx.to(dev)
-            xb, yb = _floats(x[idx_d]), y[idx_d]
+            xb, yb = to_floats(x[idx_d]), y[idx_d]
             if codes is not None and t_mix > 0:
                 swap = (torch.rand(len(idx), generator=gen) < t_mix).to(dev)
                 if bool(swap.any()):
@@ -344,8 +340,8 @@ def neggrad_plus(model: nn.Module, train_set: ImageTensors, classes: Sequence[in
             fidx = forget_batches.pop().to(dev)
             idx = idx.to(dev)
             opt.zero_grad(set_to_none=True)
-            loss_r = nn.functional.cross_entropy(work(_floats(xr[idx])), yr[idx])
-            loss_f = nn.functional.cross_entropy(work(_floats(xf[fidx])), yf[fidx])
+            loss_r = nn.functional.cross_entropy(work(to_floats(xr[idx])), yr[idx])
+            loss_f = nn.functional.cross_entropy(work(to_floats(xf[fidx])), yf[fidx])
             (beta * loss_r - (1.0 - beta) * loss_f).backward()
             opt.step()
             tracker.step(f"neggrad+: epoch {epoch + 1}/{settings.epochs}")
@@ -383,7 +379,7 @@ def ssd_importances(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_si
     batches = 0
     for start in range(0, len(y), batch_size):
         model.zero_grad(set_to_none=True)
-        xb, yb = _floats(x[start:start + batch_size]), y[start:start + batch_size]
+        xb, yb = to_floats(x[start:start + batch_size]), y[start:start + batch_size]
         nn.functional.cross_entropy(model(xb), yb).backward()
         for n, p in params.items():
             if p.grad is not None:

@@ -51,6 +51,11 @@ class DatasetInfo:
         return len(self.class_names)
 
 
+def to_floats(images: torch.Tensor) -> torch.Tensor:
+    """Stored uint8 pixels as the float [0, 1] values the models take (normalising happens inside them)."""
+    return images.float().div_(255.0)
+
+
 class ImageTensors(Dataset):
     """Images kept as uint8 ``[N, C, H, W]`` with int64 labels; items are float in [0, 1].
 
@@ -71,14 +76,14 @@ class ImageTensors(Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        x = self.images[index].float().div_(255.0)
+        x = to_floats(self.images[index])
         if self.transform is not None:
             x = self.transform(x)
         return x, int(self.labels[index])
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """All images as float [0, 1] and labels, for batched evaluation (no transform)."""
-        return self.images.float().div_(255.0), self.labels
+        return to_floats(self.images), self.labels
 
     def subset(self, indices: np.ndarray | torch.Tensor) -> "ImageTensors":
         idx = torch.as_tensor(indices, dtype=torch.long)
