@@ -159,7 +159,7 @@ def cmd_variants(args):
         l1, l2 = default_lambdas(ck.meta["arch"])
         paper = []
         for c in SETS:
-            r = forget(m, codes, c, lambda1=l1, lambda2=l2, device="cpu")
+            r = forget(m, codes, c, lambda1=l1, lambda2=l2, device="cpu", mode="paper")
             e, b = val_eval(r.model), val_eval(m)
             paper.append((c, e.forget_accuracy(c), 100 * (b.retain_accuracy(c) - e.retain_accuracy(c))))
         print(summary_line(f"{name}: paper rule as published (sign on the codes, lambdas {l1:g}, {l2:g})", paper))

@@ -42,7 +42,7 @@ def main() -> int:
     before = None
     rows = []
     for digit in range(10):
-        out = forget_and_evaluate(ckpt, splits.test, [digit], device=args.device, before=before)
+        out = forget_and_evaluate(ckpt, splits.test, [digit], device=args.device, before=before, mode="paper")
         before = out.before
         rows.append({"digit": digit, "sign": out.result.sign,
                      "A_F_before": out.before.forget_accuracy([digit]), "A_F_after": out.after.forget_accuracy([digit]),

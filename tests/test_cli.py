@@ -37,7 +37,7 @@ def test_train_writes_a_checkpoint_and_reports_progress_on_stderr(trained):
 def test_forget_json_has_the_documented_shape(trained, tmp_path):
     out, _ = trained
     saved = tmp_path / "forgot.safetensors"
-    proc = run("forget", str(out), "--classes", "0", "--json", "--save", str(saved))
+    proc = run("forget", str(out), "--classes", "0", "--json", "--save", str(saved), "--mode", "paper")
     report = json.loads(proc.stdout)
     for key in ("forget_classes", "sign", "lambda1", "lambda2", "device", "seconds", "before", "after", "E_F"):
         assert key in report
@@ -57,7 +57,7 @@ def test_forget_json_has_the_documented_shape(trained, tmp_path):
 
 def test_forget_takes_classes_by_name_and_several_lambdas(trained):
     out, _ = trained
-    report = json.loads(run("forget", str(out), "--classes", "3", "7", "--lambda1", "0.002", "--lambda2", "5",
+    report = json.loads(run("forget", str(out), "--classes", "3", "7", "--mode", "paper", "--lambda1", "0.002", "--lambda2", "5",
                             "--json").stdout)
     assert report["forget_classes"] == [3, 7] and report["lambda1"] == 0.002 and report["lambda2"] == 5.0
     human = run("forget", str(out), "--classes", "3").stdout
@@ -104,3 +104,14 @@ def test_every_command_has_help(command, capsys):
         main([*command, "--help"])
     assert stop.value.code == 0
     assert "usage: python -m unlearning" in capsys.readouterr().out
+
+
+def test_forget_by_default_erases_and_reports_the_depth_on_the_features(trained):
+    out, _ = trained
+    report = json.loads(run("forget", str(out), "--classes", "2", "--json").stdout)
+    assert report["mode"] == "erase"
+    depth = report["depth"]
+    assert depth["features_changed"] is True and depth["reference"] == "none" and depth["probe_retrained"] is None
+    assert 0 <= depth["probe_unlearned"] <= 1 and depth["probe_original"] > 0.5
+    assert depth["verdict"]["level"] in ("hidden", "unknown depth", "not forgotten")
+    assert json.loads(run("forget", str(out), "--classes", "2", "--json", "--no-depth").stdout)["depth"] is None

@@ -25,7 +25,7 @@ def test_the_registry_names_every_mode_with_a_one_line_description():
 def test_unknown_modes_and_missing_validation_images_are_clear_errors(digits_mlp):
     with pytest.raises(ValueError, match="unknown forgetting mode"):
         forget(digits_mlp.model, digits_mlp.codes, [1], mode="magic")
-    with pytest.raises(ValueError, match="needs validation images"):
+    with pytest.raises(ValueError, match="need labelled validation images"):
         forget(digits_mlp.model, digits_mlp.codes, [1], mode="calibrated")
     with pytest.raises(ValueError, match="calibration images"):
         forget(digits_mlp.model, digits_mlp.codes, [1], mode="calibrated",
@@ -151,8 +151,20 @@ def test_the_pipeline_calibrates_on_the_validation_split_by_default(digits, digi
     assert d["mode"] == "calibrated" and d["layer"] == "net.fc2" and d["strength"] == out.result.strength
 
 
-def test_the_paper_mode_is_still_the_default(digits, digits_mlp):
-    a = forget(digits_mlp.model, digits_mlp.codes, [2], device="cpu")
+def test_one_default_mode_everywhere_and_the_paper_rule_by_name(digits, digits_mlp):
+    import inspect
+
+    from unlearning import cli, comparison, pipeline
+    from unlearning.forgetting import DEFAULT_MODE
+
+    assert DEFAULT_MODE == "erase"
+    assert inspect.signature(forget).parameters["mode"].default == DEFAULT_MODE
+    assert inspect.signature(pipeline.forget_and_evaluate).parameters["mode"].default == DEFAULT_MODE
+    assert comparison.default_mode() == DEFAULT_MODE
+    forget_parser = cli.build_parser()._subparsers._group_actions[0].choices["forget"]
+    assert forget_parser.get_default("mode") == DEFAULT_MODE
+    a = forget(digits_mlp.model, digits_mlp.codes, [2], device="cpu", calibration=digits.val)
     b = forget(digits_mlp.model, digits_mlp.codes, [2], mode="paper", device="cpu")
-    assert a.mode == b.mode == "paper"
-    assert state_hash(a.model) == state_hash(b.model)
+    assert a.mode == "erase" and b.mode == "paper"
+    with pytest.raises(ValueError, match="validation images"):
+        forget(digits_mlp.model, digits_mlp.codes, [2], device="cpu")

@@ -13,7 +13,7 @@ def _ev(per_class):
 
 
 @pytest.mark.parametrize("after, forgot, kept, word", [
-    ([0.0, 0.9, 0.9], True, True, "Forgotten:"),
+    ([0.0, 0.9, 0.9], True, True, "Forgotten at the outputs:"),
     ([0.5, 0.9, 0.9], False, True, "Not forgotten"),
     ([0.0, 0.5, 0.5], True, False, "at a cost"),
     ([0.5, 0.5, 0.5], False, False, "Failed"),

@@ -105,9 +105,9 @@ def needs_validation(mode: str | None) -> bool:
 def run_forgetting(checkpoint: Checkpoint, test_set: ImageTensors, classes: Sequence[int], lambda1: float,
                    lambda2: float, device: str | torch.device | None, before: Evaluation | None = None,
                    mode: str | None = None, calibration: ImageTensors | None = None) -> ForgetOutcome:
-    """forget_and_evaluate with the page's settings (no method chosen means the paper's rule)."""
+    """forget_and_evaluate with the page's settings (no method chosen means the backend's default)."""
     return forget_and_evaluate(checkpoint, test_set, classes, lambda1=lambda1, lambda2=lambda2, device=device,
-                               before=before, mode=mode or "paper", calibration=calibration)
+                               before=before, mode=mode or forgetting.DEFAULT_MODE, calibration=calibration)
 
 
 def pick_samples(labels: np.ndarray | torch.Tensor, forget: Sequence[int], per_forgotten: int = 4,

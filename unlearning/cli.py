@@ -12,10 +12,10 @@ from collections.abc import Sequence
 
 from .checkpoints import CheckpointError, load_checkpoint, read_meta, save_checkpoint
 from .data import LOADERS, DataError, load_dataset
-from .forgetting import MODES, NEEDS_VALIDATION
+from .forgetting import DEFAULT_MODE, MODES, NEEDS_VALIDATION
 from .device import pick_device
 from .models import ModelError
-from .pipeline import default_lambdas, forget_and_evaluate, forgotten_meta, train_new_model
+from .pipeline import check_depth, default_lambdas, forget_and_evaluate, forgotten_meta, train_new_model
 from .training import TrainConfig
 
 
@@ -44,6 +44,10 @@ def cmd_forget(args: argparse.Namespace) -> int:
     names = ckpt.class_names
     classes = [_class_index(c, names) for c in args.classes]
     d1, d2 = default_lambdas(ckpt.meta["arch"])
+    if args.mode != "paper":
+        given = [n for n in ("lambda1", "lambda2") if getattr(args, n) is not None]
+        if given:
+            raise ValueError(f"--{given[0]} applies to --mode paper only; mode {args.mode} chooses its own strength")
     splits = load_dataset(ckpt.meta["dataset"], root=args.data_root)
     if splits.info.class_names != tuple(names):
         raise DataError(f"dataset {ckpt.meta['dataset']!r} has classes {list(splits.info.class_names)[:5]}..., "
@@ -52,6 +56,8 @@ def cmd_forget(args: argparse.Namespace) -> int:
                                   lambda1=args.lambda1 if args.lambda1 is not None else d1,
                                   lambda2=args.lambda2 if args.lambda2 is not None else d2, device=args.device,
                                   mode=args.mode, calibration=splits.val if args.mode in NEEDS_VALIDATION else None)
+    if not args.no_depth:
+        outcome = check_depth(ckpt, outcome, splits, device=args.device, train_reference=args.train_reference)
     report = outcome.to_dict()
     if args.save:
         save_checkpoint(args.save, outcome.result.model.to("cpu"), ckpt.codes, forgotten_meta(ckpt, outcome))
@@ -66,6 +72,11 @@ def cmd_forget(args: argparse.Namespace) -> int:
         print(_fmt_row("before", report["before"]))
         print(_fmt_row("after", report["after"]))
         print(f"E_F {report['E_F']:.1f}%   {outcome.verdict.message}")
+        if outcome.depth is not None:
+            d = outcome.depth
+            print(f"depth: {d.verdict.level.upper()}. {d.verdict.message}")
+            if d.probe_retrained is None:
+                print("       (no retrained reference for these classes: --train-reference trains one, minutes)")
         if args.save:
             print(f"saved {args.save}")
     return 0
@@ -144,13 +155,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     f = sub.add_parser("forget", help="forget classes in one shot and measure it on the test split",
-                       description="Forget classes in one shot (the paper's rule by default) and evaluate on the "
-                                   "dataset's test split.")
+                       description="Forget classes in one shot and evaluate on the dataset's test split: on the "
+                                   "outputs (A_F, A_R) and on the features (is the class gone or only hidden?).")
     f.add_argument("checkpoint")
     f.add_argument("--classes", nargs="+", required=True, help="class indices or names to forget")
-    f.add_argument("--mode", default="paper", choices=list(MODES),
-                   help="paper (the published rule), classifier (data-free) or calibrated (checks its strength "
-                        "on the validation split); see docs/zoo.md")
+    f.add_argument("--mode", default=DEFAULT_MODE, choices=list(MODES),
+                   help=f"default {DEFAULT_MODE}; " + "; ".join(f"{k}: {v}" for k, v in MODES.items())
+                   + " (docs/zoo.md, docs/depth.md)")
+    f.add_argument("--no-depth", action="store_true",
+                   help="skip the depth check (a 10-shot linear probe on the features: hidden or gone?)")
+    f.add_argument("--train-reference", action="store_true",
+                   help="train the retrained reference for these classes when none is shipped or cached (minutes)")
     f.add_argument("--lambda1", type=float, default=None, help="per-tensor scale cap (default: the paper's)")
     f.add_argument("--lambda2", type=float, default=None, help="cap on the largest perturbation (default: the paper's)")
     f.add_argument("--device", default=None)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -12,10 +13,13 @@ from .checkpoints import Checkpoint, complete_meta, save_checkpoint
 from .codes import make_codes
 from .data import ImageTensors, Splits, load_dataset
 from .device import pick_device
-from .forgetting import NEEDS_VALIDATION, PAPER_LAMBDAS, ForgetResult, forget
+from .forgetting import DEFAULT_MODE, NEEDS_VALIDATION, PAPER_LAMBDAS, ForgetResult, forget
 from .metrics import Evaluation, evaluate, forgetting_efficacy
 from .models import build_model, count_parameters
 from .training import ProgressFn, TrainConfig, TrainHistory, train
+
+if TYPE_CHECKING:
+    from .audit import DepthCheck
 
 # A forgetting run is called a success when the forgotten classes' real test accuracy is at most
 # this, and a failure to keep when the remaining classes lose more than this many points.
@@ -43,7 +47,7 @@ def verdict(before: Evaluation, after: Evaluation, classes: Sequence[int]) -> Ve
     kept = drop <= RETAIN_DROP_AT_MOST
     change = f"lost {100 * drop:.1f} points" if drop > 0 else f"gained {-100 * drop:.1f} points"
     if forgot and kept:
-        msg = f"Forgotten: the forgotten classes' test accuracy is {af:.1%}, the rest {change}."
+        msg = f"Forgotten at the outputs: the forgotten classes' test accuracy is {af:.1%}, the rest {change}."
     elif not forgot and kept:
         msg = (f"Not forgotten: the forgotten classes still score {af:.1%} on real test images "
                f"(the method judged its result on the codes alone).")
@@ -59,7 +63,8 @@ class ForgetOutcome:
     result: ForgetResult
     before: Evaluation
     after: Evaluation
-    verdict: Verdict
+    verdict: Verdict  # on the outputs (A_F, A_R)
+    depth: "DepthCheck | None" = None  # on the features: hidden or gone (``check_depth``)
 
     @property
     def efficacy(self) -> float:
@@ -78,18 +83,20 @@ class ForgetOutcome:
             "code_accuracy": {s: {"forget": f, "retain": k} for s, (f, k) in r.code_scores.items()},
             "moved_parameters": r.moved_params, "total_parameters": r.total_params,
             "verdict": {"forgot": self.verdict.forgot, "kept": self.verdict.kept, "message": self.verdict.message},
+            "depth": None if self.depth is None else self.depth.to_dict(),
         }
 
 
 def forget_and_evaluate(checkpoint: Checkpoint, test_set: ImageTensors, classes: Sequence[int],
                         lambda1: float | None = None, lambda2: float | None = None,
                         device: str | torch.device | None = None, before: Evaluation | None = None,
-                        mode: str = "paper", calibration: ImageTensors | None = None,
+                        mode: str = DEFAULT_MODE, calibration: ImageTensors | None = None,
                         data_root: str | None = None) -> ForgetOutcome:
-    """Forget with ``mode`` (default: the paper's rule), then measure before and after on real held-out data.
+    """Forget with ``mode`` (default: ``forgetting.DEFAULT_MODE``), then measure before and after on real
+    held-out data.
 
-    The "calibrated" mode checks its strength on validation images: ``calibration``, or when it is
-    None the validation split of the checkpoint's dataset (never ``test_set``).
+    The "calibrated" and "erase" modes read validation images: ``calibration``, or when it is None
+    the validation split of the checkpoint's dataset (never ``test_set``).
     """
     d1, d2 = default_lambdas(checkpoint.meta["arch"])
     dev = pick_device(device)
@@ -145,3 +152,27 @@ def train_new_model(dataset: str | Splits, arch: str, config: TrainConfig, out: 
     path = save_checkpoint(out, model, codes, meta) if out is not None else None
     return ckpt, history, path
 
+
+
+def check_depth(checkpoint: Checkpoint, outcome: ForgetOutcome, splits: Splits,
+                device: str | torch.device | None = None, train_reference: bool = False,
+                progress=None) -> ForgetOutcome:
+    """The outcome with its depth check: is the class gone from the features, or only hidden?
+
+    Reads the retrained reference for these classes when one is shipped or cached; with
+    ``train_reference`` a missing one is trained now (minutes) and cached.
+    """
+    from dataclasses import replace
+
+    from .audit import depth_check
+    from .references import find_reference, retrained_reference
+
+    classes = outcome.result.forget_classes
+    ref = (retrained_reference(checkpoint, splits, classes, device=device, progress=progress) if train_reference
+           else find_reference(checkpoint, classes))
+    check = depth_check(checkpoint.model, outcome.result.model, splits, classes,
+                        forget_accuracy=outcome.after.forget_accuracy(classes),
+                        original_accuracy=outcome.before.forget_accuracy(classes),
+                        retrained=ref.checkpoint.model if ref is not None else None,
+                        reference=ref.source if ref is not None else "none", device=device)
+    return replace(outcome, depth=check)

@@ -1,0 +1,463 @@
+"""Is it really gone? Measures that tell forgetting from hiding, each read against retraining.
+
+A_F (the forgotten classes' test accuracy) cannot tell an edit of the outputs from a class that
+left the network. These can:
+
+- **recoverability** (``probe``): a k-shot linear probe on the penultimate features (the classifier
+  layer's input). It sees every retained-class training image and only k per forgotten class
+  (standardised features, multinomial logistic regression, several draws); its accuracy on the
+  forgotten classes' held-out images says how much of the class a few labelled images bring back.
+  A full-data probe (every training image) is kept for the record: on digits, features learnt
+  without a class still separate it, so it does not tell hiding from forgetting.
+- **relearning** (``relearn``): plain fine-tuning on a small mix of forgotten and retained training
+  images, counting steps until the forgotten classes' test accuracy passes 50 % and 90 % of the
+  original's; the whole curve is kept (a row pushed far negative can be slow to 50 % and still be
+  all there).
+- **membership inference** (``svc_mia``): the confidence-based SVC attack as SalUn reports it
+  ("MIA efficacy": the share of forget samples called non-members); the entropy attack is in
+  ``privacy``.
+- **representation change** (``layer_cka``): linear CKA per layer between two models' activations.
+
+``audit`` runs them on an original, an unlearned and (when there is one) a retrained model and
+gives the ``DepthVerdict``: not forgotten, hidden, partly forgotten or forgotten. Probes are fitted
+on training features and read on the held-out test split; nothing is tuned on it.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data import ImageTensors, Splits, to_floats
+from .device import inference_batch, pick_device
+from .layers import classifier_layer, layer_outputs, penultimate
+from .metrics import predict
+
+ProgressFn = Callable[[float, str], None]
+
+FORGOTTEN_AT_MOST = 0.02  # outputs: the forgotten classes' accuracy at most this (as pipeline.verdict)
+DEPTH_MARGIN = 0.05  # recoverability within 5 points of the retrained model's counts as forgotten
+HIDDEN_SHARE = 0.5  # less than half of the original-to-retrained probe gap closed: hidden
+PROBE_SHOTS = (1, 5, 10, 50)
+
+
+# ---------------------------------------------------------------------------------------------
+# Recoverability: the k-shot probe
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """A linear probe's accuracy on the forgotten classes (mean and spread over draws), per split."""
+
+    k: int | None  # labelled images per forgotten class; None: the full-data probe
+    forget_val: float
+    forget_test: float
+    spread_test: float  # standard deviation over draws
+    retain_test: float
+    draws: int
+
+
+def _features(model: nn.Module, ds: ImageTensors, device: torch.device) -> np.ndarray:
+    return penultimate(model, to_floats(ds.images), device).numpy().astype(np.float64)
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """Penultimate features of one model on the three splits (computed once, probed many times)."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    y_train: np.ndarray
+    y_val: np.ndarray
+    y_test: np.ndarray
+
+
+def feature_set(model: nn.Module, splits: Splits, device: str | torch.device | None = None) -> FeatureSet:
+    dev = pick_device(device)
+    return FeatureSet(_features(model, splits.train, dev), _features(model, splits.val, dev),
+                      _features(model, splits.test, dev), splits.train.labels.numpy(), splits.val.labels.numpy(),
+                      splits.test.labels.numpy())
+
+
+def probe(fs: FeatureSet, forget_classes: Sequence[int], k: int | None = 10, draws: int = 3,
+          seed: int = 0) -> ProbeResult:
+    """Fit ``draws`` probes on all retained training features plus k per forgotten class; score them."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    forget = np.asarray(sorted(set(int(c) for c in forget_classes)))
+    is_f_train = np.isin(fs.y_train, forget)
+    rng = np.random.default_rng(seed)
+    scores = {"val": [], "test": [], "retain": []}
+    for _ in range(1 if k is None else draws):
+        idx = np.flatnonzero(~is_f_train)
+        for c in forget:
+            pool = np.flatnonzero(fs.y_train == c)
+            idx = np.concatenate([idx, pool if k is None else rng.choice(pool, size=min(k, len(pool)), replace=False)])
+        scaler = StandardScaler().fit(fs.train[idx])
+        clf = LogisticRegression(max_iter=300, C=1.0)
+        clf.fit(scaler.transform(fs.train[idx]), fs.y_train[idx])
+        for name, x, y in (("val", fs.val, fs.y_val), ("test", fs.test, fs.y_test)):
+            pred = clf.predict(scaler.transform(x))
+            mask = np.isin(y, forget)
+            scores[name].append(float((pred[mask] == y[mask]).mean()) if mask.any() else float("nan"))
+            if name == "test":
+                scores["retain"].append(float((pred[~mask] == y[~mask]).mean()))
+    return ProbeResult(k, float(np.mean(scores["val"])), float(np.mean(scores["test"])),
+                       float(np.std(scores["test"])), float(np.mean(scores["retain"])), len(scores["test"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Relearning
+
+
+@dataclass(frozen=True)
+class RelearnSettings:
+    """Plain fine-tuning on a small mix of training images (written into every result).
+
+    Train mode (batch norm as in training), as many images of each retained class as of each
+    forgotten one, so that the batches look like the training data; gradients clipped to norm
+    ``clip`` so that no model diverges on a step.
+    """
+
+    forget_per_class: int = 20
+    retain_per_class: int = 20
+    lr: float = 0.01
+    momentum: float = 0.9
+    batch_size: int = 64
+    clip: float = 5.0
+    max_steps: int = 60
+    eval_every: int = 3
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RelearnCurve:
+    """Forgotten-class test accuracy after each ``eval_every`` steps of relearning."""
+
+    steps: tuple[int, ...]
+    forget_accuracy: tuple[float, ...]
+    target: float  # the original model's forgotten-class test accuracy
+    steps_to_50: int | None  # first step at which accuracy >= 50 % of target (None: not within max_steps)
+    steps_to_90: int | None
+    settings: RelearnSettings
+
+
+def _first_step(steps: Sequence[int], acc: Sequence[float], level: float) -> int | None:
+    return next((s for s, a in zip(steps, acc) if a >= level), None)
+
+
+def relearn(model: nn.Module, splits: Splits, forget_classes: Sequence[int], target: float,
+            settings: RelearnSettings = RelearnSettings(), device: str | torch.device | None = None,
+            should_stop: Callable[[], bool] | None = None) -> RelearnCurve:
+    """Fine-tune a copy of ``model`` on a few forgotten and retained images; the curve of its forgotten A_F."""
+    dev = pick_device(device)
+    s = settings
+    forget = sorted(set(int(c) for c in forget_classes))
+    gen = torch.Generator().manual_seed(s.seed)
+    labels = splits.train.labels
+    idx = []
+    for c in torch.unique(labels).tolist():
+        pool = torch.nonzero(labels == c).flatten()
+        n = s.forget_per_class if c in forget else s.retain_per_class
+        idx.append(pool[torch.randperm(len(pool), generator=gen)[:n]])
+    idx = torch.cat(idx)
+    x = to_floats(splits.train.images[idx]).to(dev)
+    y = labels[idx].to(dev)
+    test_mask = torch.isin(splits.test.labels, torch.tensor(forget))
+    x_test = to_floats(splits.test.images[test_mask]).to(dev)
+    y_test = splits.test.labels[test_mask].to(dev)
+    work = copy.deepcopy(model).to(dev)
+    opt = torch.optim.SGD(work.parameters(), lr=s.lr, momentum=s.momentum)
+
+    def forgotten_accuracy() -> float:
+        work.eval()
+        with torch.no_grad():
+            hits = sum(int((work(x_test[i:i + 256]).argmax(1) == y_test[i:i + 256]).sum())
+                       for i in range(0, len(y_test), 256))
+        return hits / max(len(y_test), 1)
+
+    steps, acc = [0], [forgotten_accuracy()]
+    step = 0
+    while step < s.max_steps:
+        for batch in torch.randperm(len(y), generator=gen).split(s.batch_size):
+            if should_stop is not None and should_stop():
+                raise InterruptedError("relearning was stopped")
+            work.train()
+            opt.zero_grad(set_to_none=True)
+            b = batch.to(dev)
+            nn.functional.cross_entropy(work(x[b]), y[b]).backward()
+            nn.utils.clip_grad_norm_(work.parameters(), s.clip)
+            opt.step()
+            step += 1
+            if step % s.eval_every == 0:
+                steps.append(step)
+                acc.append(forgotten_accuracy())
+            if step >= s.max_steps:
+                break
+    return RelearnCurve(tuple(steps), tuple(acc), target, _first_step(steps, acc, 0.5 * target),
+                        _first_step(steps, acc, 0.9 * target), s)
+
+
+# ---------------------------------------------------------------------------------------------
+# Membership inference (SalUn's confidence SVC)
+
+
+def svc_mia(model: nn.Module, splits: Splits, forget_classes: Sequence[int],
+            device: str | torch.device | None = None, seed: int = 0) -> float:
+    """MIA efficacy: the share of forget-class training samples an SVC on true-label confidence calls
+    non-members (trained on retained training samples as members, test samples as non-members).
+    Higher means more forgotten; read it beside the retrained model's value."""
+    from sklearn.svm import SVC
+
+    forget = torch.tensor(sorted(set(int(c) for c in forget_classes)))
+    logits, labels = predict(model, splits.train, device)
+    conf = torch.softmax(logits.double(), 1).gather(1, labels.view(-1, 1)).flatten().numpy()
+    t_logits, t_labels = predict(model, splits.test, device)
+    t_conf = torch.softmax(t_logits.double(), 1).gather(1, t_labels.view(-1, 1)).flatten().numpy()
+    is_f = torch.isin(labels, forget).numpy()
+    rng = np.random.default_rng(seed)
+    members = conf[~is_f]
+    members = members[rng.choice(len(members), size=min(len(members), len(t_conf)), replace=False)]
+    x = np.concatenate([members, t_conf]).reshape(-1, 1)
+    y = np.concatenate([np.ones(len(members)), np.zeros(len(t_conf))])
+    clf = SVC(C=3, gamma="auto", kernel="rbf").fit(x, y)
+    return float(1.0 - clf.predict(conf[is_f].reshape(-1, 1)).mean())
+
+
+# ---------------------------------------------------------------------------------------------
+# Representation change: linear CKA
+
+
+def linear_cka(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Linear CKA of two activation matrices [N, d1], [N, d2] (Kornblith et al., 2019); 1 = same up to rotation."""
+    a = a.double().flatten(1)
+    b = b.double().flatten(1)
+    a = a - a.mean(0)
+    b = b - b.mean(0)
+    ka, kb = a @ a.T, b @ b.T
+    hsic = (ka * kb).sum()
+    denom = torch.sqrt((ka * ka).sum() * (kb * kb).sum())
+    return float(hsic / denom) if float(denom) > 0 else float("nan")
+
+
+def layer_cka(model_a: nn.Module, model_b: nn.Module, images: torch.Tensor,
+              device: str | torch.device | None = None) -> dict[str, float]:
+    """Linear CKA per layer (``layers.layer_outputs``) between two models of one architecture."""
+    acts_a = layer_outputs(model_a, images, device)
+    acts_b = layer_outputs(model_b, images, device)
+    return {name: linear_cka(acts_a[name], acts_b[name]) for name in acts_a}
+
+
+# ---------------------------------------------------------------------------------------------
+# The audit and its verdict
+
+
+@dataclass(frozen=True)
+class DepthVerdict:
+    """Which one happened, in plain words, with the thresholds it used."""
+
+    level: str  # "not forgotten", "hidden", "partly forgotten", "forgotten", "never recognised"
+    message: str
+    success: bool  # only "forgotten" is shown in the colours of success
+    thresholds: dict[str, float] = field(default_factory=dict)
+
+
+def depth_verdict(forget_accuracy: float, probe_original: float, probe_unlearned: float,
+                  probe_retrained: float | None, original_accuracy: float | None = None,
+                  margin: float = DEPTH_MARGIN, features_changed: bool = True) -> DepthVerdict:
+    """Outputs first (A_F), then recoverability against the original and the retrained model.
+
+    Forgotten: recoverability at most ``margin`` above the retrained model's. Hidden: the features
+    are the original's bit for bit, or less than ``HIDDEN_SHARE`` of the way from the original's
+    recoverability to the retrained one's. Without a reference, "hidden" when the probe recovers
+    the class within ``margin`` of the original, else the depth is unknown. All figures are
+    10-shot probe accuracies on the forgotten classes' held-out test images.
+    """
+    th = {"outputs_at_most": FORGOTTEN_AT_MOST, "margin": margin, "hidden_share": HIDDEN_SHARE}
+    if original_accuracy is not None and original_accuracy <= FORGOTTEN_AT_MOST:
+        return DepthVerdict("never recognised", f"The original model never recognised these classes "
+                            f"({original_accuracy:.1%} test accuracy): there was nothing to forget.", False, th)
+    if forget_accuracy > FORGOTTEN_AT_MOST:
+        return DepthVerdict("not forgotten", f"Not forgotten: the model still recognises {forget_accuracy:.1%} of "
+                            f"the forgotten classes' test images.", False, th)
+    ref = "" if probe_retrained is None else f", retrained without them {probe_retrained:.0%}"
+    numbers = (f"a linear probe given 10 labelled images per class recovers {probe_unlearned:.0%} of them from the "
+               f"features (original {probe_original:.0%}{ref})")
+    if not features_changed:
+        return DepthVerdict("hidden", f"Hidden, not gone: only the outputs changed; the features are the original's "
+                            f"bit for bit, and {numbers}.", False, th)
+    if probe_retrained is None or not math.isfinite(probe_retrained):
+        if probe_unlearned >= probe_original - margin:
+            return DepthVerdict("hidden", f"Hidden, not gone: the outputs no longer predict the class, but {numbers}.",
+                                False, th)
+        return DepthVerdict("unknown depth", f"The outputs forgot and the features changed: {numbers}. Without a "
+                            f"model retrained without these classes, how deep that goes is unknown.", False, th)
+    th["forgotten_at_most"] = probe_retrained + margin
+    gap = probe_original - probe_retrained
+    closed = (probe_original - probe_unlearned) / gap if gap > 1e-9 else 1.0
+    th["closed"] = closed
+    if probe_unlearned <= probe_retrained + margin:
+        return DepthVerdict("forgotten", f"Forgotten, as deep as retraining: {numbers}.", True, th)
+    if closed < HIDDEN_SHARE:
+        return DepthVerdict("hidden", f"Hidden, not gone: the outputs no longer predict the class, but {numbers}.",
+                            False, th)
+    return DepthVerdict("partly forgotten", f"Partly forgotten: {numbers}; {closed:.0%} of the way from the original "
+                        f"to retraining.", False, th)
+
+
+@dataclass(frozen=True)
+class ModelAudit:
+    """The audit figures of one model (original, unlearned or retrained)."""
+
+    probe: ProbeResult  # k-shot
+    probe_full: ProbeResult | None
+    mia_svc: float
+    relearn: RelearnCurve | None = None
+    cka_to_original: dict[str, dict[str, float]] = field(default_factory=dict)  # group -> layer -> CKA
+
+
+@dataclass(frozen=True)
+class Audit:
+    forget_classes: tuple[int, ...]
+    original: ModelAudit
+    unlearned: ModelAudit
+    retrained: ModelAudit | None
+    verdict: DepthVerdict
+    cka_to_retrained: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return _plain(asdict(self))
+
+
+def _plain(o):
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {str(k): _plain(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_plain(v) for v in o]
+    return o
+
+
+def _cka_groups(a: nn.Module, b: nn.Module, splits: Splits, forget: Sequence[int], device, n: int = 200
+                ) -> dict[str, dict[str, float]]:
+    is_f = torch.isin(splits.test.labels, torch.tensor(list(forget)))
+    out = {}
+    for group, mask in (("forgotten", is_f), ("retained", ~is_f)):
+        x = to_floats(splits.test.images[torch.nonzero(mask).flatten()[:n]])
+        out[group] = layer_cka(a, b, x, device)
+    return out
+
+
+def model_audit(model: nn.Module, splits: Splits, forget: Sequence[int], device, k: int, draws: int,
+                full_probe: bool, relearn_target: float | None, settings: RelearnSettings,
+                should_stop: Callable[[], bool] | None = None) -> ModelAudit:
+    fs = feature_set(model, splits, device)
+    return ModelAudit(
+        probe=probe(fs, forget, k=k, draws=draws),
+        probe_full=probe(fs, forget, k=None) if full_probe else None,
+        mia_svc=svc_mia(model, splits, forget, device),
+        relearn=None if relearn_target is None else relearn(model, splits, forget, relearn_target, settings, device,
+                                                            should_stop))
+
+
+def audit(original: nn.Module, unlearned: nn.Module, splits: Splits, forget_classes: Sequence[int],
+          retrained: nn.Module | None = None, device: str | torch.device | None = None, k: int = 10,
+          draws: int = 3, with_relearn: bool = True, full_probe: bool = False,
+          settings: RelearnSettings = RelearnSettings(), progress: ProgressFn | None = None,
+          should_stop: Callable[[], bool] | None = None) -> Audit:
+    """Every depth figure for the three models and the verdict; no model is modified."""
+    forget = tuple(sorted(set(int(c) for c in forget_classes)))
+    dev = pick_device(device)
+    step = progress or (lambda f, m: None)
+    orig_logits, labels = predict(original, splits.test, dev)
+    mask = torch.isin(labels, torch.tensor(list(forget)))
+    target = float((orig_logits.argmax(1)[mask] == labels[mask]).float().mean())
+    target_arg = target if with_relearn else None
+    audits = {}
+    models = {"original": original, "unlearned": unlearned}
+    if retrained is not None:
+        models["retrained"] = retrained
+    for i, (name, m) in enumerate(models.items()):
+        step(i / (len(models) + 1), f"Auditing the {name} model…")
+        audits[name] = model_audit(m, splits, forget, dev, k, draws, full_probe, target_arg, settings, should_stop)
+    step(len(models) / (len(models) + 1), "Comparing layers (CKA)…")
+    audits["unlearned"] = _with_cka(audits["unlearned"], _cka_groups(unlearned, original, splits, forget, dev))
+    cka_ret = {}
+    if retrained is not None:
+        audits["retrained"] = _with_cka(audits["retrained"], _cka_groups(retrained, original, splits, forget, dev))
+        cka_ret = _cka_groups(unlearned, retrained, splits, forget, dev)
+    un_logits, _ = predict(unlearned, splits.test, dev)
+    af = float((un_logits.argmax(1)[mask] == labels[mask]).float().mean())
+    verdict = depth_verdict(af, audits["original"].probe.forget_test, audits["unlearned"].probe.forget_test,
+                            audits["retrained"].probe.forget_test if retrained is not None else None,
+                            original_accuracy=target,
+                            features_changed=audits["unlearned"].cka_to_original["retained"]["penultimate"] < 1 - 1e-9
+                            or _changed(original, unlearned, splits, dev))
+    step(1.0, "Audit done")
+    return Audit(forget, audits["original"], audits["unlearned"], audits.get("retrained"), verdict, cka_ret)
+
+
+def _changed(a: nn.Module, b: nn.Module, splits: Splits, device) -> bool:
+    x = to_floats(splits.val.images[:256])
+    return not torch.equal(penultimate(a, x, device), penultimate(b, x, device))
+
+
+def _with_cka(a: ModelAudit, cka: dict) -> ModelAudit:
+    from dataclasses import replace
+
+    return replace(a, cka_to_original=cka)
+
+
+def shots_curve(model: nn.Module, splits: Splits, forget_classes: Sequence[int], shots: Sequence[int] = PROBE_SHOTS,
+                draws: int = 3, device: str | torch.device | None = None) -> dict[int, ProbeResult]:
+    """Recoverability as k grows (one feature pass, one probe per k)."""
+    fs = feature_set(model, splits, device)
+    return {k: probe(fs, forget_classes, k=k, draws=draws) for k in shots}
+
+
+
+
+# ---------------------------------------------------------------------------------------------
+# The quick depth check every result carries (CLI, app, report): the 10-shot probe only
+
+
+@dataclass(frozen=True)
+class DepthCheck:
+    """The 10-shot recoverability of the original, unlearned and retrained models, and the verdict."""
+
+    probe_original: float
+    probe_unlearned: float
+    probe_retrained: float | None  # None: no retrained reference at hand
+    reference: str  # "shipped", "cache", "trained" or "none"
+    features_changed: bool  # False: the penultimate features are the original's, bit for bit
+    verdict: DepthVerdict
+
+    def to_dict(self) -> dict:
+        return _plain(asdict(self))
+
+
+def depth_check(original: nn.Module, unlearned: nn.Module, splits: Splits, forget_classes: Sequence[int],
+                forget_accuracy: float, original_accuracy: float, retrained: nn.Module | None = None,
+                reference: str = "none", device: str | torch.device | None = None, k: int = 10, draws: int = 3,
+                original_features: FeatureSet | None = None, retrained_features: FeatureSet | None = None
+                ) -> DepthCheck:
+    """Probe the three models' features (pass cached ``*_features`` to skip their forward passes)."""
+    fo = original_features or feature_set(original, splits, device)
+    fu = feature_set(unlearned, splits, device)
+    changed = not (np.array_equal(fo.train, fu.train) and np.array_equal(fo.test, fu.test))
+    po = probe(fo, forget_classes, k=k, draws=draws).forget_test
+    pu = probe(fu, forget_classes, k=k, draws=draws).forget_test if changed else po
+    pr = None
+    if retrained is not None or retrained_features is not None:
+        fr = retrained_features or feature_set(retrained, splits, device)
+        pr = probe(fr, forget_classes, k=k, draws=draws).forget_test
+    v = depth_verdict(forget_accuracy, po, pu, pr, original_accuracy=original_accuracy, features_changed=changed)
+    return DepthCheck(po, pu, pr, reference if pr is not None else "none", changed, v)
