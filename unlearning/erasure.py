@@ -25,7 +25,7 @@ from torch import nn
 
 from .device import inference_batch
 
-SHRINK = 1e-3  # covariance shrinkage towards its mean eigenvalue (500 images, up to 1,000 dimensions)
+SHRINK = 1e-3  # the least covariance shrinkage towards its mean eigenvalue; more when Ledoit-Wolf asks for it
 
 
 @dataclass(frozen=True)
@@ -88,17 +88,24 @@ def preactivations(model: nn.Module, sites: Sequence[Site], images: torch.Tensor
     return torch.cat(out)
 
 
-def leace(x: torch.Tensor, z: torch.Tensor, shrink: float = SHRINK) -> tuple[torch.Tensor, torch.Tensor]:
+def leace(x: torch.Tensor, z: torch.Tensor, shrink: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(M, shift) with x -> M x + shift erasing every linear trace of the columns of z from x.
 
-    M = I - W^+ P W and shift = W^+ P W mu, where W = Sigma^(-1/2) (shrunk), P the orthogonal
-    projection onto the column space of W Sigma_xz.
+    M = I - W^+ P W and shift = W^+ P W mu, where W = Sigma^(-1/2), P the orthogonal projection
+    onto the column space of W Sigma_xz. Sigma is shrunk towards its mean eigenvalue by
+    ``shrink`` (default: Ledoit-Wolf's estimate, at least ``SHRINK``): with fewer images than
+    dimensions (the MLP's 1,000 hidden units) the raw covariance is singular.
     """
     n, d = x.shape
     mu = x.mean(0)
     xc, zc = x - mu, z - z.mean(0)
+    if shrink is None:
+        from sklearn.covariance import ledoit_wolf_shrinkage
+
+        shrink = max(SHRINK, float(ledoit_wolf_shrinkage(xc.numpy())))
     sigma = xc.T @ xc / n
-    sigma = sigma + shrink * torch.trace(sigma) / d * torch.eye(d, dtype=x.dtype)
+    mean_eig = torch.trace(sigma) / d
+    sigma = (1.0 - shrink) * sigma + shrink * mean_eig * torch.eye(d, dtype=x.dtype)
     evals, evecs = torch.linalg.eigh(sigma)
     evals = evals.clamp_min(1e-12)
     w = evecs @ torch.diag(evals.rsqrt()) @ evecs.T

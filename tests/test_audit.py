@@ -1,0 +1,112 @@
+"""The depth audit on cases with a known answer: a classifier-row edit is hidden, retraining is forgotten."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import state_hash
+from unlearning import audit as A
+from unlearning.baselines import SGDSettings, retrain
+from unlearning.forgetting import forget
+from unlearning.layers import block_names, layer_outputs, penultimate
+from unlearning.metrics import evaluate
+
+FORGET = [3]
+
+
+@pytest.fixture(scope="module")
+def retrained(digits, digits_mlp):
+    res = retrain(digits_mlp.model, digits.train, FORGET, settings=SGDSettings(epochs=40, lr=0.05),
+                  codes=digits_mlp.codes, t_mix=0.1, device="cpu")
+    return res.model
+
+
+@pytest.fixture(scope="module")
+def row_edit(digits_mlp):
+    """Only the classifier row of the forgotten class changed: the textbook case of hiding."""
+    m = copy.deepcopy(digits_mlp.model)
+    with torch.no_grad():
+        m.net.fc2.bias[FORGET[0]] -= 100.0
+    return m.eval()
+
+
+def test_a_classifier_row_edit_is_hidden_and_retraining_is_forgotten(digits, digits_mlp, row_edit, retrained):
+    hidden = A.audit(digits_mlp.model, row_edit, digits, FORGET, retrained=retrained, device="cpu",
+                     with_relearn=False)
+    assert evaluate(row_edit, digits.test, 10).forget_accuracy(FORGET) == 0.0  # the outputs forgot...
+    assert hidden.unlearned.probe.forget_test == hidden.original.probe.forget_test  # ...the features did not
+    assert hidden.verdict.level == "hidden" and not hidden.verdict.success
+    assert hidden.unlearned.cka_to_original["forgotten"]["penultimate"] == pytest.approx(1.0)
+
+    gone = A.audit(digits_mlp.model, retrained, digits, FORGET, retrained=retrained, device="cpu", with_relearn=False)
+    assert gone.verdict.level == "forgotten" and gone.verdict.success
+
+
+def test_depth_verdict_levels_and_thresholds():
+    assert A.depth_verdict(0.30, 0.9, 0.9, 0.6).level == "not forgotten"
+    assert A.depth_verdict(0.0, 0.9, 0.64, 0.6).level == "forgotten"  # within 5 points of retraining
+    assert A.depth_verdict(0.0, 0.9, 0.85, 0.6).level == "hidden"  # under half the way
+    assert A.depth_verdict(0.0, 0.9, 0.70, 0.6).level == "partly forgotten"
+    assert A.depth_verdict(0.0, 0.9, 0.5, 0.6, features_changed=False).level == "hidden"
+    assert A.depth_verdict(0.0, 0.9, 0.88, None).level == "hidden"
+    assert A.depth_verdict(0.0, 0.9, 0.5, None).level == "unknown depth"
+    assert A.depth_verdict(0.0, 0.9, 0.9, 0.6, original_accuracy=0.0).level == "never recognised"
+    v = A.depth_verdict(0.0, 0.9, 0.64, 0.6)
+    assert v.thresholds["forgotten_at_most"] == pytest.approx(0.65) and "64%" in v.message
+
+
+def test_probe_sees_every_retained_image_and_k_per_forgotten_class(digits, digits_mlp):
+    fs = A.feature_set(digits_mlp.model, digits, device="cpu")
+    one, many, full = (A.probe(fs, FORGET, k=k, draws=3) for k in (1, 50, None))
+    assert one.draws == 3 and full.draws == 1 and full.k is None
+    assert one.forget_test < many.forget_test <= full.forget_test + 0.05  # more labelled images, more recovered
+    assert 0.8 < full.retain_test <= 1.0
+    assert A.probe(fs, FORGET, k=10, seed=1) == A.probe(fs, FORGET, k=10, seed=1)  # seeded
+
+
+def test_relearning_curve_counts_steps_to_half_and_most_of_the_original(digits, digits_mlp, row_edit):
+    before = state_hash(row_edit)
+    curve = A.relearn(row_edit, digits, FORGET, target=1.0, settings=A.RelearnSettings(max_steps=30, eval_every=3),
+                      device="cpu")
+    assert state_hash(row_edit) == before  # relearning works on a copy
+    assert curve.steps[0] == 0 and curve.forget_accuracy[0] == 0.0 and len(curve.steps) == 11
+    if curve.steps_to_50 is not None:
+        assert curve.forget_accuracy[curve.steps.index(curve.steps_to_50)] >= 0.5
+        assert curve.steps_to_90 is None or curve.steps_to_90 >= curve.steps_to_50
+    original = A.relearn(digits_mlp.model, digits, FORGET, target=1.0, device="cpu")
+    assert original.steps_to_50 == 0  # nothing to relearn
+
+
+def test_svc_mia_calls_a_never_seen_class_non_member_more_often(digits, digits_mlp, retrained):
+    original = A.svc_mia(digits_mlp.model, digits, FORGET, device="cpu")
+    gone = A.svc_mia(retrained, digits, FORGET, device="cpu")
+    assert 0.0 <= original <= 1.0 and gone > original
+
+
+def test_linear_cka_is_one_for_rotations_and_low_for_noise():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 16, generator=g)
+    q, _ = torch.linalg.qr(torch.randn(16, 16, generator=g))
+    assert A.linear_cka(x, x @ q * 3.0) == pytest.approx(1.0)
+    assert A.linear_cka(x, torch.randn(200, 16, generator=g)) < 0.3
+
+
+def test_layers_are_found_and_their_outputs_flattened(digits, digits_cnn):
+    x = digits.test.tensors()[0][:20]
+    assert block_names(digits_cnn.model)[-1] == "net.head.3"
+    outs = layer_outputs(digits_cnn.model, x, "cpu")
+    assert set(outs) == set(block_names(digits_cnn.model)) | {"penultimate"}
+    assert all(v.shape[0] == 20 and v.dim() == 2 for v in outs.values())
+    assert torch.equal(outs["penultimate"], penultimate(digits_cnn.model, x, "cpu"))
+
+
+def test_depth_check_without_reference_on_the_erase_mode(digits, digits_mlp):
+    res = forget(digits_mlp.model, digits_mlp.codes, FORGET, calibration=digits.val, device="cpu")
+    after = evaluate(res.model, digits.test, 10)
+    check = A.depth_check(digits_mlp.model, res.model, digits, FORGET, forget_accuracy=after.forget_accuracy(FORGET),
+                          original_accuracy=1.0, device="cpu")
+    assert check.features_changed and check.probe_retrained is None and check.reference == "none"
+    assert check.probe_unlearned < check.probe_original  # erasure removed what the probe reads
+    assert check.to_dict()["verdict"]["level"] == check.verdict.level
+    assert np.isfinite(check.probe_unlearned)
