@@ -201,5 +201,5 @@ if DEFAULT_MODE != "paper":
         j = d.factors.index(factor) if factor in d.factors else d.own_index
         st.markdown(f"The same slider on `{DEFAULT_MODE}`: k scales the move that method made (k = 1 is its own "
                     f"result). {MODES[DEFAULT_MODE]}")
-        widgets.chart(tf.sweep_figure(d, j, title=f"Strength of the {DEFAULT_MODE} method, on real test images"),
+        widgets.chart(tf.sweep_figure(d, j, title=f"Strength of {DEFAULT_MODE}: A_F and A_R"),
                       key="tour_sweep_default")

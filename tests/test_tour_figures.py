@@ -61,13 +61,14 @@ def test_the_figures_carry_the_steps_numbers(steps):
     assert list(figs["fisher"].data[1].y) == list(steps.fisher.remain_counts)
     assert list(figs["ratio"].data[0].y) == list(steps.ratio.counts)
     assert list(figs["ratio"].data[1].y) == list(steps.ratio.moved_counts)
-    assert list(figs["chosen"].data[0].x) == pytest.approx([100 * m.moved / m.numel for m in steps.chosen.layers])
+    busy = [m for m in steps.chosen.layers if m.moved][:tf.MAX_LAYERS]
+    assert list(figs["chosen"].data[0].x) == pytest.approx([100 * m.moved / m.numel for m in busy])
     p = steps.perturbation
     assert list(figs["perturbation"].data[0].y) == pytest.approx([100 * p.candidates[s][0] for s in ("+", "-")])
     assert list(figs["perturbation"].data[1].y) == pytest.approx([100 * p.candidates[s][1] for s in ("+", "-")])
     test = steps.check.splits[-1]
-    assert figs["check"].data[1].y[-1] == pytest.approx(100 * test.forget_after)
-    assert figs["check"].data[3].y[-1] == pytest.approx(100 * test.retain_after)
+    assert figs["check"].data[1].x[-1] == pytest.approx(100 * test.forget_after)
+    assert figs["check"].data[3].x[-1] == pytest.approx(100 * test.retain_after)
     assert list(figs["sweep"].data[0].y) == pytest.approx([100 * a for a in steps.sweep.forget_accuracy])
     assert list(figs["sweep"].data[1].y) == pytest.approx([100 * a for a in steps.sweep.retain_accuracy])
     assert len(figs["codes"].data) == len(steps.codes.shown)
@@ -77,7 +78,18 @@ def test_the_sweep_rings_the_sliders_strength(steps):
     i = steps.sweep.factors.index(10.0)
     fig = tf.sweep_figure(steps.sweep, i)
     rings = [t for t in fig.data if t.showlegend is False]
-    assert [r.x[0] for r in rings] == [tf.factor_label(10.0)] * 2
+    assert [r.x[0] for r in rings] == ["10", "10"]
     assert [r.y[0] for r in rings] == pytest.approx([100 * steps.sweep.forget_accuracy[i],
                                                      100 * steps.sweep.retain_accuracy[i]])
     assert tf.factor_label(1.0) == "×1 (paper)" and tf.factor_label(0.0) == "0 (original)"
+
+
+def test_step_four_draws_the_busiest_moved_tensors_in_network_order():
+    layers = tuple(tour.LayerMove(name=f"layer{i}.weight", numel=100, moved=i % 3 and i, scale=1e-3, max_ratio=2.0,
+                                  max_delta=0.1, mean_abs_delta=0.01, weight_rms=0.5) for i in range(40))
+    step = tour.ChosenStep(layers=layers, moved=sum(m.moved for m in layers), total=4000)
+    fig = tf.chosen_figure(step)
+    drawn = list(fig.data[0].y)
+    busiest = sorted((m for m in layers if m.moved), key=lambda m: m.moved, reverse=True)[:tf.MAX_LAYERS]
+    assert drawn == [m.name for m in layers if m in busiest]  # network order, no tensor that did not move
+    assert f"{40 - tf.MAX_LAYERS} tensors not shown" in fig.layout.title.subtitle.text

@@ -25,15 +25,16 @@ TITLE_FONT = 20
 TICK_FONT = 15
 CODE_PX = 84  # each code drawn this many pixels wide (nearest-neighbour, so its noise stays visible)
 
-TITLES = {
-    "codes": "Step 1 · The mnemonic codes and what the model predicts on them",
-    "fisher": "Step 2 · Fisher information of every parameter, on the codes",
-    "ratio": "Step 3 · The ratio r = F_forget / F_remain",
-    "chosen": "Step 4 · The parameters the rule moves, per tensor",
-    "perturbation": "Step 5 · The two candidates θ + δ and θ − δ, scored on the codes",
-    "check": "Step 6 · The check: codes against real images",
-    "sweep": "Strength: forgetting against keeping, on real test images",
+TITLES = {  # short: a figure is about 530 px wide at 1024 px with the sidebar open
+    "codes": "The codes and the model's guesses",
+    "fisher": "Fisher information per parameter",
+    "ratio": "Ratio r = F_forget / F_remain",
+    "chosen": "Moved parameters per tensor",
+    "perturbation": "Candidates θ ± δ, scored on codes",
+    "check": "Codes against real images",
+    "sweep": "Strength against A_F and A_R",
 }
+MAX_LAYERS = 16  # tensors drawn in step 4: those with most moved parameters, in network order
 
 
 def _style(fig: go.Figure, title: str, height: int, **layout) -> go.Figure:
@@ -92,7 +93,7 @@ def codes_figure(step: CodesStep, class_names: Sequence[str], forget: Sequence[i
                           line={"color": FORGOTTEN, "width": 4})
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    return _style(fig, TITLES["codes"], 330, margin={"l": 10, "r": 10, "t": 70, "b": 110})
+    return _style(fig, TITLES["codes"], 240, margin={"l": 10, "r": 10, "t": 60, "b": 85})
 
 
 def fisher_figure(step: FisherStep) -> go.Figure:
@@ -136,16 +137,29 @@ def _short(name: str, limit: int = 24) -> str:
 
 
 def chosen_figure(step: ChosenStep) -> go.Figure:
-    """Share of each parameter tensor that moved, as horizontal bars labelled moved / total."""
-    names = [t.name for t in step.layers]
-    share = [100.0 * t.moved / t.numel if t.numel else 0.0 for t in step.layers]
+    """Share of each parameter tensor that moved, as horizontal bars labelled moved / total.
+
+    Only tensors with a moved parameter are drawn (at most MAX_LAYERS, the busiest, in network order);
+    the subtitle says how many were left out.
+    """
+    busy = [t for t in step.layers if t.moved]
+    if len(busy) > MAX_LAYERS:
+        keep = set(sorted(busy, key=lambda t: t.moved, reverse=True)[:MAX_LAYERS])
+        busy = [t for t in busy if t in keep]
+    names = [t.name for t in busy]
+    share = [100.0 * t.moved / t.numel if t.numel else 0.0 for t in busy]
     fig = go.Figure(go.Bar(
         x=share, y=[_short(n) for n in names], orientation="h", marker_color=PERTURBED, name="moved",
-        text=[f"{t.moved:,} / {t.numel:,}" for t in step.layers], textposition="auto",
-        customdata=np.column_stack([names, [t.scale for t in step.layers]]) if names else None,
+        text=[f"{t.moved:,} / {t.numel:,}" for t in busy], textposition="outside", cliponaxis=False,
+        textfont={"size": TICK_FONT}, constraintext="none",
+        customdata=np.column_stack([names, [t.scale for t in busy]]) if names else None,
         hovertemplate="%{customdata[0]}<br>moved %{x:.1f}%<br>%{text}<br>s = %{customdata[1]:.3g}<extra></extra>"))
-    _style(fig, TITLES["chosen"], max(320, 110 + 34 * len(names)), margin={"l": 200, "r": 30, "t": 80, "b": 70})
-    fig.update_xaxes(title_text="moved parameters (% of the tensor)", range=[0, 105])
+    left_out = len(step.layers) - len(busy)
+    _style(fig, TITLES["chosen"], max(340, 150 + 32 * len(names)), margin={"l": 190, "r": 30, "t": 100, "b": 70})
+    fig.update_layout(title_subtitle={"text": f"{step.moved:,} of {step.total:,} parameters"
+                                              + (f"; {left_out} tensors not shown" if left_out else ""),
+                                      "font": {"size": FONT, "color": PERTURBED}})
+    fig.update_xaxes(title_text="moved (% of the tensor)", range=[0, 160], tickvals=[0, 25, 50, 75, 100])
     fig.update_yaxes(autorange="reversed")
     return fig
 
@@ -159,7 +173,7 @@ def perturbation_figure(step: PerturbationStep) -> go.Figure:
                                         ("kept classes' codes recognised", AFTER))):
         ys = [100.0 * step.candidates[s][i] for s in signs]
         fig.add_bar(name=name, x=labels, y=ys, marker_color=colour, text=[f"{v:.0f}%" for v in ys],
-                    textposition="outside", cliponaxis=False)
+                    textposition="outside", cliponaxis=False, textfont={"size": TICK_FONT}, constraintext="none")
     _style(fig, TITLES["perturbation"], 430, barmode="group", bargap=0.35)
     fig.update_yaxes(range=[0, 118], title_text="codes recognised (%)")
     fig.update_xaxes(title_text="score (1 − forgotten) + kept: " + ",  ".join(
@@ -168,26 +182,31 @@ def perturbation_figure(step: PerturbationStep) -> go.Figure:
 
 
 def check_figure(step: CheckStep, codes_before: tuple[float, float], codes_after: tuple[float, float]) -> go.Figure:
-    """Forgotten (left) and kept (right) classes: accuracy on the codes, then on real validation and test
+    """Forgotten (top) and kept (bottom) classes: accuracy on the codes, then on real validation and test
     images, before and after. The codes are what the rule saw; the images are what a user sees."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("forgotten classes (lower is better)",
-                                                        "kept classes (higher is better)"),
-                        horizontal_spacing=0.1)
-    groups = ["codes"] + [f"{s.split} images" for s in step.splits]
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.14,
+                        subplot_titles=("forgotten classes (should fall)", "kept classes (should stay)"))
+    groups = ["codes"] + [f"{s.split}" for s in step.splits]
     before = [[codes_before[0]] + [s.forget_before for s in step.splits],
               [codes_before[1]] + [s.retain_before for s in step.splits]]
     after = [[codes_after[0]] + [s.forget_after for s in step.splits],
              [codes_after[1]] + [s.retain_after for s in step.splits]]
-    for col in (0, 1):
-        for name, values, colour in (("before", before[col], BEFORE),
-                                     ("after", after[col], FORGOTTEN if col == 0 else AFTER)):
-            ys = [100.0 * v for v in values]
-            fig.add_bar(name=name if col == 0 or name == "before" else "after ", x=groups, y=ys, marker_color=colour,
-                        text=[f"{v:.0f}%" for v in ys], textposition="outside", cliponaxis=False,
-                        showlegend=col == 0, legendgroup=name, row=1, col=col + 1)
-    fig.update_yaxes(range=[0, 118], title_text="accuracy (%)", row=1, col=1)
-    fig.update_yaxes(range=[0, 118], row=1, col=2)
-    return _style(fig, TITLES["check"], 460, barmode="group", bargap=0.3)
+    for row in (0, 1):
+        for name, values, colour in (("before", before[row], BEFORE),
+                                     ("after", after[row], FORGOTTEN if row == 0 else AFTER)):
+            xs = [100.0 * v for v in values]
+            label = name if name == "before" else f"after · {'forgotten' if row == 0 else 'kept'}"
+            fig.add_bar(name=label, y=groups, x=xs, orientation="h", marker_color=colour,
+                        text=[f"{v:.0f}%" for v in xs], textposition="outside", cliponaxis=False,
+                        textfont={"size": TICK_FONT}, constraintext="none", showlegend=row == 0 or name == "after",
+                        legendgroup=f"{name}{row}",
+                        hovertemplate="%{y}: %{x:.1f}%<extra>" + name + "</extra>", row=row + 1, col=1)
+    fig.update_xaxes(range=[0, 122], tickvals=[0, 25, 50, 75, 100])
+    fig.update_xaxes(title_text="accuracy (%)", row=2, col=1)
+    fig.update_yaxes(autorange="reversed")
+    _style(fig, TITLES["check"], 600, barmode="group", bargap=0.2, margin={"l": 110, "r": 30, "t": 80, "b": 130})
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0})
+    return fig
 
 
 def factor_label(k: float, own: str = "paper") -> str:
@@ -202,7 +221,7 @@ def factor_label(k: float, own: str = "paper") -> str:
 def sweep_figure(sweep: Sweep, index: int, title: str | None = None) -> go.Figure:
     """A_F and A_R on real test images (solid) and on the codes (dotted) for each strength; the
     slider's position ringed, the method's own strength marked."""
-    x = [factor_label(k, sweep.mode) for k in sweep.factors]
+    x = [f"{k:g}" for k in sweep.factors]
     fig = go.Figure()
     for name, ys, colour, dash in (
             ("A_F · forgotten classes, test images", sweep.forget_accuracy, FORGOTTEN, "solid"),
@@ -215,11 +234,13 @@ def sweep_figure(sweep: Sweep, index: int, title: str | None = None) -> go.Figur
                         hovertemplate="%{x}<br>%{y:.1f}%<extra>" + name + "</extra>")
     own = sweep.own_index
     fig.add_vline(x=own, line={"color": BEFORE, "width": 2, "dash": "dash"})
+    fig.add_annotation(text=sweep.mode, x=own, y=1.0, yref="paper", xanchor="left", yanchor="bottom",
+                       showarrow=False, font={"color": BEFORE})
     for ys, colour in ((sweep.forget_accuracy, FORGOTTEN), (sweep.retain_accuracy, AFTER)):
         fig.add_scatter(x=[x[index]], y=[100.0 * ys[index]], mode="markers", showlegend=False, hoverinfo="skip",
                         marker={"size": 22, "color": "rgba(0,0,0,0)", "line": {"color": colour, "width": 4}})
-    _style(fig, title or TITLES["sweep"], 520, margin={"l": 80, "r": 30, "t": 80, "b": 180})
-    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.32, "xanchor": "left", "x": 0})
+    _style(fig, title or TITLES["sweep"], 560, margin={"l": 80, "r": 30, "t": 90, "b": 200})
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.25, "xanchor": "left", "x": 0})
     fig.update_yaxes(range=[-4, 106], title_text="accuracy (%)")
-    fig.update_xaxes(title_text="strength: multiple of the method's own perturbation δ", type="category")
+    fig.update_xaxes(title_text="strength k (× the method's own δ)", type="category", tickangle=0)
     return fig
