@@ -169,6 +169,10 @@ cols[0].metric("A_F · forgotten, test", _pct(test.forget_after), f"{100 * (test
                delta_color="inverse", border=True)
 cols[1].metric("A_R · kept, test", _pct(test.retain_after), f"{100 * (test.retain_after - test.retain_before):+.1f} points",
                border=True)
+rejected = "θ + δ" if chk.rejected_sign == "+" else "θ − δ"
+st.markdown(f"And the candidate the codes turned down, **{rejected}**, on the same test images: A_F "
+            f"{_pct(chk.rejected_forget)}, A_R {_pct(chk.rejected_retain)}. The codes alone choose the direction; "
+            f"this is where they can choose wrong.")
 if chk.forgot and chk.kept:
     st.success(chk.verdict, icon=":material/check_circle:")
 elif chk.forgot or chk.kept:

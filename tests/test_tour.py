@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import state_hash
+from conftest import DEVICES, state_hash
 from unlearning import forgetting, tour
 from unlearning.checkpoints import load_checkpoint
 from unlearning.data import load_dataset
@@ -98,6 +98,14 @@ def test_the_check_is_the_evaluation_on_real_images(steps, paper, mlp, splits):
     assert test.forget_before == paper.before.forget_accuracy(CLASSES)
     assert steps.check.per_class_after == paper.after.per_class_accuracy
     assert steps.check.verdict == paper.verdict.message
+    other = "+" if paper.result.sign == "-" else "-"
+    fishers = code_fisher(mlp.model, mlp.codes, CLASSES, device="cpu")
+    _, deltas, _ = forgetting.perturbations(mlp.model, fishers, *default_lambdas("mlp"))
+    rejected = evaluate(forgetting.apply_delta(mlp.model, deltas, 1.0 if other == "+" else -1.0), splits.test,
+                        mlp.num_classes, device="cpu")
+    assert steps.check.rejected_sign == other
+    assert (steps.check.rejected_forget, steps.check.rejected_retain) == (
+        rejected.forget_accuracy(CLASSES), rejected.retain_accuracy(CLASSES))
     val = next(s for s in steps.check.splits if s.split == "validation")
     after_val = evaluate(paper.result.model, splits.val, mlp.num_classes, device="cpu")
     assert val.forget_after == after_val.forget_accuracy(CLASSES) and val.images == len(splits.val)
@@ -163,3 +171,14 @@ def test_every_step_names_backend_functions_with_readable_source():
             assert fn.__module__.startswith("unlearning."), (step, fn)
             text = tour.source(fn)
             assert text == inspect.getsource(fn) and f"def {fn.__name__}(" in text
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_tour_runs_on_every_device_with_the_cpus_numbers(mlp, splits, steps, device):
+    there = tour.paper_tour(mlp, CLASSES, splits.test, splits.val, device=device)
+    assert there.perturbation.sign == steps.perturbation.sign
+    assert there.chosen.total == steps.chosen.total
+    tol = 3 / len(splits.test)  # a few images may flip between devices' float rounding
+    assert there.sweep.forget_accuracy == pytest.approx(steps.sweep.forget_accuracy, abs=tol)
+    assert there.sweep.retain_accuracy == pytest.approx(steps.sweep.retain_accuracy, abs=tol)
+    assert sum(there.fisher.forget_counts) == sum(steps.fisher.forget_counts)

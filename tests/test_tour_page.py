@@ -104,6 +104,9 @@ def test_the_numbers_shown_are_the_backends(page, backend):
     assert m["A_F at ×1 (paper)"] == pct(outcome.after.forget_accuracy(CLASSES))
     assert m["A_R at ×1 (paper)"] == pct(outcome.after.retain_accuracy(CLASSES))
     assert m["kept candidate"] == ("θ + δ" if r.sign == "+" else "θ − δ")
+    text = "\n".join(md.value for md in page.markdown)
+    assert (f"A_F {pct(steps.check.rejected_forget)}, A_R {pct(steps.check.rejected_retain)}") in text
+    assert f"{steps.ratio.above_one:,} of" in text and f"**{steps.chosen.moved:,} of" in text
     verdicts = [v.value for v in (*page.success, *page.warning, *page.error)]
     assert outcome.verdict.message in verdicts
 

@@ -29,7 +29,7 @@ from .checkpoints import Checkpoint
 from .codes import make_codes
 from .data import ImageTensors
 from .device import pick_device
-from .fisher import check_classes, code_fisher
+from .fisher import FisherPair, check_classes, code_fisher
 from . import forgetting
 from .forgetting import DEFAULT_MODE, HIST_BINS, ForgetResult, apply_delta, fisher_ratio, forget, perturbations
 from .metrics import Evaluation, code_accuracies, evaluate, predict
@@ -137,6 +137,9 @@ class CheckStep:
     verdict: str
     forgot: bool
     kept: bool
+    rejected_sign: str  # the candidate the codes turned down, measured on the same test images
+    rejected_forget: float  # its A_F
+    rejected_retain: float  # its A_R
 
 
 @dataclass(frozen=True)
@@ -212,7 +215,7 @@ def paper_tour(checkpoint: Checkpoint, classes: Sequence[int], test_set: ImageTe
     fishers = code_fisher(base, codes, chosen, device=dev)
     ratios, deltas, scales = perturbations(base, fishers, l1, l2)
 
-    check, test_before, test_after = _check_step(base, result, chosen, test_set, validation,
+    check, test_before, test_after = _check_step(base, result, deltas, chosen, test_set, validation,
                                                  checkpoint.num_classes, dev)
     return Tour(
         classes=tuple(chosen), class_names=tuple(checkpoint.class_names), arch=checkpoint.meta["arch"],
@@ -317,7 +320,7 @@ def _codes_step(model: nn.Module, codes: torch.Tensor, chosen: list[int], dev: t
                      confidence=tuple(float(c) for c in conf), code_forget_accuracy=f, code_retain_accuracy=r)
 
 
-def _fisher_step(model: nn.Module, fishers) -> FisherStep:
+def _fisher_step(model: nn.Module, fishers: FisherPair) -> FisherStep:
     names = [n for n, _ in model.named_parameters()]
     logs_f = {n: torch.log10(fishers.forget[n].float()).flatten().cpu() for n in names}
     logs_r = {n: torch.log10(fishers.remain[n].float()).flatten().cpu() for n in names}
@@ -360,7 +363,8 @@ def _perturbation_step(model: nn.Module, result: ForgetResult, deltas: dict[str,
         sign=result.sign)
 
 
-def _check_step(model: nn.Module, result: ForgetResult, chosen: list[int], test_set: ImageTensors,
+def _check_step(model: nn.Module, result: ForgetResult, deltas: dict[str, torch.Tensor], chosen: list[int],
+                test_set: ImageTensors,
                 validation: ImageTensors | None, num_classes: int, dev: torch.device
                 ) -> tuple[CheckStep, Evaluation, Evaluation]:
     splits, test_eval = [], None
@@ -376,6 +380,10 @@ def _check_step(model: nn.Module, result: ForgetResult, chosen: list[int], test_
             test_eval = (before, after)
     before, after = test_eval
     v = verdict(before, after, chosen)
+    rejected = "-" if result.sign == "+" else "+"
+    other = evaluate(apply_delta(model, deltas, 1.0 if rejected == "+" else -1.0), test_set, num_classes, device=dev)
     step = CheckStep(splits=tuple(splits), per_class_before=before.per_class_accuracy,
-                     per_class_after=after.per_class_accuracy, verdict=v.message, forgot=v.forgot, kept=v.kept)
+                     per_class_after=after.per_class_accuracy, verdict=v.message, forgot=v.forgot, kept=v.kept,
+                     rejected_sign=rejected, rejected_forget=other.forget_accuracy(chosen),
+                     rejected_retain=other.retain_accuracy(chosen))
     return step, before, after
