@@ -10,6 +10,7 @@ from ui import analysis, state, widgets
 from ui import tour_figures as tf
 from unlearning import tour
 from unlearning.forgetting import DEFAULT_MODE, MODES, MOVED_FRACTION
+from unlearning.pipeline import FORGOTTEN_AT_MOST
 
 st.title("Guided tour of the method")
 st.markdown("The published rule of *One-Shot Machine Unlearning with Mnemonic Code*, one step at a time, on the "
@@ -111,10 +112,10 @@ _show_code("codes")
 f = T.fisher
 n_params = sum(layer.numel for layer in f.layers)
 _step(2, "fisher", "The Fisher information of each parameter",
-      f"One forward and one backward pass per code gives the gradient g_c of the loss CE(model(code_c), c) for "
-      f"every parameter. Squared and averaged over the forgotten classes' codes it is **F_forget**, over the "
-      f"kept classes' codes **F_remain** (each plus 1e-16): how much the parameter matters to those codes. "
-      f"{len(names)} passes for {n_params:,} parameters; the histograms are counts, binned on the server.",
+      f"For each class c, g_c is the gradient of the loss CE(model(code_c), c) with respect to every parameter. "
+      f"Squared and averaged over the forgotten classes' codes it is **F_forget**, over the kept classes' codes "
+      f"**F_remain** (each plus 1e-16): how much the parameter matters to those codes. {len(names)} codes, "
+      f"{n_params:,} parameters, no data; the histograms count parameters per bin.",
       tf.fisher_figure(f))
 _show_code("fisher")
 
@@ -131,7 +132,8 @@ _show_code("ratio")
 ch = T.chosen
 _step(4, "chosen", "The parameters it moves",
       f"Each parameter tensor n moves by **δ_n = s_n · r** with one scale per tensor, **s_n = min(λ1, λ2 / max r)** "
-      f"(λ1 = {T.perturbation.lambda1:g}, λ2 = {T.perturbation.lambda2:g}, the paper's values for a {T.arch}). So "
+      f"(λ1 = {T.perturbation.lambda1:g}, λ2 = {T.perturbation.lambda2:g}, the paper's values for this kind of "
+      f"model, a {T.arch}). So "
       f"the move is proportional to r: parameters with a large ratio move, the others hardly. Counting a parameter "
       f"as moved when |δ| is at least {MOVED_FRACTION:.1%} of its tensor's RMS weight: **{ch.moved:,} of "
       f"{ch.total:,}** ({ch.moved / max(ch.total, 1):.1%}).",
@@ -161,14 +163,15 @@ chk = T.check
 test = next(s for s in chk.splits if s.split == "test")
 _step(6, "check", "The check on real images",
       f"The rule decided on the codes alone. Whether it forgot is a question for real images it never saw: "
-      + ", ".join(f"{s.images:,} {s.split} images" for s in chk.splits) + ". The left panel should fall, the right "
+      + ", ".join(f"{s.images:,} {s.split} images" for s in chk.splits) + ". The top panel should fall, the bottom "
       f"one stay.",
       tf.check_figure(chk, (c.code_forget_accuracy, c.code_retain_accuracy), p.candidates[p.sign]))
 cols = st.columns(2)
+# the verdict below gives the colour: a change of a few points is neither a success nor a failure by itself
 cols[0].metric("A_F · forgotten, test", _pct(test.forget_after), f"{100 * (test.forget_after - test.forget_before):+.1f} points",
-               delta_color="inverse", border=True)
+               delta_color="off", border=True)
 cols[1].metric("A_R · kept, test", _pct(test.retain_after), f"{100 * (test.retain_after - test.retain_before):+.1f} points",
-               border=True)
+               delta_color="off", border=True)
 rejected = "θ + δ" if chk.rejected_sign == "+" else "θ − δ"
 st.markdown(f"And the candidate the codes turned down, **{rejected}**, on the same test images: A_F "
             f"{_pct(chk.rejected_forget)}, A_R {_pct(chk.rejected_retain)}. The codes alone choose the direction; "
@@ -192,10 +195,19 @@ factor = st.select_slider("Strength k (multiple of the paper's δ)", options=lis
 i = sw.factors.index(factor)
 cols = st.columns(2)
 cols[0].metric(f"A_F at {tf.factor_label(factor)}", _pct(sw.forget_accuracy[i]),
-               f"{100 * (sw.forget_accuracy[i] - sw.forget_accuracy[0]):+.1f} points", delta_color="inverse", border=True)
+               f"{100 * (sw.forget_accuracy[i] - sw.forget_accuracy[0]):+.1f} points", delta_color="off", border=True)
 cols[1].metric(f"A_R at {tf.factor_label(factor)}", _pct(sw.retain_accuracy[i]),
-               f"{100 * (sw.retain_accuracy[i] - sw.retain_accuracy[0]):+.1f} points", border=True)
+               f"{100 * (sw.retain_accuracy[i] - sw.retain_accuracy[0]):+.1f} points", delta_color="off", border=True)
 widgets.chart(tf.sweep_figure(sw, i), key="tour_sweep")
+gone = sw.first_forgotten()
+if gone is None:
+    st.markdown(f"No strength on this grid brings A_F down to {FORGOTTEN_AT_MOST:.0%}: along this direction the "
+                f"forgotten classes stay recognised.")
+else:
+    st.markdown(f"A_F first falls to {FORGOTTEN_AT_MOST:.0%} or less at **{tf.factor_label(sw.factors[gone])}**, "
+                f"where A_R is {_pct(sw.retain_accuracy[gone])} (it was {_pct(sw.retain_accuracy[0])}). "
+                + ("The paper's own strength is already there." if gone <= sw.own_index else
+                   "The paper's own strength stops short of it: the codes were satisfied before the images were."))
 _show_code("sweep")
 
 if DEFAULT_MODE != "paper":

@@ -119,6 +119,8 @@ def test_the_sweep_passes_through_the_paper_rule_at_its_own_strength(steps, pape
     assert sw.retain_accuracy[i] == paper.after.retain_accuracy(CLASSES)
     assert (sw.code_forget_accuracy[i], sw.code_retain_accuracy[i]) == paper.result.code_scores[paper.result.sign]
     assert sw.forget_accuracy[0] == paper.before.forget_accuracy(CLASSES)
+    gone = sw.first_forgotten()
+    assert sw.forget_accuracy[gone] <= 0.02 and all(a > 0.02 for a in sw.forget_accuracy[:gone])
     # pushed far enough, the kept classes break: the trade-off the slider shows
     assert min(sw.retain_accuracy) < sw.retain_accuracy[0] - 0.2
 

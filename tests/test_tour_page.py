@@ -107,6 +107,12 @@ def test_the_numbers_shown_are_the_backends(page, backend):
     text = "\n".join(md.value for md in page.markdown)
     assert (f"A_F {pct(steps.check.rejected_forget)}, A_R {pct(steps.check.rejected_retain)}") in text
     assert f"{steps.ratio.above_one:,} of" in text and f"**{steps.chosen.moved:,} of" in text
+    gone = steps.sweep.first_forgotten()
+    if gone is None:
+        assert "No strength on this grid" in text
+    else:
+        assert (f"at **{tf.factor_label(steps.sweep.factors[gone])}**, where A_R is "
+                f"{pct(steps.sweep.retain_accuracy[gone])}") in text
     verdicts = [v.value for v in (*page.success, *page.warning, *page.error)]
     assert outcome.verdict.message in verdicts
 

@@ -33,7 +33,7 @@ from .fisher import FisherPair, check_classes, code_fisher
 from . import forgetting
 from .forgetting import DEFAULT_MODE, HIST_BINS, ForgetResult, apply_delta, fisher_ratio, forget, perturbations
 from .metrics import Evaluation, code_accuracies, evaluate, predict
-from .pipeline import default_lambdas, verdict
+from .pipeline import FORGOTTEN_AT_MOST, default_lambdas, verdict
 
 # Multiples of the paper's own perturbation; 1 is the paper's rule itself. Wide enough to reach the
 # point where the kept classes break on every shipped model (the CNN's and ResNet-8's digits need 10-100x).
@@ -159,6 +159,10 @@ class Sweep:
     def own_index(self) -> int:
         """Index of k = 1: the method's own result."""
         return self.factors.index(1.0)
+
+    def first_forgotten(self, at_most: float = FORGOTTEN_AT_MOST) -> int | None:
+        """Index of the smallest factor at which A_F is at most ``at_most`` (the verdict's bar), if any."""
+        return next((i for i, a in enumerate(self.forget_accuracy) if a <= at_most), None)
 
 
 @dataclass(frozen=True)
