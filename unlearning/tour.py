@@ -217,7 +217,7 @@ def paper_tour(checkpoint: Checkpoint, classes: Sequence[int], test_set: ImageTe
     result = forget(base, codes, chosen, lambda1=l1, lambda2=l2, device=dev, mode="paper")
     # the same helpers forget() is made of, for the numbers between its input and its output
     fishers = code_fisher(base, codes, chosen, device=dev)
-    ratios, deltas, scales = perturbations(base, fishers, l1, l2)
+    ratios, deltas, _ = perturbations(base, fishers, l1, l2)
 
     check, test_before, test_after = _check_step(base, result, deltas, chosen, test_set, validation,
                                                  checkpoint.num_classes, dev)
