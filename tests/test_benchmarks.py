@@ -86,4 +86,4 @@ def test_tour_benchmark_times_the_tour_and_its_sweep(capsys):
     assert tour_bench.main(["--models", "mlp-mnist5k", "--repeats", "1"]) == 0
     line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| mlp-mnist5k |")][0]
     cells = [c.strip() for c in line.strip("|").split("|")]
-    assert float(cells[1]) > 0 and float(cells[2]) > 0 and cells[3].startswith("8 x 1,000")
+    assert float(cells[1]) > 0 and float(cells[2]) > 0 and cells[3].startswith("8 x 1,000") and float(cells[4]) > 0
