@@ -241,6 +241,8 @@ def default_mode_sweep(checkpoint: Checkpoint, classes: Sequence[int], test_set:
 
     Its move is read off its own result (after - before, per parameter), so any method that returns
     a perturbed copy of the model can be swept; ``validation`` goes to methods that calibrate on it.
+    Buffers (batch-norm statistics) stay the original's along the sweep; k = 1 measures the method's
+    own model, buffers and all.
     """
     dev = pick_device(device)
     chosen = check_classes(classes, checkpoint.num_classes)
