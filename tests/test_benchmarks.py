@@ -79,3 +79,11 @@ def test_stratified_subsets_have_the_asked_size_and_shares(digits):
         share = sub.labels.bincount(minlength=10).float() / size
         full = digits.train.labels.bincount(minlength=10).float() / len(digits.train)
         assert (share - full).abs().max() <= 1.0 / size + 1e-9
+
+
+def test_tour_benchmark_times_the_tour_and_its_sweep(capsys):
+    tour_bench = _script("tour")
+    assert tour_bench.main(["--models", "mlp-mnist5k", "--repeats", "1"]) == 0
+    line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| mlp-mnist5k |")][0]
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert float(cells[1]) > 0 and float(cells[2]) > 0 and cells[3].startswith("8 x 1,000") and float(cells[4]) > 0

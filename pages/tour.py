@@ -1,0 +1,221 @@
+"""Guided tour: the paper's rule step by step on the current model and class, each step with its figure
+and the backend code that computes it, then a strength slider that shows the trade-off on real images."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from ui import analysis, state, widgets
+from ui import tour_figures as tf
+from unlearning import tour
+from unlearning.forgetting import DEFAULT_MODE, MODES, MOVED_FRACTION
+from unlearning.pipeline import FORGOTTEN_AT_MOST
+
+st.title("Guided tour of the method")
+st.markdown("The published rule of *One-Shot Machine Unlearning with Mnemonic Code*, one step at a time, on the "
+            "model in the sidebar. Every figure is computed live by the same functions the app forgets with; "
+            "open **Show the code** under a step to read the function.")
+if DEFAULT_MODE == "paper":
+    st.caption("This is also the method the app uses by default.")
+else:
+    st.caption(f"This tour teaches the paper's rule (method `paper`). The app's default method is "
+               f"`{DEFAULT_MODE}`: {MODES[DEFAULT_MODE]} The last step compares the two.")
+
+path = state.selected_path()
+ckpt = state.page_checkpoint(path, "This model cannot be toured here", measure=False)
+names, meta = ckpt.class_names, ckpt.meta
+model_id = state.model_name(path)
+
+
+def _current_classes() -> list[str]:
+    """The class the user is working on: the last run's, else the Forget page's choice, else a digit."""
+    run: state.Run | None = st.session_state.get(state.RUN_KEY)
+    if run is not None and run.matches(path):
+        return [names[c] for c in run.view.forget]
+    chosen = st.session_state.get(f"classes::{model_id}")
+    if chosen and all(c in names for c in chosen):
+        return list(chosen)
+    return ["3"] if "3" in names else [names[-1]]
+
+
+selected = st.multiselect("Class to forget", names, default=_current_classes(), key=f"tour_classes::{model_id}",
+                          help="The tour runs the paper's rule on these classes; everything else is kept.")
+problem = analysis.selection_problem(selected, names)
+if problem:
+    st.info(problem, icon=":material/touch_app:")
+    st.stop()
+classes = tuple(analysis.class_indices(selected, names))
+device = state.selected_device()
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _paper_tour(path: str, mtime: float, size: int, classes: tuple[int, ...], device: str) -> tour.Tour:
+    shared = state.shared_checkpoint(path)
+    val = state.shared_splits(shared.meta["dataset"]).val
+    return tour.paper_tour(shared, classes, state.test_split(shared), val, device=device)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _default_sweep(path: str, mtime: float, size: int, classes: tuple[int, ...], device: str) -> tour.Sweep:
+    shared = state.shared_checkpoint(path)
+    val = state.shared_splits(shared.meta["dataset"]).val
+    return tour.default_mode_sweep(shared, classes, state.test_split(shared), val, device=device)
+
+
+def _computed(fn: Callable, what: str):
+    """``fn()`` inside a spinner; a failure is a message and a stop, never a traceback."""
+    try:
+        with st.spinner(what):
+            return fn()
+    except Exception as e:  # noqa: BLE001 - the page boundary
+        st.error(f"Could not run the tour on {model_id}: {str(e).strip().splitlines()[0][:300] if str(e) else e!r}")
+        st.stop()
+
+
+T: tour.Tour = _computed(lambda: _paper_tour(*state.file_stamp(path), classes, device),
+                         "Running the paper's rule step by step…")
+forget_names = ", ".join(names[c] for c in T.classes)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _show_code(key: str) -> None:
+    with st.expander("Show the code"):
+        for fn in tour.STEP_FUNCTIONS[key]:
+            st.markdown(f"`{fn.__module__}.{fn.__qualname__}`")
+            st.code(tour.source(fn), language="python")
+
+
+def _step(number: int, key: str, heading: str, text: str, fig) -> None:
+    st.subheader(f"{number}. {heading}", divider="gray")
+    st.markdown(text)
+    widgets.chart(fig, key=f"tour_{key}")
+
+
+# --- 1. the codes ---------------------------------------------------------------------------------------
+c = T.codes
+_step(1, "codes", "The mnemonic codes",
+      f"Every class has its own fixed random image, its **mnemonic code**, drawn once from a seed. During training "
+      f"each image was swapped for its class's code with probability t_mix = {meta.get('t_mix', '–')}, so the model "
+      f"learnt to recognise the codes too. They are all the rule will look at: no training image, no test image. "
+      f"Forgetting **{forget_names}** (framed).",
+      tf.codes_figure(c, names, T.classes))
+cols = st.columns(2)
+cols[0].metric("forgotten codes recognised", _pct(c.code_forget_accuracy), border=True)
+cols[1].metric("kept codes recognised", _pct(c.code_retain_accuracy), border=True)
+_show_code("codes")
+
+# --- 2. the Fisher information ----------------------------------------------------------------------------
+f = T.fisher
+n_params = sum(layer.numel for layer in f.layers)
+_step(2, "fisher", "The Fisher information of each parameter",
+      f"For each class c, g_c is the gradient of the loss CE(model(code_c), c) with respect to every parameter. "
+      f"Squared and averaged over the forgotten classes' codes it is **F_forget**, over the kept classes' codes "
+      f"**F_remain** (each plus 1e-16): how much the parameter matters to those codes. {len(names)} codes, "
+      f"{n_params:,} parameters, no data; the histograms count parameters per bin.",
+      tf.fisher_figure(f))
+_show_code("fisher")
+
+# --- 3. the ratio --------------------------------------------------------------------------------------
+r = T.ratio
+_step(3, "ratio", "The ratio: who needs this parameter more",
+      f"For every parameter, **r = F_forget / F_remain**. Where r is large the parameter matters far more to the "
+      f"forgotten classes than to the kept ones: that is where to push. {r.above_one:,} of {n_params:,} parameters "
+      f"have r > 1; the largest r is {r.max_ratio:.3g}. The green bars are the parameters step 4 moves.",
+      tf.ratio_figure(r))
+_show_code("ratio")
+
+# --- 4. the chosen parameters -------------------------------------------------------------------------------
+ch = T.chosen
+_step(4, "chosen", "The parameters it moves",
+      f"Each parameter tensor n moves by **δ_n = s_n · r** with one scale per tensor, **s_n = min(λ1, λ2 / max r)** "
+      f"(λ1 = {T.perturbation.lambda1:g}, λ2 = {T.perturbation.lambda2:g}, the paper's values for this kind of "
+      f"model, a {T.arch}). So "
+      f"the move is proportional to r: parameters with a large ratio move, the others hardly. Counting a parameter "
+      f"as moved when |δ| is at least {MOVED_FRACTION:.1%} of its tensor's RMS weight: **{ch.moved:,} of "
+      f"{ch.total:,}** ({ch.moved / max(ch.total, 1):.1%}).",
+      tf.chosen_figure(ch))
+_show_code("chosen")
+
+# --- 5. the perturbation and its sign -----------------------------------------------------------------------
+p = T.perturbation
+tie = len(set(p.scores.values())) == 1
+kept_sign = "θ + δ" if p.sign == "+" else "θ − δ"
+_step(5, "perturbation", "The perturbation, and which way to push",
+      f"δ is small next to the weights: ‖δ‖ = {p.delta_norm:.3g}, {p.delta_norm / p.weight_norm:.1%} of ‖θ‖; the "
+      f"largest single change is {p.max_delta:.3g}. The rule cannot tell from r which direction forgets, so it "
+      f"builds both **θ + δ** and **θ − δ**, runs each on the codes, and keeps the one with the larger "
+      f"(1 − forgotten codes recognised) + (kept codes recognised). "
+      + (f"Here both score {p.scores[p.sign]:.2f}, a tie, and ties go to **θ − δ**, as in the paper's code."
+         if tie else f"It keeps **{kept_sign}**."),
+      tf.perturbation_figure(p))
+cols = st.columns(3)
+cols[0].metric("kept candidate", kept_sign, border=True)
+cols[1].metric("‖δ‖ / ‖θ‖", f"{p.delta_norm / p.weight_norm:.2%}", border=True)
+cols[2].metric("largest change", f"{p.max_delta:.3g}", border=True)
+_show_code("perturbation")
+
+# --- 6. the check on real images ----------------------------------------------------------------------------
+chk = T.check
+test = next(s for s in chk.splits if s.split == "test")
+_step(6, "check", "The check on real images",
+      f"The rule decided on the codes alone. Whether it forgot is a question for real images it never saw: "
+      + ", ".join(f"{s.images:,} {s.split} images" for s in chk.splits) + ". The top panel should fall, the bottom "
+      f"one stay.",
+      tf.check_figure(chk, (c.code_forget_accuracy, c.code_retain_accuracy), p.candidates[p.sign]))
+cols = st.columns(2)
+# the verdict below gives the colour: a change of a few points is neither a success nor a failure by itself
+cols[0].metric("A_F · forgotten, test", _pct(test.forget_after), f"{100 * (test.forget_after - test.forget_before):+.1f} points",
+               delta_color="off", border=True)
+cols[1].metric("A_R · kept, test", _pct(test.retain_after), f"{100 * (test.retain_after - test.retain_before):+.1f} points",
+               delta_color="off", border=True)
+rejected = "θ + δ" if chk.rejected_sign == "+" else "θ − δ"
+st.markdown(f"And the candidate the codes turned down, **{rejected}**, on the same test images: A_F "
+            f"{_pct(chk.rejected_forget)}, A_R {_pct(chk.rejected_retain)}. The codes alone choose the direction; "
+            f"this is where they can choose wrong.")
+if chk.forgot and chk.kept:
+    st.success(chk.verdict, icon=":material/check_circle:")
+elif chk.forgot or chk.kept:
+    st.warning(chk.verdict, icon=":material/warning:")
+else:
+    st.error(chk.verdict, icon=":material/error:")
+_show_code("check")
+
+# --- the strength slider ----------------------------------------------------------------------------------
+sw = T.sweep
+st.subheader("7. How hard to push: the strength", divider="gray")
+st.markdown(f"The paper fixes the strength with λ1 and λ2. Slide to scale its move: **θ {'+' if sw.sign == '+' else '−'} "
+            f"k · δ** (the kept direction), which is the rule with both λ1 and λ2 multiplied by k. Every point is "
+            f"measured on the {sw.test_images:,} real test images; the dotted lines are what the codes say.")
+factor = st.select_slider("Strength k (multiple of the paper's δ)", options=list(sw.factors), value=1.0,
+                          format_func=tf.factor_label, key="tour_strength")
+i = sw.factors.index(factor)
+cols = st.columns(2)
+cols[0].metric(f"A_F at {tf.factor_label(factor)}", _pct(sw.forget_accuracy[i]),
+               f"{100 * (sw.forget_accuracy[i] - sw.forget_accuracy[0]):+.1f} points", delta_color="off", border=True)
+cols[1].metric(f"A_R at {tf.factor_label(factor)}", _pct(sw.retain_accuracy[i]),
+               f"{100 * (sw.retain_accuracy[i] - sw.retain_accuracy[0]):+.1f} points", delta_color="off", border=True)
+widgets.chart(tf.sweep_figure(sw, i), key="tour_sweep")
+gone = sw.first_forgotten()
+if gone is None:
+    st.markdown(f"No strength on this grid brings A_F down to {FORGOTTEN_AT_MOST:.0%}: along this direction the "
+                f"forgotten classes stay recognised.")
+else:
+    st.markdown(f"A_F first falls to {FORGOTTEN_AT_MOST:.0%} or less at **{tf.factor_label(sw.factors[gone])}**, "
+                f"where A_R is {_pct(sw.retain_accuracy[gone])} (it was {_pct(sw.retain_accuracy[0])}). "
+                + ("The paper's own strength is already there." if gone <= sw.own_index else
+                   "The paper's own strength stops short of it: the codes were satisfied before the images were."))
+_show_code("sweep")
+
+if DEFAULT_MODE != "paper":
+    if st.toggle(f"Compare with the app's default method ({DEFAULT_MODE})", key="tour_default_sweep"):
+        d = _computed(lambda: _default_sweep(*state.file_stamp(path), classes, device),
+                      f"Sweeping the {DEFAULT_MODE} method…")
+        j = d.factors.index(factor) if factor in d.factors else d.own_index
+        st.markdown(f"The same slider on `{DEFAULT_MODE}`: k scales the move that method made (k = 1 is its own "
+                    f"result). {MODES[DEFAULT_MODE]}")
+        widgets.chart(tf.sweep_figure(d, j, title=f"Strength of {DEFAULT_MODE}: A_F and A_R"),
+                      key="tour_sweep_default")
