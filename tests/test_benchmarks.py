@@ -87,3 +87,20 @@ def test_tour_benchmark_times_the_tour_and_its_sweep(capsys):
     line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| mlp-mnist5k |")][0]
     cells = [c.strip() for c in line.strip("|").split("|")]
     assert float(cells[1]) > 0 and float(cells[2]) > 0 and cells[3].startswith("8 x 1,000") and float(cells[4]) > 0
+
+
+def test_depth_rows_hold_the_documented_keys_and_read_against_retraining(digits, digits_mlp, tmp_path, monkeypatch):
+    monkeypatch.setenv("UNLEARNING_CACHE", str(tmp_path / "cache"))
+    depth = _script("depth")
+    rows = depth.rows_for("digits-mlp", digits_mlp, digits, (3,), ["original", "calibrated", "erase", "retrain"],
+                          train_missing=True, log=lambda m: None)
+    assert [r["method"] for r in rows] == ["original", "calibrated", "erase", "retrain"]
+    for r in rows:
+        assert set(depth.KEYS) <= set(r)
+        assert r["probe_forget_retrain"] == rows[-1]["probe_forget"]  # every row beside the same reference
+    by = {r["method"]: r for r in rows}
+    assert by["calibrated"]["verdict"] == "hidden" and by["calibrated"]["cka_forgotten"] == pytest.approx(1.0)
+    assert by["retrain"]["verdict"] == "forgotten" and by["original"]["verdict"] == "not forgotten"
+    assert list((tmp_path / "cache").rglob("retrain-3.safetensors"))  # the reference was cached
+    md = depth.markdown(rows, depth.retain_drops(rows))
+    assert "| digits-mlp | erase |" in md and "| digits-mlp | 3 | retrain |" in md
