@@ -34,8 +34,8 @@ import torch
 from torch import nn
 
 from .data import ImageTensors, Splits, to_floats
-from .device import inference_batch, pick_device
-from .layers import classifier_layer, layer_outputs, penultimate
+from .device import pick_device
+from .layers import layer_outputs, penultimate
 from .metrics import predict
 
 ProgressFn = Callable[[float, str], None]

@@ -17,13 +17,17 @@ ValueError for anything else, and the ``erase`` mode then says so.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from .device import inference_batch
+from . import classifier_edit
+from .device import inference_batch, synchronize
+from .results import HIST_BINS, MOVED_FRACTION, ForgetResult, TensorReport
 
 SHRINK = 1e-3  # the least covariance shrinkage towards its mean eigenvalue; more when Ledoit-Wolf asks for it
 
@@ -168,3 +172,44 @@ def erase(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, forget_c
         rank = max(rank, int(round(float(torch.trace(torch.eye(len(m), dtype=m.dtype) - m)))))
         deltas.update(fold(out, sites, m.to(device), shift.to(device)))
     return out.eval(), deltas, rank
+
+
+# ---------------------------------------------------------------------------------------------
+# The mode: erase, then the calibrated classifier edit
+
+
+def forget_on(dev: torch.device, model: nn.Module, codes: torch.Tensor, chosen: list[int],
+              images: torch.Tensor, labels: torch.Tensor, notes: list[str]) -> ForgetResult:
+    """Mode ``erase``: the forgotten classes erased from the last hidden layer, then ``calibrated`` on top."""
+    synchronize(dev)
+    t0 = time.perf_counter()
+    try:
+        erased, erase_deltas, rank = erase(model, images, labels, chosen, dev)
+    except ValueError as e:  # an architecture without a known erasure site: say so, edit the classifier only
+        notes.append(f"features not erased ({e}); only the classifier layer was edited, so the class may be hidden "
+                     f"rather than gone")
+        erased, erase_deltas, rank = copy.deepcopy(model).to(dev).eval(), {}, 0
+    synchronize(dev)
+    t1 = time.perf_counter()
+    res = classifier_edit.forget_on(dev, erased, codes, chosen, "erase", images, labels, notes)
+    if not erase_deltas:
+        return res
+    params = dict(model.named_parameters())
+    zeros = tuple(0 for _ in range(HIST_BINS))
+    reports = []
+    for t in res.tensors:
+        d = erase_deltas.get(t.name)
+        if d is None:
+            reports.append(t)
+            continue
+        rms = float(params[t.name].detach().float().square().mean().sqrt())
+        a = d.abs().float()
+        reports.append(TensorReport(
+            name=t.name, shape=t.shape, numel=t.numel, scale=0.0, max_ratio=float("nan"), ratio_counts=zeros,
+            moved_counts=zeros, moved=int((a >= MOVED_FRACTION * max(rms, 1e-12)).sum()), max_delta=float(a.max()),
+            mean_abs_delta=float(a.mean())))
+    seconds = dict(res.seconds)
+    seconds["erase"] = t1 - t0
+    seconds["total"] = res.seconds["total"] + (t1 - t0)
+    return dataclasses.replace(res, tensors=tuple(reports), seconds=seconds,
+                               calibration={**res.calibration, "erased_rank": float(rank)})
