@@ -3,6 +3,11 @@
     python benchmarks/fisher_speed.py                      # MLP, CNN, ResNet-18; 10 and 100 classes; CPU
     python benchmarks/fisher_speed.py --device cuda
     python benchmarks/fisher_speed.py --models mlp cnn --classes 10 --repeats 5
+    python benchmarks/fisher_speed.py --device cuda --models tv:resnet18 --size 224 --classes 100 1000
+
+``--models`` takes any architecture name of ``unlearning.models`` (``vit``, ``tv:resnet18``, ...); the
+input is 1x28x28 for the digit models, 3x32x32 otherwise, or 3 x size x size with ``--size``
+(synthetic inputs: the codes themselves, uniform noise of that shape).
 
 - loop: ``fisher.code_fisher_loop``, one forward/backward per class, as the reference code does
   (it works on a copy of the model; the copy is part of its time);
@@ -34,7 +39,15 @@ from unlearning.device import describe, pick_device, synchronize  # noqa: E402
 from unlearning.fisher import code_fisher, code_fisher_loop  # noqa: E402
 from unlearning.models import build_model, count_parameters  # noqa: E402
 
-SHAPES = {"mlp": (1, 28, 28), "cnn": (1, 28, 28), "resnet18": (3, 32, 32)}
+SHAPES = {"mlp": (1, 28, 28), "cnn": (1, 28, 28), "resnet18": (3, 32, 32)}  # the default rows
+DIGIT_MODELS = ("mlp", "cnn", "vit")
+
+
+def input_shape(arch: str, size: int | None) -> tuple[int, int, int]:
+    """1x28x28 for the digit models, 3x32x32 for the others; 3 x size x size when a size is given."""
+    if size:
+        return (3, size, size)
+    return SHAPES.get(arch, (1, 28, 28) if arch in DIGIT_MODELS else (3, 32, 32))
 
 
 def median_seconds(fn, repeats: int, device: torch.device) -> tuple[float, object]:
@@ -64,7 +77,9 @@ def agree(a, b) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    ap.add_argument("--models", nargs="+", default=list(SHAPES), choices=list(SHAPES))
+    ap.add_argument("--models", nargs="+", default=list(SHAPES),
+                    help="architecture names (default: mlp cnn resnet18); any name build_model takes")
+    ap.add_argument("--size", type=int, default=None, help="square 3-channel inputs of this side (e.g. 224)")
     ap.add_argument("--classes", type=int, nargs="+", default=[10, 100])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeats", type=int, default=5)
@@ -76,12 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     device = pick_device(args.device)
     print(f"{describe(device)}, {torch.get_num_threads()} CPU threads, chunk {args.chunk_size}, "
           f"median of {args.repeats} after a warm-up; forget class 0\n")
-    print("| model | classes | parameters | loop s | vmap s | batched s | loop / batched | loop / vmap | max rel. diff |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| model | input | classes | parameters | loop s | vmap s | batched s | loop / batched | loop / vmap "
+          "| max rel. diff |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for arch in args.models:
         for k in args.classes:
             torch.manual_seed(0)
-            shape = SHAPES[arch]
+            shape = input_shape(arch, args.size)
             model = build_model(arch, shape, k)
             model.train()
             with torch.no_grad():
@@ -97,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                 chunk_size=args.chunk_size),
                                             args.repeats, device)
             diff = max(agree(f_fast, f_loop), agree(f_vmap, f_loop))
-            print(f"| {arch} | {k} | {count_parameters(model):,} | {t_loop:.4f} | {t_vmap:.4f} | {t_fast:.4f} "
+            print(f"| {arch} | {'x'.join(map(str, shape))} | {k} | {count_parameters(model):,} | {t_loop:.4f} | {t_vmap:.4f} | {t_fast:.4f} "
                   f"| {t_loop / t_fast:.1f}x | {t_loop / t_vmap:.1f}x | {diff:.1e} |", flush=True)
     return 0
 

@@ -2,6 +2,7 @@
 
     python benchmarks/forgetting_table.py                 # all modes; writes docs/forgetting_table.{md,csv}
     python benchmarks/forgetting_table.py --modes calibrated --no-default
+    python benchmarks/forgetting_table.py --models vit-mnist5k   # measure one model, keep the others' rows
 
 Measured on the real mnist5k test split (the calibrated mode looks at the validation split only),
 one CPU thread. Besides the two table files it rewrites each model's card (assets/models/<name>.md)
@@ -26,10 +27,13 @@ def main() -> int:
     ap.add_argument("--modes", nargs="+", choices=list(MODES), default=None, help="default: every mode")
     ap.add_argument("--csv", default=str(zoo.TABLE_CSV))
     ap.add_argument("--md", default=str(zoo.TABLE_MD))
+    ap.add_argument("--models", nargs="+", default=None,
+                    help="measure only these shipped models; the others keep their rows from the existing CSV")
     ap.add_argument("--no-default", action="store_true", help="leave assets/models/DEFAULT as it is")
     args = ap.parse_args()
     rows = zoo.make_table(csv_path=Path(args.csv), md_path=Path(args.md), modes=args.modes,
-                          write_default=not args.no_default, log=lambda m: print(m, file=sys.stderr, flush=True))
+                          write_default=not args.no_default, names=args.models,
+                          log=lambda m: print(m, file=sys.stderr, flush=True))
     missed = [s for s in zoo.summaries(rows) if s.mode == DEFAULT_MODE and not s.meets_targets]
     for s in zoo.summaries(rows):
         print(f"{s.model:<18} {s.mode:<11} singles worst A_F {s.singles_max_forget:6.1%}  mean drop "

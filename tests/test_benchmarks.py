@@ -1,6 +1,7 @@
 """Smoke tests of the benchmark scripts on the tiny digits model: they run and print what they promise."""
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _script(name: str):
     spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -104,3 +106,56 @@ def test_depth_rows_hold_the_documented_keys_and_read_against_retraining(digits,
     assert list((tmp_path / "cache").rglob("retrain-3.safetensors"))  # the reference was cached
     md = depth.markdown(rows, depth.retain_drops(rows))
     assert "| digits-mlp | erase |" in md and "| digits-mlp | 3 | retrain |" in md
+
+
+def test_gpu_check_refuses_loudly_when_cuda_is_asked_for_and_absent(tmp_path):
+    """Not a skip: exit 2, one error line, nothing written (CUDA hidden, so this holds on a GPU machine too)."""
+    import os
+    import subprocess
+
+    out = tmp_path / "out"
+    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), str(out), "--device", "cuda"],
+                          capture_output=True, text=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gpu_check: error: CUDA was requested")
+    assert proc.stdout == "" and not out.exists()
+
+
+def test_gpu_check_cpu_form_writes_each_step_and_a_summary(tmp_path):
+    gpu_check = _script("gpu_check")
+    echoed = []
+    code, results = gpu_check.run_check(tmp_path, "cpu", small=True, budget=300, steps=("device", "fisher"),
+                                        echo=echoed.append)
+    assert code == 0 and [(r.name, r.status) for r in results] == [("device", "ok"), ("fisher", "ok")]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["ok"] is True and summary["device"]["requested"] == "cpu" and summary["small"] is True
+    assert [s["name"] for s in summary["steps"]] == ["device", "fisher"]
+    fisher = (tmp_path / "fisher.txt").read_text()
+    for model in ("mlp", "vit", "tv:resnet18"):
+        assert f"| {model} |" in fisher
+    assert "| fisher | ok | 0 |" in (tmp_path / "summary.md").read_text()
+    assert "torch:" in (tmp_path / "device.txt").read_text() and "== fisher: ok" in "\n".join(echoed)
+
+
+def test_gpu_check_full_form_covers_the_issue_s_figures():
+    gpu_check = _script("gpu_check")
+    full = gpu_check.step_commands("cuda", small=False)
+    flat = [" ".join(argv) for argv in full["fisher"]]
+    assert any("tv:resnet18 --size 224 --classes 100 1000" in f for f in flat)
+    assert any("vit" in f and "--classes 10 100" in f for f in flat)
+    tests = full["tests"][0]
+    assert tests[tests.index("-k") + 1] == "cuda"
+    files = [a for a in tests if a.startswith("tests/")]  # the files parametrised over conftest's DEVICES
+    assert {"tests/test_fisher.py", "tests/test_forgetting.py", "tests/test_modes.py"} <= set(files)
+    assert "tests/test_benchmarks.py" not in files  # which mentions CUDA_VISIBLE_DEVICES, and would recurse
+    assert "--device" in full["compare"][0] and "cuda" in full["compare"][0]
+
+
+def test_gpu_check_kills_a_step_past_its_time_and_says_so(tmp_path):
+    gpu_check = _script("gpu_check")
+    lines = []
+    rc, timed_out = gpu_check.run_streamed([sys.executable, "-c", "import time; print('started', flush=True); "
+                                            "time.sleep(60)"], lines.append, timeout=2)
+    assert timed_out and lines == ["started"]
+    assert gpu_check.skipped_count("3 passed, 2 skipped in 1.0s") == 2 and gpu_check.skipped_count("3 passed") == 0

@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from conftest import DEVICES, state_hash
+from unlearning.data import to_floats
 from unlearning.fisher import EPS, code_fisher
 from unlearning.forgetting import (
     CODE_SAFETY, DEFAULT_MODE, MODES, NEEDS_VALIDATION, STRENGTHS, VAL_SAFETY, classifier_fisher, classifier_layer,
@@ -168,3 +169,36 @@ def test_one_default_mode_everywhere_and_the_paper_rule_by_name(digits, digits_m
     assert a.mode == "erase" and b.mode == "paper"
     with pytest.raises(ValueError, match="validation images"):
         forget(digits_mlp.model, digits_mlp.codes, [2], device="cpu")
+
+
+class _Negate(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return -x
+
+
+@pytest.mark.parametrize("mode", ["classifier", "calibrated"])
+def test_negative_features_forget_like_their_mirror_image(digits_cnn, digits, mode):
+    """A layer norm's output (a transformer's features) is signed, a ReLU's is not. Negating the features
+    and the classifier's weights leaves every logit as it was, so forgetting must do the same on both;
+    with an unsigned perturbation the negated model's class logit rose instead of falling."""
+    import copy
+
+    mirror = copy.deepcopy(digits_cnn.model)
+    head = mirror.net.head
+    last = head[3]
+    with torch.no_grad():
+        last.weight.neg_()
+    mirror.net.head = nn.Sequential(*head[:3], _Negate(), last)
+    x = to_floats(digits.test.images)
+    with torch.no_grad():
+        assert torch.allclose(mirror.eval()(x), digits_cnn.model.eval()(x), atol=1e-4)
+    calibration = digits.val if mode == "calibrated" else None
+    for classes in ([3], [1, 7]):
+        a = forget(digits_cnn.model, digits_cnn.codes, classes, mode=mode, calibration=calibration, device="cpu")
+        b = forget(mirror, digits_cnn.codes, classes, mode=mode, calibration=calibration, device="cpu")
+        assert (a.sign, a.strength) == (b.sign, pytest.approx(b.strength))
+        with torch.no_grad():  # features dead on every code have no sign to follow: agreement, not identity
+            assert (a.model(x).argmax(1) == b.model(x).argmax(1)).float().mean() >= 0.99
+        fa, fb = (evaluate(m.model, digits.test, 10, device="cpu") for m in (a, b))
+        assert fb.forget_accuracy(classes) == pytest.approx(fa.forget_accuracy(classes), abs=0.01)
+        assert fb.retain_accuracy(classes) == pytest.approx(fa.retain_accuracy(classes), abs=0.01)

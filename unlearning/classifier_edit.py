@@ -112,6 +112,13 @@ def forget_on(dev: torch.device, model: nn.Module, codes: torch.Tensor, chosen: 
     # per tensor: unit = r / max r, so that alpha is the largest move in the tensor
     ratios = {p: fisher_ratio(fishers.forget[p], fishers.remain[p]) for p in fishers.forget}
     units = {p: r / r.max().clamp_min(1e-30) for p, r in ratios.items()}
+    # The ratio is unsigned; where a forgotten class's code has a negative feature (a layer norm's
+    # output, unlike a ReLU's), its row's weight must move the other way for that class's logit to
+    # fall: each forgotten row takes the signs of its own code's features, the other rows those of
+    # the forgotten codes' mean. Non-negative features (the ReLU and sigmoid models) keep the rule exactly.
+    signs = torch.where(h_codes[chosen].mean(0) < 0, -1.0, 1.0).expand_as(units["weight"]).clone()
+    signs[chosen] = torch.where(h_codes[chosen] < 0, -1.0, 1.0)
+    units["weight"] = units["weight"] * signs
     d_codes = h_codes @ units["weight"].T + (units["bias"] if "bias" in units else 0.0)  # logit change per unit alpha
     strengths = torch.tensor(STRENGTHS, device=dev)
     code_labels = torch.arange(k, device=dev)

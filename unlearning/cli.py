@@ -14,7 +14,7 @@ from .checkpoints import CheckpointError, load_checkpoint, read_meta, save_check
 from .data import LOADERS, DataError, load_dataset
 from .forgetting import DEFAULT_MODE, MODES, NEEDS_VALIDATION
 from .device import pick_device
-from .models import ModelError
+from .models import ARCHITECTURES, ModelError
 from .pipeline import check_depth, default_lambdas, forget_and_evaluate, forgotten_meta, train_new_model
 from .training import TrainConfig
 
@@ -142,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dataset", default="mnist5k", choices=sorted(LOADERS))
     t.add_argument("--data-root", default=None, help="folder for torchvision datasets or imagefolder")
     t.add_argument("--download", action="store_true", help="allow torchvision to download the dataset")
-    t.add_argument("--arch", default="mlp", help="mlp, cnn, resnet18 or tv:<torchvision model>")
+    t.add_argument("--arch", default="mlp", help=f"{', '.join(ARCHITECTURES)}, or tv:<name> for any torchvision "
+                   "classifier (resized inside the model when the images are too small for it)")
     t.add_argument("--epochs", type=int, default=50)
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=0.01)

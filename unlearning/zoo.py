@@ -71,6 +71,12 @@ RECIPES: tuple[Recipe, ...] = (
            "global average pooling, a linear classifier",
            "A residual network with batch norm, small enough to train on a laptop CPU in a few minutes; the paper's "
            "ResNet recipe (t_mix 0.3, cosine schedule) with lr 0.05 for 30 epochs instead of 200."),
+    Recipe("vit-mnist5k", "vit", TrainConfig(epochs=60, t_mix=0.1, lr=0.05, schedule="cosine", seed=0),
+           "Small ViT",
+           "vision transformer: 7x7 patches (16 tokens) embedded to width 64 with learnt positions, four pre-norm "
+           "encoder blocks (4 heads, MLP 128), final layer norm, mean pooling, a linear classifier",
+           "A transformer, as in the paper's Swin-T claim, small enough to train on one CPU thread in a few "
+           "minutes; attention and layer norms instead of convolutions and batch norm below the same linear head."),
 )
 
 
@@ -268,11 +274,16 @@ def card_markdown(name: str, meta: dict[str, Any], summaries: Sequence[TableSumm
 
 
 def write_cards(folder: Path = SHIPPED_DIR, summaries_by_model: dict[str, list[TableSummary]] | None = None) -> list[Path]:
-    """(Re)write ``<name>.md`` beside every shipped checkpoint."""
+    """(Re)write ``<name>.md`` beside every shipped checkpoint; without ``summaries_by_model``, each card
+    keeps its model's summary from the committed table (a rebuild without ``--no-table`` must not drop it)."""
+    if summaries_by_model is None:
+        summaries_by_model = {}
+        for s in summaries(table_rows()):
+            summaries_by_model.setdefault(s.model, []).append(s)
     written = []
     for m in list_zoo(folder):
         path = m.path.with_suffix(".md")
-        path.write_text(card_markdown(m.name, m.meta, (summaries_by_model or {}).get(m.name, ())))
+        path.write_text(card_markdown(m.name, m.meta, summaries_by_model.get(m.name, ())))
         written.append(path)
     return written
 
@@ -449,17 +460,22 @@ def table_markdown(rows: Sequence[dict[str, Any]], default_mode: str, default_mo
 
 def make_table(folder: Path = SHIPPED_DIR, csv_path: Path = TABLE_CSV, md_path: Path = TABLE_MD,
                modes: Sequence[str] | None = None, write_default: bool = True,
-               log: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Measure every shipped model in every mode; write the CSV, the Markdown, the cards and DEFAULT."""
+               log: Callable[[str], None] = print, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Measure every shipped model in every mode; write the CSV, the Markdown, the cards and DEFAULT.
+
+    With ``names``, only those models are measured; the other shipped models keep their rows from the
+    existing CSV (a model added to the zoo joins the table without re-timing the rest)."""
     from .forgetting import DEFAULT_MODE, MODES
 
     modes = list(modes) if modes else list(MODES)
+    kept = {} if names is None else {n: [r for r in table_rows(n, path=csv_path) if r["mode"] in modes]
+                                     for n in (m.name for m in list_zoo(folder)) if n not in names}
     threads = torch.get_num_threads()
     torch.set_num_threads(TABLE_THREADS)
     try:
         rows = []
         for m in list_zoo(folder):
-            rows += measure(m.load(), m.name, modes, log)
+            rows += kept[m.name] if m.name in kept else measure(m.load(), m.name, modes, log)
     finally:
         torch.set_num_threads(threads)
     sums = summaries(rows)
