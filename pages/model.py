@@ -11,7 +11,7 @@ from ui.jobs import TrainJob
 from unlearning.checkpoints import MAX_FILE_BYTES, CheckpointError
 from unlearning.data import EMBEDDED, LOADERS
 from unlearning.storage import store_upload, user_models_dir
-from unlearning.training import TrainConfig
+from unlearning.training import TrainConfig, codes_warning
 
 JOB_KEY = "train_job"
 UPLOAD_MB = min(500, MAX_FILE_BYTES // 2**20)  # within the backend's own limit (Streamlit shows 512 MB as "1GB")
@@ -47,6 +47,7 @@ if ckpt is not None:
         "t_mix (share of samples swapped for their code)": meta.get("t_mix", "–"),
         "seed": meta.get("seed", "–"),
         "validation accuracy": "–" if val is None else f"{val:.1%}",
+        "codes recognised after training": "–" if meta.get("code_accuracy") is None else f"{meta['code_accuracy']:.0%}",
         "training": ", ".join(f"{k} {training[k]}" for k in ("epochs_run", "lr", "batch_size", "momentum",
                                                              "weight_decay", "schedule") if k in training)
                     + (f", {training['seconds']:.0f} s" if "seconds" in training else "")
@@ -54,6 +55,8 @@ if ckpt is not None:
         "created": meta.get("created", "–"),
         "file": str(path),
     }
+    if (warning := codes_warning(meta.get("code_accuracy"), len(ckpt.class_names))) is not None:
+        st.warning(warning[0].upper() + warning[1:], icon=":material/warning:")
     if meta.get("forgotten"):
         fg = meta["forgotten"]
         facts["already forgot"] = ", ".join(ckpt.class_names[c] for c in fg.get("forget_classes", []))
@@ -180,6 +183,8 @@ with train_tab:
                 st.error(job.message)
             else:
                 st.write(job.message)
+                if job.warning:
+                    st.warning(job.warning[0].upper() + job.warning[1:], icon=":material/warning:")
         if not job.running and not job.announced:
             job.announced = True
             if job.state == "done" and job.path is not None:

@@ -29,6 +29,7 @@ def test_train_writes_a_checkpoint_and_reports_progress_on_stderr(trained):
     out, proc = trained
     assert proc.stdout == ""
     assert proc.stderr.count("epoch ") == 30 and "test accuracy" in proc.stderr
+    assert "codes recognised 100%" in proc.stderr and "warning" not in proc.stderr
     ck = load_checkpoint(out)
     assert ck.meta["training"]["epochs"] == 30 and ck.meta["t_mix"] == 0.1 and ck.meta["arch"] == "mlp"
     assert ck.meta["test_accuracy"] > 0.8
@@ -115,3 +116,15 @@ def test_forget_by_default_erases_and_reports_the_depth_on_the_features(trained)
     assert 0 <= depth["probe_unlearned"] <= 1 and depth["probe_original"] > 0.5
     assert depth["verdict"]["level"] in ("hidden", "unknown depth", "not forgotten")
     assert json.loads(run("forget", str(out), "--classes", "2", "--json", "--no-depth").stdout)["depth"] is None
+
+
+def test_train_and_forget_warn_on_a_model_that_did_not_learn_its_codes(tmp_path, capsys):
+    out = tmp_path / "blind.safetensors"
+    assert main(["train", "--dataset", "digits", "--epochs", "1", "--t-mix", "0", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the model recognises only" in err
+    assert load_checkpoint(out).meta["code_accuracy"] < 0.9
+    assert main(["forget", str(out), "--classes", "0", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith("warning: the model recognises only")
+    json.loads(captured.out)

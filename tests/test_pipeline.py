@@ -38,3 +38,17 @@ def test_forget_and_evaluate_measures_on_the_test_split(digits, digits_mlp):
     assert d["verdict"]["forgot"] == (out.after.forget_accuracy([0]) <= 0.02)
     meta = forgotten_meta(digits_mlp, out)
     assert meta["forgotten"]["forget_classes"] == [0] and meta["test_accuracy"] == out.after.accuracy
+
+
+def test_training_records_the_code_accuracy_and_forgetting_warns_when_codes_were_not_learned(digits, digits_mlp):
+    from unlearning.checkpoints import validate_meta
+    from unlearning.pipeline import train_new_model, untrusted_codes
+    from unlearning.training import TrainConfig
+
+    assert digits_mlp.meta["code_accuracy"] >= 0.9 and untrusted_codes(digits_mlp) is None
+    assert not any(n.startswith("warning:") for n in forget_and_evaluate(digits_mlp, digits.test, [0]).result.notes)
+    blind, history, _ = train_new_model(digits, "mlp", TrainConfig(epochs=2, t_mix=0.0, seed=0, lr=0.05))
+    assert validate_meta(blind.meta)["code_accuracy"] == history.code_accuracy < 0.9
+    out = forget_and_evaluate(blind, digits.test, [0])
+    assert out.result.notes[0].startswith("warning: the model recognises only")
+    assert "code_accuracy" not in forgotten_meta(blind, out)  # the forgotten model's codes are another story

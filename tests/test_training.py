@@ -4,7 +4,7 @@ import torch
 from unlearning.codes import make_codes
 from unlearning.metrics import accuracy
 from unlearning.models import build_model
-from unlearning.training import TrainConfig, train
+from unlearning.training import CODES_LEARNED_AT_LEAST, TrainConfig, codes_warning, train
 
 
 def _setup(digits, seed=0):
@@ -26,6 +26,22 @@ def test_training_learns_real_digits_and_the_codes(digits):
     assert accuracy(model, digits.test) > 0.85
     preds = model(codes).argmax(1)
     assert torch.equal(preds, torch.arange(10)), "every code must map to its own class"
+    assert history.code_accuracy == 1.0 and history.to_dict()["code_accuracy"] == 1.0
+
+
+def test_training_reports_codes_it_never_saw_as_not_learned(digits):
+    model, codes = _setup(digits)
+    history = train(model, codes, digits.train, None, TrainConfig(epochs=2, lr=0.05, t_mix=0.0))
+    recognised = float((model(codes).argmax(1) == torch.arange(10)).float().mean())
+    assert history.code_accuracy == recognised < CODES_LEARNED_AT_LEAST
+    warning = codes_warning(history.code_accuracy, 10)
+    assert warning is not None and f"{recognised:.0%}" in warning and "cannot be trusted" in warning
+
+
+@pytest.mark.parametrize("share, warned", [(1.0, False), (0.9, False), (0.8, True), (0.0, True),
+                                           (float("nan"), False), (None, False)])
+def test_codes_warning_threshold(share, warned):
+    assert (codes_warning(share, 10) is not None) == warned
 
 
 def test_training_is_reproducible_from_its_seed(digits):

@@ -126,3 +126,12 @@ def test_the_zoo_command_lists_the_models(capsys):
     listed = json.loads(capsys.readouterr().out)
     assert [m["name"] for m in listed] == NAMES
     assert listed[0]["default"] and all("weights_sha256" in m["card"] for m in listed)
+
+
+@pytest.mark.parametrize("share, flagged", [(1.0, False), (0.4, True)])
+def test_card_shows_the_training_time_code_check(share, flagged):
+    meta = {**MODELS[0].meta, "code_accuracy": share}
+    text = zoo.card_markdown("m", meta)
+    assert f"| Codes recognised | {share:.0%} of its 10 mnemonic codes" in text
+    assert ("cannot be trusted" in text) == flagged
+    assert "Codes recognised" not in zoo.card_markdown("m", MODELS[0].meta)  # shipped before the check: no row

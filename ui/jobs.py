@@ -15,7 +15,7 @@ from unlearning.checkpoints import save_checkpoint
 from unlearning.data import Splits
 from unlearning.pipeline import train_new_model
 from unlearning.storage import SUFFIX, safe_filename, user_models_dir
-from unlearning.training import EpochStats, TrainConfig
+from unlearning.training import EpochStats, TrainConfig, codes_warning
 
 
 def unused_path(folder: Path, name: str) -> Path:
@@ -44,6 +44,7 @@ class TrainJob:
     message: str = ""
     path: Path | None = None
     test_accuracy: float | None = None
+    warning: str = ""  # e.g. the model did not learn its codes: forgetting on it cannot be trusted
     started: float = 0.0
     finished: float = 0.0
     announced: bool = False  # the page has shown the outcome and selected the model
@@ -90,7 +91,9 @@ class TrainJob:
             save_checkpoint(path, ckpt.model, ckpt.codes, ckpt.meta)
             self.path, self.test_accuracy = path, float(ckpt.meta["test_accuracy"])
             self.state = "done"
-            self.message = f"Saved {path.name}: test accuracy {self.test_accuracy:.1%}."
+            self.message = (f"Saved {path.name}: test accuracy {self.test_accuracy:.1%}, "
+                            f"{history.code_accuracy:.0%} of its codes recognised.")
+            self.warning = codes_warning(history.code_accuracy, ckpt.num_classes) or ""
         except Exception as e:  # noqa: BLE001 - a failed run is reported on the page, never a traceback
             text = str(e).strip().splitlines()
             self.state, self.message = "failed", (text[0][:400] if text else type(e).__name__)

@@ -63,6 +63,7 @@ OPTIONAL: dict[str, type | tuple[type, ...]] = {
     "training": dict,
     "test_accuracy": (int, float),
     "val_accuracy": (int, float),
+    "code_accuracy": (int, float),  # share of its own codes the model recognised after training
     "package_version": str,
     "created": str,
     "card": dict,
@@ -108,7 +109,7 @@ def validate_meta(meta: Any) -> dict[str, Any]:
         raise CheckpointError(f"code_space must be {CODE_SPACE!r}, got {meta['code_space']!r}")
     if "t_mix" in meta and meta["t_mix"] is not None and not 0 <= meta["t_mix"] <= 1:
         raise CheckpointError(f"t_mix must be in [0, 1], got {meta['t_mix']}")
-    for key in ("test_accuracy", "val_accuracy"):
+    for key in ("test_accuracy", "val_accuracy", "code_accuracy"):
         if meta.get(key) is not None and not (_number(meta[key]) and 0 <= meta[key] <= 1):
             raise CheckpointError(f"{key} must be in [0, 1], got {meta[key]}")
     return meta

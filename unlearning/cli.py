@@ -16,7 +16,7 @@ from .forgetting import DEFAULT_MODE, MODES, NEEDS_VALIDATION
 from .device import pick_device
 from .models import ARCHITECTURES, ModelError
 from .pipeline import check_depth, default_lambdas, forget_and_evaluate, forgotten_meta, train_new_model
-from .training import TrainConfig
+from .training import TrainConfig, codes_warning
 
 
 def _progress_to_stderr(stats, total: int) -> None:
@@ -30,8 +30,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     splits = load_dataset(args.dataset, root=args.data_root, download=args.download)
     ckpt, history, path = train_new_model(splits, args.arch, config, out=args.out, device=args.device,
                                           progress=_progress_to_stderr)
-    print(f"test accuracy {ckpt.meta['test_accuracy']:.4f}; trained {history.seconds:.1f}s; saved {path}",
-          file=sys.stderr)
+    print(f"test accuracy {ckpt.meta['test_accuracy']:.4f}; codes recognised {history.code_accuracy:.0%}; "
+          f"trained {history.seconds:.1f}s; saved {path}", file=sys.stderr)
+    warning = codes_warning(history.code_accuracy, ckpt.num_classes)
+    if warning is not None:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -59,6 +62,9 @@ def cmd_forget(args: argparse.Namespace) -> int:
     if not args.no_depth:
         outcome = check_depth(ckpt, outcome, splits, device=args.device, train_reference=args.train_reference)
     report = outcome.to_dict()
+    for note in outcome.result.notes:
+        if note.startswith("warning: "):
+            print(note, file=sys.stderr)
     if args.save:
         save_checkpoint(args.save, outcome.result.model.to("cpu"), ckpt.codes, forgotten_meta(ckpt, outcome))
     if args.json:

@@ -124,3 +124,18 @@ def code_accuracies(model: nn.Module, codes: torch.Tensor, forget_classes: Seque
     mask = torch.zeros(len(codes), dtype=torch.bool)
     mask[list(forget_classes)] = True
     return float(hit[mask].mean()), float(hit[~mask].mean())
+
+
+@torch.no_grad()
+def code_accuracy(model: nn.Module, codes: torch.Tensor, classes: Sequence[int] | None = None,
+                  device: str | torch.device | None = None) -> float:
+    """Share of the codes (of ``classes``, default all) that the model classifies as their own class.
+
+    The method reads a class's parameters off its code: a model that does not recognise its codes
+    gives a Fisher that describes nothing it does on real data.
+    """
+    idx = list(range(len(codes))) if classes is None else sorted(set(int(c) for c in classes))
+    if not idx:
+        return float("nan")
+    logits, _ = predict(model, codes[idx], device)
+    return float((logits.argmax(1) == torch.tensor(idx)).float().mean())

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,9 +14,9 @@ from .codes import make_codes
 from .data import ImageTensors, Splits, load_dataset
 from .device import pick_device
 from .forgetting import DEFAULT_MODE, NEEDS_VALIDATION, PAPER_LAMBDAS, ForgetResult, forget
-from .metrics import Evaluation, evaluate, forgetting_efficacy
+from .metrics import Evaluation, code_accuracy, evaluate, forgetting_efficacy
 from .models import build_model, count_parameters
-from .training import ProgressFn, TrainConfig, TrainHistory, train
+from .training import ProgressFn, TrainConfig, TrainHistory, codes_warning, train
 
 if TYPE_CHECKING:
     from .audit import DepthCheck
@@ -101,11 +101,14 @@ def forget_and_evaluate(checkpoint: Checkpoint, test_set: ImageTensors, classes:
     d1, d2 = default_lambdas(checkpoint.meta["arch"])
     dev = pick_device(device)
     n = checkpoint.num_classes
+    warning = untrusted_codes(checkpoint)
     if mode in NEEDS_VALIDATION and calibration is None:
         calibration = load_dataset(checkpoint.meta["dataset"], root=data_root, seed=0).val
     result = forget(checkpoint.model, checkpoint.codes, classes,
                     lambda1=d1 if lambda1 is None else lambda1, lambda2=d2 if lambda2 is None else lambda2,
                     device=dev, mode=mode, calibration=calibration)
+    if warning is not None:
+        result = replace(result, notes=(f"warning: {warning}", *result.notes))
     if before is None:
         before = evaluate(checkpoint.model, test_set, n, device=dev)
     # forget() may have fallen back to the CPU after a device fault: measure where the result lives
@@ -113,9 +116,22 @@ def forget_and_evaluate(checkpoint: Checkpoint, test_set: ImageTensors, classes:
     return ForgetOutcome(result, before, after, verdict(before, after, result.forget_classes))
 
 
+def untrusted_codes(checkpoint: Checkpoint) -> str | None:
+    """A loud warning when the model does not recognise its own codes (None when it does).
+
+    Measured on the model itself, so checkpoints made before training recorded ``code_accuracy``
+    are checked too; classes a forgotten model has already forgotten are left out.
+    """
+    done = set((checkpoint.meta.get("forgotten") or {}).get("forget_classes") or ())
+    kept = [c for c in range(checkpoint.num_classes) if c not in done]
+    share = code_accuracy(checkpoint.model, checkpoint.codes, kept,
+                          device=next(checkpoint.model.parameters()).device)
+    return codes_warning(share, len(kept))
+
+
 def forgotten_meta(checkpoint: Checkpoint, outcome: ForgetOutcome) -> dict:
     """Metadata for saving a forgotten model: the parent's, plus what was forgotten and how."""
-    meta = {k: v for k, v in checkpoint.meta.items() if k not in ("format", "code_space", "package_version")}
+    meta = {k: v for k, v in checkpoint.meta.items() if k not in ("format", "code_space", "package_version", "code_accuracy")}
     meta["test_accuracy"] = outcome.after.accuracy
     meta["forgotten"] = {k: v for k, v in outcome.to_dict().items() if k != "code_accuracy"}
     meta["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -144,6 +160,7 @@ def train_new_model(dataset: str | Splits, arch: str, config: TrainConfig, out: 
                      "seconds": round(history.seconds, 2)},
         "test_accuracy": test.accuracy,
         "val_accuracy": history.epochs[-1].val_accuracy if history.epochs else None,
+        "code_accuracy": history.code_accuracy if history.code_accuracy == history.code_accuracy else None,
         "card": {"parameters": count_parameters(model)},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

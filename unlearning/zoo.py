@@ -28,7 +28,7 @@ import torch
 from .checkpoints import Checkpoint, load_checkpoint, read_meta, save_checkpoint
 from .data import load_dataset
 from .storage import ROOT, SHIPPED_DIR, SUFFIX
-from .training import TrainConfig
+from .training import CODES_LEARNED_AT_LEAST, TrainConfig
 
 TRAIN_THREADS = 1  # the thread count the zoo is trained with: part of what makes a rebuild bit-identical
 MAX_BYTES = 10 * 1024 * 1024
@@ -255,6 +255,9 @@ def card_markdown(name: str, meta: dict[str, Any], summaries: Sequence[TableSumm
         f"| Seed | {card.get('seed')} (weights, codes and code mixing) |",
         f"| Validation accuracy | {meta.get('val_accuracy', float('nan')):.4f} |",
         f"| Test accuracy | {meta.get('test_accuracy', float('nan')):.4f} |",
+        *([f"| Codes recognised | {meta['code_accuracy']:.0%} of its {len(meta['class_names'])} mnemonic codes "
+           f"after training{' (too few: forgetting cannot be trusted)' if meta['code_accuracy'] < CODES_LEARNED_AT_LEAST else ''} |"]
+          if meta.get("code_accuracy") is not None else []),
         f"| Training time | {card.get('training_seconds', float('nan')):.0f} s on {card.get('trained_on', 'a CPU')} |",
         f"| Weights SHA-256 | `{card.get('weights_sha256', '')}` |",
         "| Rebuild | `python -m unlearning zoo --rebuild` |",
