@@ -10,6 +10,7 @@ import math
 import sys
 from collections.abc import Sequence
 
+from . import distributed
 from .checkpoints import CheckpointError, load_checkpoint, read_meta, save_checkpoint
 from .data import LOADERS, DataError, load_dataset
 from .forgetting import DEFAULT_MODE, MODES, NEEDS_VALIDATION
@@ -27,9 +28,19 @@ def _progress_to_stderr(stats, total: int) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, t_mix=args.t_mix,
                          seed=args.seed, schedule=args.schedule, weight_decay=args.weight_decay)
-    splits = load_dataset(args.dataset, root=args.data_root, download=args.download)
-    ckpt, history, path = train_new_model(splits, args.arch, config, out=args.out, device=args.device,
-                                          progress=_progress_to_stderr)
+    launch = distributed.launch_from_environment()  # torchrun: one of several processes
+    device = distributed.start(launch, args.device) if launch is not None else args.device
+    try:
+        first = launch is None or launch.local_rank == 0  # downloads, once per machine, before the others read
+        splits = load_dataset(args.dataset, root=args.data_root, download=args.download) if first else None
+        distributed.barrier()
+        splits = splits or load_dataset(args.dataset, root=args.data_root)
+        ckpt, history, path = train_new_model(splits, args.arch, config, out=args.out, device=device,
+                                              progress=_progress_to_stderr if distributed.is_main() else None)
+    finally:
+        distributed.stop()
+    if launch is not None and not launch.is_main:
+        return 0
     print(f"test accuracy {ckpt.meta['test_accuracy']:.4f}; codes recognised {history.code_accuracy:.0%}; "
           f"trained {history.seconds:.1f}s; saved {path}", file=sys.stderr)
     warning = codes_warning(history.code_accuracy, ckpt.num_classes)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from . import distributed
 from .checkpoints import Checkpoint, complete_meta, save_checkpoint
 from .codes import make_codes
 from .data import ImageTensors, Splits, load_dataset
@@ -142,7 +143,11 @@ def train_new_model(dataset: str | Splits, arch: str, config: TrainConfig, out: 
                     device: str | torch.device | None = None, data_root: str | None = None,
                     progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None,
                     ) -> tuple[Checkpoint, TrainHistory, Path | None]:
-    """Build, train with mnemonic codes, evaluate on the test split and (if ``out``) save a checkpoint."""
+    """Build, train with mnemonic codes, evaluate on the test split and (if ``out``) save a checkpoint.
+
+    Under torchrun (a torch.distributed process group) every rank trains and only rank 0 writes
+    ``out``; the others return ``path`` None. The metadata records ``training.world_size``.
+    """
     splits = dataset if isinstance(dataset, Splits) else load_dataset(dataset, root=data_root, seed=0)
     info = splits.info
     torch.manual_seed(config.seed)
@@ -157,7 +162,7 @@ def train_new_model(dataset: str | Splits, arch: str, config: TrainConfig, out: 
         "input_shape": list(info.input_shape), "mean": list(info.mean), "std": list(info.std),
         "t_mix": config.t_mix, "seed": config.seed, "code_seed": config.seed,
         "training": {**config.to_dict(), "epochs_run": len(history.epochs), "cancelled": history.cancelled,
-                     "seconds": round(history.seconds, 2)},
+                     "seconds": round(history.seconds, 2), "world_size": distributed.world_size()},
         "test_accuracy": test.accuracy,
         "val_accuracy": history.epochs[-1].val_accuracy if history.epochs else None,
         "code_accuracy": history.code_accuracy if history.code_accuracy == history.code_accuracy else None,
@@ -166,7 +171,7 @@ def train_new_model(dataset: str | Splits, arch: str, config: TrainConfig, out: 
     }
     meta = complete_meta(meta)
     ckpt = Checkpoint(model, codes, meta)
-    path = save_checkpoint(out, model, codes, meta) if out is not None else None
+    path = save_checkpoint(out, model, codes, meta) if out is not None and distributed.is_main() else None
     return ckpt, history, path
 
 

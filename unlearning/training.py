@@ -7,8 +7,10 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from . import distributed
 from .codes import MnemonicMix
 from .device import pick_device
 from .metrics import accuracy, code_accuracy
@@ -89,15 +91,27 @@ def train(model: nn.Module, codes: torch.Tensor, train_set: Dataset, val_set: Da
     """Train ``model`` in place, swapping samples for their class code with probability ``t_mix``.
 
     ``progress`` is called after every epoch; ``should_stop`` is polled between batches and ends
-    training early (the history then says ``cancelled``). Validation accuracy uses real images only;
-    ``history.code_accuracy`` says how many of its codes the trained model recognises.
+    training early (the history then says ``cancelled``). Inside a torch.distributed process group
+    (``torchrun``) the model trains as DistributedDataParallel, each rank on its share of every epoch
+    (``batch_size`` is the global batch); alone, it trains exactly as it always has. Validation
+    accuracy uses real images only; ``history.code_accuracy`` says how many of its codes the trained
+    model recognises.
     """
     dev = pick_device(device)
     torch.manual_seed(config.seed)
     model.to(dev)
     mixed = MnemonicMix(train_set, codes, config.t_mix, seed=config.seed)
-    loader = DataLoader(mixed, batch_size=config.batch_size, shuffle=True, num_workers=config.num_workers,
-                        generator=torch.Generator().manual_seed(config.seed), drop_last=False)
+    world = distributed.world_size()
+    if world == 1:
+        loader = DataLoader(mixed, batch_size=config.batch_size, shuffle=True, num_workers=config.num_workers,
+                            generator=torch.Generator().manual_seed(config.seed), drop_last=False)
+        sampler, net = None, model
+    else:  # each rank sees its share of every epoch; batch_size stays the global batch
+        sampler = DistributedSampler(mixed, num_replicas=world, rank=distributed.rank(), shuffle=True,
+                                     seed=config.seed, drop_last=False)
+        loader = DataLoader(mixed, batch_size=max(1, config.batch_size // world), sampler=sampler,
+                            num_workers=config.num_workers, drop_last=False)
+        net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                           weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.epochs) if config.schedule == "cosine" else None
@@ -107,15 +121,17 @@ def train(model: nn.Module, codes: torch.Tensor, train_set: Dataset, val_set: Da
     for epoch in range(config.epochs):
         t0 = time.perf_counter()
         mixed.set_epoch(epoch)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
         model.train()
         total_loss, correct, seen = 0.0, 0, 0
         for x, y in loader:
-            if should_stop is not None and should_stop():
+            if should_stop is not None and _stop_everywhere(should_stop(), world, dev):
                 history.cancelled = True
                 break
             x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
             opt.zero_grad(set_to_none=True)
-            out = model(x)
+            out = net(x)
             loss = loss_fn(out, y)
             loss.backward()
             opt.step()
@@ -124,6 +140,8 @@ def train(model: nn.Module, codes: torch.Tensor, train_set: Dataset, val_set: Da
             seen += len(y)
         if history.cancelled:
             break
+        if world > 1:  # the epoch's loss and accuracy over every rank's samples
+            total_loss, correct, seen = _sum_over_ranks((total_loss, correct, seen), dev)
         if sched is not None:
             sched.step()
         val_acc = accuracy(model, val_set, device=dev) if val_set is not None else float("nan")
@@ -136,3 +154,18 @@ def train(model: nn.Module, codes: torch.Tensor, train_set: Dataset, val_set: Da
     history.seconds = time.perf_counter() - start
     history.code_accuracy = code_accuracy(model, codes, device=dev)
     return history
+
+
+def _sum_over_ranks(values: tuple[float, int, int], dev: torch.device) -> tuple[float, int, int]:
+    t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=dev)
+    torch.distributed.all_reduce(t)
+    return float(t[0]), int(t[1]), int(t[2])
+
+
+def _stop_everywhere(stop: bool, world: int, dev: torch.device) -> bool:
+    """One rank asked to stop: all stop together (a rank left waiting in all-reduce would hang)."""
+    if world == 1:
+        return stop
+    flag = torch.tensor([1.0 if stop else 0.0], device=dev)
+    torch.distributed.all_reduce(flag)
+    return bool(flag.item() > 0)
