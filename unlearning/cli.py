@@ -17,7 +17,7 @@ from .forgetting import DEFAULT_MODE, MODES, NEEDS_VALIDATION
 from .device import pick_device
 from .models import ARCHITECTURES, ModelError
 from .pipeline import check_depth, default_lambdas, forget_and_evaluate, forgotten_meta, train_new_model
-from .training import TrainConfig, codes_warning
+from .training import RECIPE_DEFAULTS, TrainConfig, codes_warning, data_kind
 
 
 def _progress_to_stderr(stats, total: int) -> None:
@@ -26,8 +26,6 @@ def _progress_to_stderr(stats, total: int) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, t_mix=args.t_mix,
-                         seed=args.seed, schedule=args.schedule, weight_decay=args.weight_decay)
     launch = distributed.launch_from_environment()  # torchrun: one of several processes
     device = distributed.start(launch, args.device) if launch is not None else args.device
     try:
@@ -35,8 +33,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         splits = load_dataset(args.dataset, root=args.data_root, download=args.download) if first else None
         distributed.barrier()
         splits = splits or load_dataset(args.dataset, root=args.data_root)
+        kind = data_kind(splits.info.input_shape)
+        unset = [k for k in RECIPE_DEFAULTS[kind] if getattr(args, k) is None]
+        chosen = {k: RECIPE_DEFAULTS[kind][k] if k in unset else getattr(args, k) for k in RECIPE_DEFAULTS[kind]}
+        config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                             weight_decay=args.weight_decay, **chosen)
         ckpt, history, path = train_new_model(splits, args.arch, config, out=args.out, device=device,
-                                              progress=_progress_to_stderr if distributed.is_main() else None)
+                                              progress=_progress_to_stderr if distributed.is_main() else None,
+                                              defaults={"data": kind, "taken": unset} if unset else None)
     finally:
         distributed.stop()
     if launch is not None and not launch.is_main:
@@ -163,10 +167,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "classifier (resized inside the model when the images are too small for it)")
     t.add_argument("--epochs", type=int, default=50)
     t.add_argument("--batch-size", type=int, default=128)
-    t.add_argument("--lr", type=float, default=0.01)
+    grey, colour = RECIPE_DEFAULTS["grey"], RECIPE_DEFAULTS["colour"]
+    t.add_argument("--lr", type=float, default=None,
+                   help=f"learning rate (default: {grey['lr']} on grey images, {colour['lr']} on colour ones)")
     t.add_argument("--weight-decay", type=float, default=5e-4)
-    t.add_argument("--t-mix", type=float, default=0.1, help="probability of swapping a sample for its class code")
-    t.add_argument("--schedule", default="constant", choices=["constant", "cosine"])
+    t.add_argument("--t-mix", type=float, default=None,
+                   help=f"probability of swapping a sample for its class code (default: {grey['t_mix']} on grey "
+                        f"images, {colour['t_mix']} on colour ones, so that colour models learn their codes)")
+    t.add_argument("--schedule", default=None, choices=["constant", "cosine"],
+                   help=f"learning-rate schedule (default: {grey['schedule']} on grey images, "
+                        f"{colour['schedule']} on colour ones)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     t.add_argument("--out", required=True, help="where to write the .safetensors checkpoint")

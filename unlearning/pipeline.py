@@ -142,11 +142,12 @@ def forgotten_meta(checkpoint: Checkpoint, outcome: ForgetOutcome) -> dict:
 def train_new_model(dataset: str | Splits, arch: str, config: TrainConfig, out: str | Path | None = None,
                     device: str | torch.device | None = None, data_root: str | None = None,
                     progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None,
-                    ) -> tuple[Checkpoint, TrainHistory, Path | None]:
+                    defaults: dict | None = None) -> tuple[Checkpoint, TrainHistory, Path | None]:
     """Build, train with mnemonic codes, evaluate on the test split and (if ``out``) save a checkpoint.
 
     Under torchrun (a torch.distributed process group) every rank trains and only rank 0 writes
-    ``out``; the others return ``path`` None. The metadata records ``training.world_size``.
+    ``out``; the others return ``path`` None. The metadata records ``training.world_size``, and
+    ``defaults`` (which settings the caller took from ``RECIPE_DEFAULTS``) as ``training.defaults``.
     """
     splits = dataset if isinstance(dataset, Splits) else load_dataset(dataset, root=data_root, seed=0)
     info = splits.info
@@ -162,7 +163,8 @@ def train_new_model(dataset: str | Splits, arch: str, config: TrainConfig, out: 
         "input_shape": list(info.input_shape), "mean": list(info.mean), "std": list(info.std),
         "t_mix": config.t_mix, "seed": config.seed, "code_seed": config.seed,
         "training": {**config.to_dict(), "epochs_run": len(history.epochs), "cancelled": history.cancelled,
-                     "seconds": round(history.seconds, 2), "world_size": distributed.world_size()},
+                     "seconds": round(history.seconds, 2), "world_size": distributed.world_size(),
+                     **({"defaults": dict(defaults)} if defaults else {})},
         "test_accuracy": test.accuracy,
         "val_accuracy": history.epochs[-1].val_accuracy if history.epochs else None,
         "code_accuracy": history.code_accuracy if history.code_accuracy == history.code_accuracy else None,
