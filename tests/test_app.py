@@ -346,6 +346,9 @@ def test_train_a_model_from_the_page_and_select_it(local_models):
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="model_path").value == str(local_models / "tiny-digits.safetensors")
     assert metrics(at)["Dataset"] == "digits"
+    share = load_checkpoint(job.path).meta["code_accuracy"]
+    assert f"{share:.0%} of its codes recognised" in job.message
+    assert bool(job.warning) == (share < 0.9) == any("own mnemonic codes" in w.value for w in at.warning)
     at.switch_page("pages/forget.py").run()  # and it can be forgotten from at once
     at.multiselect(key="classes::tiny-digits").set_value(["0"]).run()
     at.button(key="forget_button").click().run()
