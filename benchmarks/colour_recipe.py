@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--recipes", nargs="+", default=["grey", "colour"], choices=sorted(RECIPE_DEFAULTS))
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--per-class", type=int, nargs=2, default=(30, 20), metavar=("TRAIN", "TEST"),
+    p.add_argument("--per-class", type=int, nargs=2, default=(100, 20), metavar=("TRAIN", "TEST"),
                    help="synthetic images per class")
     p.add_argument("--data-root", default=None, help="a real CIFAR-10 folder (cifar-10-batches-py inside)")
     p.add_argument("--seed", type=int, default=0)
