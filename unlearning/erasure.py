@@ -29,6 +29,7 @@ from . import classifier_edit
 from .device import inference_batch, synchronize
 from .results import HIST_BINS, MOVED_FRACTION, ForgetResult, TensorReport
 
+MIN_PER_CLASS = 10  # validation images per class below which the statistics are too thin to erase with
 SHRINK = 1e-3  # the least covariance shrinkage towards its mean eigenvalue; more when Ledoit-Wolf asks for it
 
 
@@ -161,8 +162,12 @@ def erase(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, forget_c
     labelled validation images, read in one forward pass.
     """
     stages = erasure_stages(model)
-    out = copy.deepcopy(model).to(device).eval()
     labels = labels.cpu()
+    fewest = int(torch.bincount(labels).min()) if len(labels) else 0
+    if fewest < MIN_PER_CLASS:  # 3 images a class gave a CNN up to 11.7 points of retained accuracy loss
+        raise ValueError(f"only {fewest} validation images in some class; erasure needs at least {MIN_PER_CLASS} "
+                         f"per class to estimate the statistics")
+    out = copy.deepcopy(model).to(device).eval()
     z = torch.stack([(labels == c).double() for c in sorted(set(int(c) for c in forget_classes))], 1)
     deltas: dict[str, torch.Tensor] = {}
     rank = 0
