@@ -29,7 +29,7 @@ from . import classifier_edit
 from .device import inference_batch, synchronize
 from .results import HIST_BINS, MOVED_FRACTION, ForgetResult, TensorReport
 
-MIN_PER_CLASS = 10  # validation images per class below which the statistics are too thin to erase with
+MIN_PER_CLASS = 8  # images per class (in the eraser's half) below which the statistics are too thin
 SHRINK = 1e-3  # the least covariance shrinkage towards its mean eigenvalue; more when Ledoit-Wolf asks for it
 
 
@@ -154,6 +154,22 @@ def fold(model: nn.Module, sites: Sequence[Site], m: torch.Tensor, shift: torch.
     return deltas
 
 
+def halves(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two disjoint index sets, every class split in alternation: one fits the eraser, the other checks it.
+
+    Checking the classifier edit on the eraser's own images let the calibration stop at the
+    grid's weakest strength (the erased images were already misread); on the test split the CNN's
+    digit 6 then kept 3 % and the MLP's digit 9 15 %.
+    """
+    labels = labels.cpu()
+    first, second = [], []
+    for c in torch.unique(labels).tolist():
+        idx = torch.nonzero(labels == c).flatten()
+        first.append(idx[0::2])
+        second.append(idx[1::2])
+    return torch.cat(first).sort().values, torch.cat(second).sort().values
+
+
 def erase(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, forget_classes: Sequence[int],
           device: torch.device) -> tuple[nn.Module, dict[str, torch.Tensor], int]:
     """A copy of ``model`` with the forgotten classes erased from its last hidden layer.
@@ -188,15 +204,19 @@ def forget_on(dev: torch.device, model: nn.Module, codes: torch.Tensor, chosen: 
     """Mode ``erase``: the forgotten classes erased from the last hidden layer, then ``calibrated`` on top."""
     synchronize(dev)
     t0 = time.perf_counter()
+    fit, check = halves(labels)
     try:
-        erased, erase_deltas, rank = erase(model, images, labels, chosen, dev)
+        erased, erase_deltas, rank = erase(model, images[fit], labels[fit], chosen, dev)
     except ValueError as e:  # an architecture without a known erasure site: say so, edit the classifier only
         notes.append(f"features not erased ({e}); only the classifier layer was edited, so the class may be hidden "
                      f"rather than gone")
         erased, erase_deltas, rank = copy.deepcopy(model).to(dev).eval(), {}, 0
     synchronize(dev)
     t1 = time.perf_counter()
-    res = classifier_edit.forget_on(dev, erased, codes, chosen, "erase", images, labels, notes)
+    if not erase_deltas:  # nothing was erased: the calibration may read every image
+        check = torch.arange(len(labels))
+    # judged on images the eraser never saw: on its own images it looks perfect (A_F 0 at no strength)
+    res = classifier_edit.forget_on(dev, erased, codes, chosen, "erase", images[check], labels[check], notes)
     if not erase_deltas:
         return res
     params = dict(model.named_parameters())
