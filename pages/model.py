@@ -10,6 +10,7 @@ from ui import analysis, figures, state, widgets
 from ui.jobs import TrainJob
 from unlearning.checkpoints import MAX_FILE_BYTES, CheckpointError
 from unlearning.data import EMBEDDED, LOADERS
+from unlearning.safe_io import WriteError
 from unlearning.storage import store_upload, user_models_dir
 from unlearning.training import TrainConfig, codes_warning
 
@@ -114,7 +115,7 @@ with upload_tab:
         st.session_state["_uploaded"] = up.file_id
         try:
             stored = store_upload(up.getvalue(), up.name)
-        except CheckpointError as e:
+        except (CheckpointError, WriteError) as e:  # a bad file, or a models folder we cannot write
             st.session_state["_upload_error"] = f"{up.name} cannot be used: {e}"
         else:
             st.session_state.pop("_upload_error", None)
