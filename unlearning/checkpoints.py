@@ -110,6 +110,12 @@ def validate_meta(meta: Any) -> dict[str, Any]:
         raise CheckpointError(f"code_space must be {CODE_SPACE!r}, got {meta['code_space']!r}")
     if "t_mix" in meta and meta["t_mix"] is not None and not 0 <= meta["t_mix"] <= 1:
         raise CheckpointError(f"t_mix must be in [0, 1], got {meta['t_mix']}")
+    done = meta.get("forgotten") or {}
+    for key in ("forget_classes", "previously_forgotten", "all_forgotten"):  # read back by chained forgetting
+        v = done.get(key)
+        if v is not None and not (isinstance(v, list) and all(
+                isinstance(c, int) and not isinstance(c, bool) and 0 <= c < len(names) for c in v)):
+            raise CheckpointError(f"metadata field forgotten.{key} must list class indices 0..{len(names) - 1}")
     for key in ("test_accuracy", "val_accuracy", "code_accuracy"):
         if meta.get(key) is not None and not (_number(meta[key]) and 0 <= meta[key] <= 1):
             raise CheckpointError(f"{key} must be in [0, 1], got {meta[key]}")
