@@ -165,11 +165,18 @@ def forget_and_evaluate(checkpoint: Checkpoint, test_set: ImageTensors, classes:
             notes.append(f"{', '.join(ignored)} ignored: mode {mode!r} does not use the lambdas")
     if mode in NEEDS_VALIDATION and calibration is None:
         calibration = load_dataset(checkpoint.meta["dataset"], root=data_root, seed=0).val
-    result = forget(checkpoint.model, checkpoint.codes, chosen,
+    # The method is told about the earlier classes too: left among the "kept" ones, their codes (no
+    # longer recognised) make it hunt for a strength that would bring them back (measured on
+    # mlp-mnist5k, 2 and 9 forgotten, then 5: A_R 0.947 -> 0.879 that way, -> 0.957 this way).
+    result = forget(checkpoint.model, checkpoint.codes, sorted(set(chosen) | set(earlier)),
                     lambda1=d1 if lambda1 is None else lambda1, lambda2=d2 if lambda2 is None else lambda2,
                     device=dev, mode=mode, calibration=calibration)
     if warning is not None:
         result = replace(result, notes=(f"warning: {warning}", *result.notes))
+    if earlier:
+        result = replace(result, forget_classes=tuple(chosen))
+        notes.append(f"classes {list(earlier)}, forgotten before, were forgotten again with these so that the "
+                     "method does not try to keep them")
     if before is None:
         before = evaluate(checkpoint.model, test_set, n, device=dev)
     # forget() may have fallen back to the CPU after a device fault: measure where the result lives

@@ -39,8 +39,14 @@ def _reason(e: OSError) -> str:
     return e.strerror or str(e)
 
 
-def check_target(path: str | os.PathLike) -> Path:
-    """The path, if a plain file may be written there; else WriteError. Creates missing parent folders."""
+def check_target(path: str | os.PathLike, probe: bool = False, create: bool = True) -> Path:
+    """The path, if a plain file may be written there; else WriteError.
+
+    ``create``: make missing parent folders (else only check that the nearest existing one is writable).
+    ``probe``: also create and remove a hidden file in that folder, the only sure test of write access
+    (permission bits do not bind root; a read-only mount or /sys refuses only the real attempt).
+    Worth it before long work whose result would otherwise be lost at the end.
+    """
     p = Path(path).expanduser()
     if not p.name or p.name in (".", ".."):
         raise WriteError(f"cannot write {str(path)!r}: it names a folder, not a file")
@@ -65,10 +71,18 @@ def check_target(path: str | os.PathLike) -> Path:
         raise WriteError(f"cannot write {str(p)!r}: {str(existing)!r} is not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise WriteError(f"cannot write {str(p)!r}: no permission to write in {str(existing)!r}")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise WriteError(f"cannot write {str(p)!r}: cannot make the folder {str(parent)!r} ({_reason(e)})") from None
+    if probe:
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{p.name[:100]}.", suffix=".probe", dir=existing)
+        except OSError as e:
+            raise WriteError(f"cannot write {str(p)!r}: {_reason(e)}") from None
+        os.close(fd)
+        os.unlink(tmp)
+    if create:
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise WriteError(f"cannot write {str(p)!r}: cannot make the folder {str(parent)!r} ({_reason(e)})") from None
     return p
 
 
