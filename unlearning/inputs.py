@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -28,7 +29,7 @@ def _one_class(c: object, names: Sequence[str] | None) -> int:
         known = f"; classes are {list(names)}" if names is not None else ""
         raise ValueError(f"classes must be integers (class indices){' or class names' if names is not None else ''}, "
                          f"got the string {c!r}{known}")
-    if isinstance(c, bool) or (isinstance(c, torch.Tensor) and c.dtype == torch.bool) or type(c).__name__ == "bool_":
+    if isinstance(c, (bool, np.bool_)) or (isinstance(c, torch.Tensor) and c.dtype == torch.bool):
         raise ValueError(f"classes must be integers (class indices), got the boolean {c!r}")
     try:
         return operator.index(c)  # int, numpy integers, 0-d integer tensors; never a float
