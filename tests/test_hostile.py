@@ -20,7 +20,7 @@ import torch
 
 from conftest import ROOT
 from unlearning import strict_json
-from unlearning.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from unlearning.checkpoints import load_checkpoint, save_checkpoint
 from unlearning.forgetting import forget
 from unlearning.inputs import check_classes, check_codes, class_index, model_dtype
 from unlearning.metrics import Evaluation, evaluate
