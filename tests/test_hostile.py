@@ -195,7 +195,7 @@ def test_float64_codes_are_cast_to_the_model(tmp_path, digits_file):
 
     wide = _rewrite(digits_file, tmp_path / "d.safetensors", doubles)
     assert load_checkpoint(wide).codes.dtype == torch.float32
-    proc = cli("forget", wide, "--classes", "3", "--json")
+    proc = cli("forget", wide, "--classes", "3", "--mode", "calibrated", "--no-depth", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["forget_classes"] == [3]
 
@@ -215,8 +215,8 @@ def test_info_prints_strict_json_even_when_the_metadata_holds_nan(tmp_path, digi
 
 def test_chained_forgetting_knows_what_was_forgotten_before(tmp_path, digits, digits_file):
     first, second = tmp_path / "f29.safetensors", tmp_path / "f5.safetensors"
-    assert cli("forget", digits_file, "--classes", "2", "9", "--mode", "calibrated", "--save", first).returncode == 0
-    proc = cli("forget", first, "--classes", "5", "--mode", "calibrated", "--json", "--save", second)
+    assert cli("forget", digits_file, "--classes", "2", "9", "--mode", "calibrated", "--no-depth", "--save", first).returncode == 0
+    proc = cli("forget", first, "--classes", "5", "--mode", "calibrated", "--no-depth", "--json", "--save", second)
     assert proc.returncode == 0, proc.stderr
     report = _strict(proc.stdout)
     assert report["forget_classes"] == [5] and report["previously_forgotten"] == [2, 9]
@@ -228,13 +228,13 @@ def test_chained_forgetting_knows_what_was_forgotten_before(tmp_path, digits, di
     assert report["before"]["retain_accuracy"] != pytest.approx(parent.retain_accuracy([5]))
     done = load_checkpoint(second).meta["forgotten"]
     assert done["all_forgotten"] == [2, 5, 9] and previously_forgotten(load_checkpoint(second).meta) == (2, 5, 9)
-    text = cli("forget", second, "--classes", "0", "--mode", "calibrated")
+    text = cli("forget", second, "--classes", "0", "--mode", "calibrated", "--no-depth")
     assert text.returncode == 0 and "already forgotten before: ['2', '5', '9']" in text.stdout
 
 
 def test_notes_reach_the_text_output(digits_file):
     """(The JSON's notes are checked in the chained test.) A strength this small leaves the codes recognised."""
-    proc = cli("forget", digits_file, "--classes", "1", "--mode", "paper", "--lambda2", "1e-4")
+    proc = cli("forget", digits_file, "--classes", "1", "--mode", "paper", "--lambda2", "1e-4", "--no-depth")
     assert proc.returncode == 0, proc.stderr
     assert "note: 100% of the forgotten classes' codes are still recognised" in proc.stdout
 
