@@ -10,6 +10,8 @@ from ui import analysis, figures, state, widgets
 from ui.jobs import TrainJob
 from unlearning.checkpoints import MAX_FILE_BYTES, CheckpointError
 from unlearning.data import EMBEDDED, LOADERS
+from unlearning.pipeline import previously_forgotten
+from unlearning.safe_io import WriteError
 from unlearning.storage import store_upload, user_models_dir
 from unlearning.training import TrainConfig, codes_warning
 
@@ -58,8 +60,7 @@ if ckpt is not None:
     if (warning := codes_warning(meta.get("code_accuracy"), len(ckpt.class_names))) is not None:
         st.warning(warning[0].upper() + warning[1:], icon=":material/warning:")
     if meta.get("forgotten"):
-        fg = meta["forgotten"]
-        facts["already forgot"] = ", ".join(ckpt.class_names[c] for c in fg.get("forget_classes", []))
+        facts["already forgot"] = ", ".join(ckpt.class_names[c] for c in previously_forgotten(meta))
     facts_table = "| this model | |\n|---|---|\n" + "\n".join(
         f"| {k} | {str(v).replace('|', '/')} |" for k, v in facts.items())
     card_md = Path(path).with_suffix(".md")  # the model zoo's card, when there is one
@@ -114,7 +115,7 @@ with upload_tab:
         st.session_state["_uploaded"] = up.file_id
         try:
             stored = store_upload(up.getvalue(), up.name)
-        except CheckpointError as e:
+        except (CheckpointError, WriteError) as e:  # a bad file, or a models folder we cannot write
             st.session_state["_upload_error"] = f"{up.name} cannot be used: {e}"
         else:
             st.session_state.pop("_upload_error", None)

@@ -240,7 +240,8 @@ def headline(view: RunView) -> str:
     names = ", ".join(view.forget_names)
     return (f"Forgetting {names} took {o.result.seconds['total']:.2f} s: its test accuracy went from "
             f"{o.before.forget_accuracy(f):.1%} to {o.after.forget_accuracy(f):.1%}, the other classes went from "
-            f"{o.before.retain_accuracy(f):.1%} to {o.after.retain_accuracy(f):.1%}.")
+            f"{o.before.retain_accuracy(f, o.previously_forgotten):.1%} to "
+            f"{o.after.retain_accuracy(f, o.previously_forgotten):.1%}.")
 
 
 def metrics_rows(view: RunView) -> list[dict[str, Any]]:
@@ -260,7 +261,8 @@ def summary(view: RunView) -> dict[str, Any]:
     """The headline numbers in percent: A_F, A_R before and after, E_F, seconds."""
     o, f = view.outcome, view.forget
     return {"A_F_before": _pct(o.before.forget_accuracy(f)), "A_F_after": _pct(o.after.forget_accuracy(f)),
-            "A_R_before": _pct(o.before.retain_accuracy(f)), "A_R_after": _pct(o.after.retain_accuracy(f)),
+            "A_R_before": _pct(o.before.retain_accuracy(f, o.previously_forgotten)),
+            "A_R_after": _pct(o.after.retain_accuracy(f, o.previously_forgotten)),
             "E_F": _finite(o.efficacy), "seconds": dict(o.result.seconds)}
 
 

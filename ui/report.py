@@ -82,7 +82,7 @@ def build_report(view: analysis.RunView) -> str:
         "<div class='figure'>" + figures.for_print(fig).to_html(full_html=False, include_plotlyjs=False,
                                                                  config={"displaylogo": False}) + "</div>"
         for title, fig in run_figures(view))
-    notes = "".join(f"<li>{esc(n)}</li>" for n in r.notes)
+    notes = "".join(f"<li>{esc(n)}</li>" for n in o.all_notes)
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

@@ -23,7 +23,7 @@ def verdict_banner(view: analysis.RunView) -> None:
         st.warning(v.message, icon=":material/warning:")
     else:
         st.error(v.message, icon=":material/error:")
-    for note in view.outcome.result.notes:  # device fallbacks and retries belong here: visible, not alarming
+    for note in view.outcome.all_notes:  # the method's and the pipeline's: device fallbacks and retries belong here: visible, not alarming
         st.info(note, icon=":material/info:")
 
 

@@ -1,7 +1,7 @@
 """Mnemonic Unlearning: one-shot class forgetting with mnemonic codes (Yamashita et al., 2023).
 
 The small public surface; everything else lives in one module per idea (data, codes, models,
-training, fisher, forgetting, metrics, checkpoints, device, pipeline).
+training, fisher, forgetting, metrics, checkpoints, device, pipeline, inputs, safe_io).
 """
 __version__ = "0.1.0"
 
@@ -14,6 +14,7 @@ from .forgetting import ForgetResult, forget
 from .metrics import Evaluation, evaluate, forgetting_efficacy
 from .models import ModelError, build_model
 from .pipeline import ForgetOutcome, default_lambdas, forget_and_evaluate, train_new_model
+from .safe_io import WriteError
 from .training import TrainConfig, TrainHistory, train
 
 __all__ = [
@@ -21,5 +22,5 @@ __all__ = [
     "ImageTensors", "MnemonicMix", "ModelError", "Splits", "TrainConfig", "TrainHistory", "build_model",
     "code_fisher", "default_lambdas", "evaluate", "forget", "forget_and_evaluate", "forgetting_efficacy",
     "load_checkpoint", "load_dataset", "make_codes", "pick_device", "read_meta", "save_checkpoint", "train",
-    "train_new_model",
+    "train_new_model", "WriteError",
 ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import strict_json
 from .codes import CODE_SPACE
 from .models import ModelError, build_model
+from .safe_io import atomic_write
 
 FORMAT = "mnemonic-unlearning/1"
 META_KEY = "unlearning"
@@ -109,6 +110,12 @@ def validate_meta(meta: Any) -> dict[str, Any]:
         raise CheckpointError(f"code_space must be {CODE_SPACE!r}, got {meta['code_space']!r}")
     if "t_mix" in meta and meta["t_mix"] is not None and not 0 <= meta["t_mix"] <= 1:
         raise CheckpointError(f"t_mix must be in [0, 1], got {meta['t_mix']}")
+    done = meta.get("forgotten") or {}
+    for key in ("forget_classes", "previously_forgotten", "all_forgotten"):  # read back by chained forgetting
+        v = done.get(key)
+        if v is not None and not (isinstance(v, list) and all(
+                isinstance(c, int) and not isinstance(c, bool) and 0 <= c < len(names) for c in v)):
+            raise CheckpointError(f"metadata field forgotten.{key} must list class indices 0..{len(names) - 1}")
     for key in ("test_accuracy", "val_accuracy", "code_accuracy"):
         if meta.get(key) is not None and not (_number(meta[key]) and 0 <= meta[key] <= 1):
             raise CheckpointError(f"{key} must be in [0, 1], got {meta[key]}")
@@ -128,31 +135,24 @@ def complete_meta(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, codes: torch.Tensor, meta: dict[str, Any]) -> Path:
-    """Write weights, codes and metadata atomically (temporary file, then rename); returns the path."""
+    """Write weights, codes and metadata atomically (``safe_io.atomic_write``); returns the path.
+
+    Refuses (WriteError) a target that is a link, a folder, a device or in a folder it cannot write.
+    """
     from safetensors.torch import save_file
 
     meta = complete_meta(meta)
     expected = (len(meta["class_names"]), *meta["input_shape"])
     if tuple(codes.shape) != expected:
         raise CheckpointError(f"codes have shape {tuple(codes.shape)}, expected {expected}")
+    if not codes.is_floating_point():
+        raise CheckpointError(f"codes must be floating point, got {codes.dtype}")
     tensors = {f"model.{k}": v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     tensors["codes"] = codes.detach().to("cpu", torch.float32).contiguous()
     for k, v in tensors.items():
         _finite(k, v)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={META_KEY: json.dumps(meta, sort_keys=True)})
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a checkpoint is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    header = {META_KEY: strict_json.dumps(meta, sort_keys=True)}
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=header))
 
 
 def read_meta(path: str | os.PathLike) -> dict[str, Any]:
@@ -205,14 +205,21 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         raise CheckpointError(f"unexpected tensors in the checkpoint: {extra[:3]}")
     for k, v in [("codes", codes), *state.items()]:
         _finite(k, v)
+    if not codes.is_floating_point():
+        raise CheckpointError(f"the codes are stored as {codes.dtype}; mnemonic codes are floating-point images")
     try:
         model = build_model(meta["arch"], meta["input_shape"], len(meta["class_names"]), meta["mean"], meta["std"])
     except ModelError as e:
         raise CheckpointError(f"cannot rebuild the model: {e}") from None
+    expected_dtypes = model.state_dict()
+    for k, v in state.items():  # load_state_dict would cast integers into float weights without a word
+        if k in expected_dtypes and expected_dtypes[k].is_floating_point() and not v.is_floating_point():
+            raise CheckpointError(f"weight {k!r} is stored as {v.dtype}; this architecture needs floating-point weights")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
         first = str(e).strip().splitlines()
         raise CheckpointError(f"weights do not match architecture {meta['arch']!r} "
                               f"with {len(meta['class_names'])} classes: {' '.join(first[:3])[:400]}") from None
-    return Checkpoint(model.to(device).eval(), codes.to(device), meta)
+    # the codes follow the model's dtype (float32 here), never the other way round
+    return Checkpoint(model.to(device).eval(), codes.to(device, next(model.parameters()).dtype), meta)

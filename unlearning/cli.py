@@ -5,18 +5,20 @@ Errors end the program with one line on stderr and exit status 2, never a traceb
 from __future__ import annotations
 
 import argparse
-import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 
-from . import distributed
+from . import __version__, distributed, strict_json
 from .checkpoints import CheckpointError, load_checkpoint, read_meta, save_checkpoint
 from .data import LOADERS, DataError, load_dataset
 from .forgetting import DEFAULT_MODE, MODES, NEEDS_VALIDATION
 from .device import pick_device
+from .inputs import class_index
 from .models import ARCHITECTURES, ModelError
 from .pipeline import check_depth, default_lambdas, forget_and_evaluate, forgotten_meta, train_new_model
+from .safe_io import check_target
 from .training import RECIPE_DEFAULTS, TrainConfig, codes_warning, data_kind
 
 
@@ -26,6 +28,7 @@ def _progress_to_stderr(stats, total: int) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    check_target(args.out, probe=True, create=False)  # a bad --out fails now, not after the training
     launch = distributed.launch_from_environment()  # torchrun: one of several processes
     device = distributed.start(launch, args.device) if launch is not None else args.device
     try:
@@ -53,19 +56,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fmt(v: float, spec: str = ".4f") -> str:
+    return format(v, spec) if isinstance(v, (int, float)) and math.isfinite(v) else "n/a"
+
+
 def _fmt_row(label: str, summary: dict) -> str:
-    return f"{label:<7} A_F {summary['forget_accuracy']:.4f}   A_R {summary['retain_accuracy']:.4f}"
+    return f"{label:<7} A_F {_fmt(summary['forget_accuracy'])}   A_R {_fmt(summary['retain_accuracy'])}"
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
+    if args.mode != "paper" and (args.lambda1 is not None or args.lambda2 is not None):
+        raise ValueError(f"--lambda1 / --lambda2 apply to --mode paper only; mode {args.mode!r} does not use them")
+    if args.save:
+        check_target(args.save, probe=True, create=False)  # a bad --save fails now, not after the forgetting
     ckpt = load_checkpoint(args.checkpoint)
     names = ckpt.class_names
-    classes = [_class_index(c, names) for c in args.classes]
+    classes = [class_index(c, names) for c in args.classes]
     d1, d2 = default_lambdas(ckpt.meta["arch"])
-    if args.mode != "paper":
-        given = [n for n in ("lambda1", "lambda2") if getattr(args, n) is not None]
-        if given:
-            raise ValueError(f"--{given[0]} applies to --mode paper only; mode {args.mode} chooses its own strength")
     splits = load_dataset(ckpt.meta["dataset"], root=args.data_root)
     if splits.info.class_names != tuple(names):
         raise DataError(f"dataset {ckpt.meta['dataset']!r} has classes {list(splits.info.class_names)[:5]}..., "
@@ -83,16 +90,22 @@ def cmd_forget(args: argparse.Namespace) -> int:
     if args.save:
         save_checkpoint(args.save, outcome.result.model.to("cpu"), ckpt.codes, forgotten_meta(ckpt, outcome))
     if args.json:
-        print(json.dumps(_finite_json(report)))
+        print(strict_json.dumps(report))
     else:
         r = outcome.result
         how = (f"lambda1={r.lambda1:g}, lambda2={r.lambda2:g}" if r.mode == "paper"
                else f"mode {r.mode}, layer {r.layer}, strength {r.strength:.3g}")
         print(f"forgot {[names[c] for c in r.forget_classes]} with sign {r.sign} "
               f"({how}) on {r.device} in {r.seconds['total']:.3f}s")
+        if outcome.previously_forgotten:
+            print(f"already forgotten before: {[names[c] for c in outcome.previously_forgotten]} "
+                  "(counted neither as forgotten now nor as remaining)")
         print(_fmt_row("before", report["before"]))
         print(_fmt_row("after", report["after"]))
-        print(f"E_F {report['E_F']:.1f}%   {outcome.verdict.message}")
+        ef = report["E_F"]
+        print(f"E_F {_fmt(ef, '.1f')}{'%' if math.isfinite(ef) else ''}   {outcome.verdict.message}")
+        for note in report["notes"]:
+            print(f"note: {note}")
         if outcome.depth is not None:
             d = outcome.depth
             print(f"depth: {d.verdict.level.upper()}. {d.verdict.message}")
@@ -103,38 +116,19 @@ def cmd_forget(args: argparse.Namespace) -> int:
     return 0
 
 
-def _finite_json(o):
-    """NaN (an empty class in the test split) becomes null, so the output is strict JSON."""
-    if isinstance(o, float):
-        return o if math.isfinite(o) else None
-    if isinstance(o, dict):
-        return {k: _finite_json(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_finite_json(v) for v in o]
-    return o
-
-
-def _class_index(token: str, names: Sequence[str]) -> int:
-    """A class given by index or by name."""
-    if token in names:
-        return list(names).index(token)
-    try:
-        return int(token)
-    except ValueError:
-        raise ValueError(f"unknown class {token!r}; classes are {list(names)}") from None
-
-
 def cmd_zoo(args: argparse.Namespace) -> int:
     from . import zoo
 
+    if not args.rebuild and (args.only or args.no_table):
+        raise ValueError(f"{'--only' if args.only else '--no-table'} needs --rebuild (listing the zoo shows every model)")
     if args.rebuild:
         log = (lambda msg: print(msg, file=sys.stderr, flush=True))
         zoo.rebuild(names=args.only or None, table=not args.no_table, log=log)
     models = zoo.list_zoo()
     if args.json:
-        print(json.dumps(_finite_json([{"name": m.name, "default": m.is_default, "path": str(m.path),
+        print(strict_json.dumps([{"name": m.name, "default": m.is_default, "path": str(m.path),
                                         "card": m.card, "test_accuracy": m.meta.get("test_accuracy")}
-                                       for m in models]), indent=2))
+                                 for m in models], indent=2))
         return 0
     for m in models:
         card = m.card
@@ -149,13 +143,14 @@ def cmd_zoo(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    print(json.dumps(read_meta(args.checkpoint), indent=2, sort_keys=True))
+    print(strict_json.dumps(read_meta(args.checkpoint), indent=2, sort_keys=True))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m unlearning",
                                 description="One-shot machine unlearning with mnemonic codes.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a classifier with mnemonic codes and save a checkpoint",
@@ -220,17 +215,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "device", None):
-        try:
-            pick_device(args.device)
-        except (ValueError, RuntimeError) as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
     try:
-        return args.func(args)
-    except (CheckpointError, DataError, ModelError, ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        if getattr(args, "device", None):
+            try:
+                pick_device(args.device)
+            except RuntimeError as e:
+                raise ValueError(str(e)) from None
+        status = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows up here, inside the handler, not at exit
+        return status
+    except BrokenPipeError:  # `... | head`: the reader has gone, which is no error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except (CheckpointError, DataError, ModelError, ValueError, OSError) as e:
+        print(f"error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001 - one line, never a traceback; UNLEARNING_TRACEBACK=1 shows it
+        if os.environ.get("UNLEARNING_TRACEBACK"):
+            raise
+        print(f"error: unexpected {type(e).__name__}: {_one_line(e)} (UNLEARNING_TRACEBACK=1 shows where)",
+              file=sys.stderr)
+        return 2
+
+
+def _one_line(e: BaseException) -> str:
+    lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
+    return " ".join(lines)[:500] if lines else type(e).__name__

@@ -17,6 +17,7 @@ import torch._dynamo  # noqa: F401  torch.func imports it lazily on first use (~
 from torch import nn
 
 from .device import pick_device
+from .inputs import check_classes, model_dtype  # noqa: F401  check_classes lived here; kept importable
 from .sqgrad import accumulate_sq_grad_sums
 
 EPS = 1e-16
@@ -28,22 +29,6 @@ class FisherPair:
 
     forget: dict[str, torch.Tensor]
     remain: dict[str, torch.Tensor]
-
-
-def check_classes(classes: Sequence[int], num_classes: int) -> list[int]:
-    """Sorted unique class indices; refuses an empty set, all classes, or out-of-range indices."""
-    try:
-        chosen = sorted({int(c) for c in classes})
-    except (TypeError, ValueError):
-        raise ValueError(f"classes must be integers, got {list(classes)!r}") from None
-    if not chosen:
-        raise ValueError("choose at least one class to forget")
-    bad = [c for c in chosen if not 0 <= c < num_classes]
-    if bad:
-        raise ValueError(f"unknown class index {bad[0]}: this model has classes 0..{num_classes - 1}")
-    if len(chosen) == num_classes:
-        raise ValueError("cannot forget every class: at least one class must remain")
-    return chosen
 
 
 def code_fisher(model: nn.Module, codes: torch.Tensor, forget_classes: Sequence[int],
@@ -58,6 +43,9 @@ def code_fisher(model: nn.Module, codes: torch.Tensor, forget_classes: Sequence[
     dev = pick_device(device)
     num_classes = len(codes)
     forget = check_classes(forget_classes, num_classes)
+    if not isinstance(codes, torch.Tensor) or not codes.is_floating_point():
+        raise ValueError(f"codes must be a floating-point tensor, got {getattr(codes, 'dtype', type(codes).__name__)}")
+    codes = codes.to(model_dtype(model))  # the codes follow the model's dtype, never the other way
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
     was_training = model.training

@@ -28,6 +28,7 @@ from .classifier_edit import (  # noqa: F401  re-exported: the public names of t
 from .data import ImageTensors
 from .device import describe, pick_device
 from .fisher import check_classes, free_cache, is_device_fault
+from .inputs import check_forget_inputs
 from .layers import classifier_layer  # noqa: F401  re-exported
 from .paper_rule import (  # noqa: F401  re-exported: the published rule's steps
     PAPER_LAMBDAS, apply_delta, check_lambda as _check_lambda, fisher_ratio, forget_on as _forget_on,
@@ -71,9 +72,10 @@ def forget(model: nn.Module, codes: torch.Tensor, classes: Sequence[int],
     """
     if mode not in MODES:
         raise ValueError(f"unknown forgetting mode {mode!r}; choose one of {sorted(MODES)}")
-    chosen = check_classes(classes, len(codes))
+    checked = check_forget_inputs(model, codes, classes)  # strict types; a half-precision model becomes float32
+    model, codes, chosen = checked.model, checked.codes, checked.classes
     dev = pick_device(device)
-    notes: list[str] = []
+    notes: list[str] = list(checked.notes)
     if mode == "paper":
         lambda1, lambda2 = _check_lambda("lambda1", lambda1), _check_lambda("lambda2", lambda2)
         def run(dev: torch.device) -> ForgetResult:

@@ -20,7 +20,8 @@ def predict(model: nn.Module, inputs: torch.Tensor | Dataset, device: str | torc
     """Logits (on the CPU) for a tensor of inputs or a labelled dataset; labels too for a dataset.
 
     The model is put in eval mode and left there. A model that lives on another device than the
-    one asked for runs as a temporary copy there: a shared (cached) model is never moved.
+    one asked for runs as a temporary copy there: a shared (cached) model is never moved. Inputs are
+    cast to the model's floating dtype (a float16 model gets float16 images).
     ``batch_size`` defaults to the device's ``inference_batch``.
     """
     dev = pick_device(device)
@@ -29,6 +30,7 @@ def predict(model: nn.Module, inputs: torch.Tensor | Dataset, device: str | torc
     param = next(model.parameters(), None)
     if param is not None and param.device.type != dev.type:
         model = copy.deepcopy(model).to(dev)
+    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
     labels = None
     if isinstance(inputs, torch.Tensor):
         batches = (inputs[i:i + batch_size] for i in range(0, len(inputs), batch_size))
@@ -39,10 +41,10 @@ def predict(model: nn.Module, inputs: torch.Tensor | Dataset, device: str | torc
         loader = DataLoader(inputs, batch_size=batch_size, shuffle=False)
         xs, ys = [], []
         for x, y in loader:
-            xs.append(model(x.to(dev)).float().cpu())
+            xs.append(model(x.to(dev, dtype)).float().cpu())
             ys.append(torch.as_tensor(y))
         return (torch.cat(xs) if xs else torch.empty(0)), (torch.cat(ys) if ys else torch.empty(0, dtype=torch.long))
-    outs = [model(x.to(dev)).float().cpu() for x in batches]
+    outs = [model(x.to(dev, dtype)).float().cpu() for x in batches]  # inputs follow the model's dtype
     return (torch.cat(outs) if outs else torch.empty(0)), labels
 
 
@@ -68,15 +70,20 @@ class Evaluation:
         """A_F: accuracy over all test samples of the forgotten classes (sample-weighted)."""
         return _group_accuracy(self.confusion, forget_classes)
 
-    def retain_accuracy(self, forget_classes: Sequence[int]) -> float:
-        """A_R: accuracy over all test samples of the remaining classes (sample-weighted)."""
-        keep = [c for c in range(self.num_classes) if c not in set(forget_classes)]
+    def retain_accuracy(self, forget_classes: Sequence[int], exclude: Sequence[int] = ()) -> float:
+        """A_R: accuracy over all test samples of the remaining classes (sample-weighted).
+
+        ``exclude``: classes that are neither forgotten now nor remaining, such as the classes a
+        model had already forgotten before (chained forgetting); they count on neither side.
+        """
+        gone = set(forget_classes) | set(exclude)
+        keep = [c for c in range(self.num_classes) if c not in gone]
         return _group_accuracy(self.confusion, keep)
 
-    def summary(self, forget_classes: Sequence[int]) -> dict:
+    def summary(self, forget_classes: Sequence[int], exclude: Sequence[int] = ()) -> dict:
         return {"per_class_accuracy": list(self.per_class_accuracy),
                 "forget_accuracy": self.forget_accuracy(forget_classes),
-                "retain_accuracy": self.retain_accuracy(forget_classes)}
+                "retain_accuracy": self.retain_accuracy(forget_classes, exclude)}
 
 
 def _group_accuracy(confusion: np.ndarray, classes: Sequence[int]) -> float:

@@ -1,19 +1,19 @@
 """Where models live on disk: shipped ones in assets/models, trained and uploaded ones in a local folder.
 
-Everything written here is written atomically (a hidden temporary file, then a rename), so a crash
-mid-write never leaves a half-written checkpoint in a listing, and names from users are sanitised
-so they can never point outside the folder.
+Everything written here goes through ``safe_io.atomic_write`` (a checked target, a hidden temporary
+file, then a rename), so a crash mid-write never leaves a half-written checkpoint in a listing, and
+names from users are sanitised so they can never point outside the folder.
 """
 from __future__ import annotations
 
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .checkpoints import MAX_FILE_BYTES, CheckpointError, load_checkpoint, read_meta
+from .safe_io import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_DIR = ROOT / "assets" / "models"
@@ -41,7 +41,7 @@ def _unique(folder: Path, filename: str) -> Path:
     path = folder / filename
     stem, suffix = path.name[: -len(SUFFIX)], SUFFIX
     n = 1
-    while path.exists():
+    while os.path.lexists(path):  # a dangling link or a folder counts as taken too
         path = folder / f"{stem}-{n}{suffix}"
         n += 1
     return path
@@ -49,7 +49,9 @@ def _unique(folder: Path, filename: str) -> Path:
 
 def store_upload(data: bytes, name: str, folder: str | os.PathLike | None = None,
                  max_bytes: int = MAX_FILE_BYTES) -> Path:
-    """Validate an uploaded checkpoint and keep it under a safe, unused name; raises CheckpointError.
+    """Validate an uploaded checkpoint and keep it under a safe, unused name.
+
+    Raises CheckpointError for a bad file, ``safe_io.WriteError`` when the folder cannot be written.
 
     The bytes are checked (size, safetensors only, metadata, weights, codes) before they appear
     under their final name; a bad upload leaves nothing behind.
@@ -59,21 +61,16 @@ def store_upload(data: bytes, name: str, folder: str | os.PathLike | None = None
     if not data:
         raise CheckpointError("the file is empty")
     target_dir = Path(folder) if folder is not None else user_models_dir()
-    target_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".upload-", suffix=".tmp", dir=target_dir)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+    shown = safe_filename(name)
+
+    def fill(tmp: str) -> None:
+        Path(tmp).write_bytes(data)
         try:
             load_checkpoint(tmp)  # full validation; raises CheckpointError
         except CheckpointError as e:  # speak of the user's file, not of our temporary name
-            raise CheckpointError(str(e).replace(Path(tmp).name, safe_filename(name))) from None
-        final = _unique(target_dir, safe_filename(name))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, final)
-        return final
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+            raise CheckpointError(str(e).replace(Path(tmp).name, shown)) from None
+
+    return atomic_write(_unique(target_dir, shown), fill, mode=0o644)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +28,7 @@ import torch
 
 from .checkpoints import Checkpoint, load_checkpoint, read_meta, save_checkpoint
 from .data import load_dataset
+from .safe_io import atomic_write_text
 from .storage import ROOT, SHIPPED_DIR, SUFFIX
 from .training import CODES_LEARNED_AT_LEAST, TrainConfig
 
@@ -286,7 +288,7 @@ def write_cards(folder: Path = SHIPPED_DIR, summaries_by_model: dict[str, list[T
     written = []
     for m in list_zoo(folder):
         path = m.path.with_suffix(".md")
-        path.write_text(card_markdown(m.name, m.meta, summaries_by_model.get(m.name, ())))
+        atomic_write_text(path, card_markdown(m.name, m.meta, summaries_by_model.get(m.name, ())))
         written.append(path)
     return written
 
@@ -396,14 +398,12 @@ def _fmt(v: Any) -> str:
 
 
 def write_csv(rows: Sequence[dict[str, Any]], path: Path = TABLE_CSV) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: _fmt(r[k]) for k in COLUMNS})
-    return path
+    f = io.StringIO()
+    w = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: _fmt(r[k]) for k in COLUMNS})
+    return atomic_write_text(path, f.getvalue())
 
 
 def summaries(rows: Sequence[dict[str, Any]]) -> list[TableSummary]:
@@ -485,9 +485,9 @@ def make_table(folder: Path = SHIPPED_DIR, csv_path: Path = TABLE_CSV, md_path: 
     default_sums = [s for s in sums if s.mode == DEFAULT_MODE]
     default = pick_default(default_sums) if default_sums else default_name(folder)
     if write_default and default_sums:
-        (Path(folder) / "DEFAULT").write_text(f"{default}{SUFFIX}\n")
+        atomic_write_text(Path(folder) / "DEFAULT", f"{default}{SUFFIX}\n")
     write_csv(rows, csv_path)
-    Path(md_path).write_text(table_markdown(rows, DEFAULT_MODE, default))
+    atomic_write_text(md_path, table_markdown(rows, DEFAULT_MODE, default))
     by_model: dict[str, list[TableSummary]] = {}
     for s in sums:
         by_model.setdefault(s.model, []).append(s)
