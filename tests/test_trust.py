@@ -377,7 +377,7 @@ def _failing_accelerator(monkeypatch):
         return run
 
     monkeypatch.setattr(fg, "pick_device", lambda device=None: torch.device("cuda"))
-    for name in ("_forget_on", "_forget_classifier_on"):
+    for name in ("_forget_on", "_forget_classifier_on", "_forget_erase_on"):
         if hasattr(fg, name):
             monkeypatch.setattr(fg, name, breaks_on_cuda(getattr(fg, name)))
 
