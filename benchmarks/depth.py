@@ -193,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.from_json:
         rows = [json.loads(line) for f in args.from_json for line in f.read_text().splitlines() if line.strip()]
+        latest = {(r["model"], r["classes"], r["method"]): r for r in rows}  # a later file's row replaces an earlier one
+        order = {m: i for i, m in enumerate(METHODS)}
+        rows = sorted(latest.values(), key=lambda r: (r["model"], len(r["classes"]), r["classes"], order[r["method"]]))
         return _write_docs(rows) if args.write_docs else 0
     torch.set_num_threads(args.threads)
     log = (lambda msg: print(msg, file=sys.stderr, flush=True))
