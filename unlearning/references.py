@@ -65,6 +65,9 @@ def find_reference(ckpt: Checkpoint, classes: Sequence[int],
             meta = read_meta(path)
             if sorted(meta.get("forgotten", {}).get("forget_classes", [])) != sorted(set(classes)):
                 continue
+            if meta["arch"] != ckpt.meta["arch"] or not str(meta.get("parent", {}).get("weights_sha256", "")).startswith(
+                    parent_key(ckpt)):
+                continue  # a file under the wrong parent's folder is never read against this model
             ref = load_checkpoint(path)
         except CheckpointError:
             continue  # a broken cache entry is rebuilt, never trusted
