@@ -1,0 +1,216 @@
+"""The audit of one run as the app shows it: original, unlearned and retrained model side by side.
+
+Pure functions on backend objects (no Streamlit), so the audit page, the report, the benchmark and
+the tests see the same numbers. Split in two by cost: ``model_facts`` / ``instant_audit`` hold what
+appears when the page opens (probes up to k = 10, both attacks, CKA, the embedding map);
+``costly_facts`` holds relearning and the probes beyond k = 10, run behind their own button.
+Every probe goes through ``unlearning.audit.probe`` with its default draws and seed, so the
+10-shot figures here are the depth check's, number for number.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from unlearning import audit
+from unlearning.audit import DepthCheck, FeatureSet, ProbeResult, RelearnCurve, RelearnSettings
+from unlearning.data import Splits, to_floats
+from unlearning.metrics import predict
+from unlearning.privacy import membership_attack
+
+MODELS = ("original", "unlearned", "retrained")
+INSTANT_SHOTS = (1, 5, 10)  # shown when the page opens
+COSTLY_SHOTS = (50,)  # behind the button, with relearning
+EMBED_PER_CLASS = 60  # test images per class in the embedding map (the first of each, in split order)
+CKA_IMAGES = 200  # test images per group (forgotten / retained) for layer-wise CKA, as audit.audit uses
+
+
+DEPTH_TITLES = {"forgotten": "Forgotten", "hidden": "Hidden, not gone", "partly forgotten": "Partly forgotten",
+                "not forgotten": "Not forgotten", "unknown depth": "Depth unknown",
+                "never recognised": "Nothing to forget"}
+
+
+def verdict_tone(outcome) -> str:
+    """"ok", "warn" or "bad" for a ForgetOutcome: green only when the class left the features as deep as
+    retraining and the rest was kept; amber for hidden, partly forgotten, unknown depth or a cost to the
+    rest; red when the outputs still recognise it. Without a depth check (not run, or not possible) never
+    green: a result that is only hidden must not look like success."""
+    v, d = outcome.verdict, outcome.depth
+    if not v.forgot or (d is not None and d.verdict.level == "not forgotten"):
+        return "bad"
+    if d is not None and d.verdict.success and v.kept:
+        return "ok"
+    return "warn"
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """The instant audit figures of one model (original, unlearned or retrained)."""
+
+    features: FeatureSet
+    shots: dict[int, ProbeResult]  # k -> k-shot probe
+    forget_accuracy: float  # A_F on the test split
+    mia_entropy: float  # entropy attack: share of forget-class training images called members
+    mia_entropy_accuracy: float  # that attack's balanced accuracy (0.5: it cannot tell at all)
+    mia_svc: float  # SVC attack ("MIA efficacy"): share of forget-class training images called non-members
+
+
+def model_facts(model: nn.Module, splits: Splits, forget: Sequence[int], device: str | torch.device | None = None,
+                shots: Sequence[int] = INSTANT_SHOTS, features: FeatureSet | None = None) -> ModelFacts:
+    """One feature pass, one probe per k, both attacks and A_F; the model is only read."""
+    forget = sorted(set(int(c) for c in forget))
+    fs = features if features is not None else audit.feature_set(model, splits, device)
+    logits, labels = predict(model, splits.test, device)
+    mask = torch.isin(labels, torch.tensor(forget))
+    af = float((logits.argmax(1)[mask] == labels[mask]).float().mean()) if bool(mask.any()) else float("nan")
+    mia = membership_attack(model, splits.train, splits.test, forget, device=device)
+    return ModelFacts(fs, {k: audit.probe(fs, forget, k=k) for k in shots}, af, mia.member_fraction,
+                      mia.attack_accuracy, audit.svc_mia(model, splits, forget, device))
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """Penultimate features of a fixed test sample, mapped to 2-D by one map shared by the models."""
+
+    points: dict[str, np.ndarray]  # model name -> [n, 2]
+    labels: np.ndarray  # true class of each point
+    explained: float  # share of the original's feature variance the two axes hold
+
+
+def embedding_sample(labels: np.ndarray, per_class: int = EMBED_PER_CLASS) -> np.ndarray:
+    """Indices of the first ``per_class`` test images of each class (deterministic: same images every time)."""
+    labels = np.asarray(labels)
+    return np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in np.unique(labels)]).astype(np.int64)
+
+
+def embed(test_features: Mapping[str, np.ndarray], labels: np.ndarray, forget: Sequence[int],
+          per_class: int = EMBED_PER_CLASS) -> Embedding:
+    """One 2-D map for every model, so that positions compare.
+
+    Two networks' feature axes mean nothing to each other, so each model's features are first
+    rotated onto the original's (orthogonal Procrustes, fitted on the *retained* classes' points
+    only, so the forgotten class cannot pull the fit); then one PCA, fitted on the original's
+    features, maps all of them. A forgotten class whose cluster survives stays a cluster; one
+    that dissolved spreads over its neighbours.
+    """
+    idx = embedding_sample(labels, per_class)
+    y = np.asarray(labels)[idx]
+    keep = ~np.isin(y, list(forget))
+    base = np.asarray(test_features["original"], dtype=np.float64)[idx]
+    mean, scale = base.mean(0), base.std() or 1.0
+    b = (base - mean) / scale
+    _, s, vt = np.linalg.svd(b, full_matrices=False)
+    axes = vt[:2].T
+    explained = float((s[:2] ** 2).sum() / max((s ** 2).sum(), 1e-12))
+    points = {}
+    for name, feats in test_features.items():
+        x = np.asarray(feats, dtype=np.float64)[idx]
+        if name != "original":
+            xm, xs = x[keep].mean(0), x[keep].std() or 1.0
+            xc = (x - xm) / xs
+            u, _, wt = np.linalg.svd(xc[keep].T @ b[keep], full_matrices=False)
+            x = xc @ (u @ wt)  # rotated onto the original's axes
+        else:
+            x = b
+        points[name] = x @ axes
+    return Embedding(points, y, explained)
+
+
+def cka_groups(a: nn.Module, b: nn.Module, splits: Splits, forget: Sequence[int],
+               device: str | torch.device | None = None, n: int = CKA_IMAGES) -> dict[str, dict[str, float]]:
+    """Linear CKA per layer between two models on the first ``n`` test images of the forgotten and of the
+    retained classes (the sample ``audit.audit`` uses)."""
+    is_f = torch.isin(splits.test.labels, torch.tensor(sorted(set(int(c) for c in forget))))
+    return {group: audit.layer_cka(a, b, to_floats(splits.test.images[torch.nonzero(mask).flatten()[:n]]), device)
+            for group, mask in (("forgotten", is_f), ("retained", ~is_f))}
+
+
+@dataclass(frozen=True)
+class InstantAudit:
+    """Everything the audit page shows on opening, for one run."""
+
+    forget: tuple[int, ...]
+    facts: dict[str, ModelFacts]  # "original", "unlearned" and, with a reference, "retrained"
+    depth: DepthCheck
+    embedding: Embedding
+    cka: dict[str, dict[str, dict[str, float]]]  # pair ("unlearned vs original", ...) -> group -> layer -> CKA
+
+    @property
+    def has_reference(self) -> bool:
+        return "retrained" in self.facts
+
+
+def instant_audit(original: nn.Module, unlearned: nn.Module, splits: Splits, forget: Sequence[int],
+                  retrained: nn.Module | None = None, reference: str = "none",
+                  device: str | torch.device | None = None, original_facts: ModelFacts | None = None,
+                  retrained_facts: ModelFacts | None = None) -> InstantAudit:
+    """The instant part of the audit; pass the original's and the reference's facts to reuse them (they
+    depend on the model and the classes, not on the run)."""
+    forget = tuple(sorted(set(int(c) for c in forget)))
+    facts = {"original": original_facts or model_facts(original, splits, forget, device),
+             "unlearned": model_facts(unlearned, splits, forget, device)}
+    if retrained is not None:
+        facts["retrained"] = retrained_facts or model_facts(retrained, splits, forget, device)
+    depth = depth_of(facts, reference)
+    emb = embed({n: f.features.test for n, f in facts.items()}, facts["original"].features.y_test, forget)
+    cka = {"unlearned vs original": cka_groups(unlearned, original, splits, forget, device)}
+    if retrained is not None:
+        cka["unlearned vs retrained"] = cka_groups(unlearned, retrained, splits, forget, device)
+        cka["retrained vs original"] = cka_groups(retrained, original, splits, forget, device)
+    return InstantAudit(forget, facts, depth, emb, cka)
+
+
+def depth_of(facts: Mapping[str, ModelFacts], reference: str = "none", k: int = 10) -> DepthCheck:
+    """``audit.depth_check``'s result from facts already at hand (the same k-shot probes, not fitted twice)."""
+    fo, fu = facts["original"], facts["unlearned"]
+    changed = not (np.array_equal(fo.features.train, fu.features.train)
+                   and np.array_equal(fo.features.test, fu.features.test))
+    po = fo.shots[k].forget_test
+    pu = fu.shots[k].forget_test if changed else po
+    pr = facts["retrained"].shots[k].forget_test if "retrained" in facts else None
+    v = audit.depth_verdict(fu.forget_accuracy, po, pu, pr, original_accuracy=fo.forget_accuracy,
+                            features_changed=changed)
+    return DepthCheck(po, pu, pr, reference if pr is not None else "none", changed, v)
+
+
+@dataclass(frozen=True)
+class CostlyFacts:
+    """One model's relearning curve and its probes beyond k = 10."""
+
+    shots: dict[int, ProbeResult]
+    relearn: RelearnCurve
+
+
+def costly_facts(model: nn.Module, splits: Splits, forget: Sequence[int], target: float, features: FeatureSet,
+                 device: str | torch.device | None = None, shots: Sequence[int] = COSTLY_SHOTS,
+                 settings: RelearnSettings = RelearnSettings(),
+                 should_stop: Callable[[], bool] | None = None) -> CostlyFacts:
+    """Relearning (``audit.relearn``, towards the original's A_F ``target``) and the larger probes."""
+    forget = sorted(set(int(c) for c in forget))
+    probes = {k: audit.probe(features, forget, k=k) for k in shots}
+    return CostlyFacts(probes, audit.relearn(model, splits, forget, target, settings, device, should_stop))
+
+
+def summary_rows(instant: InstantAudit, costly: Mapping[str, CostlyFacts] | None = None) -> list[dict]:
+    """One row per model: the figures behind the verdict, as the page's table and the report show them."""
+    rows = []
+    for name, f in instant.facts.items():
+        c = (costly or {}).get(name)
+        row = {"model": name, "A_F %": _pct(f.forget_accuracy)}
+        for k, p in sorted({**f.shots, **(c.shots if c else {})}.items()):
+            row[f"{k}-shot probe %"] = _pct(p.forget_test)
+        row["entropy MIA %"] = _pct(f.mia_entropy)
+        row["SVC MIA %"] = _pct(f.mia_svc)
+        if c is not None:
+            row["relearn steps to 50 %"] = c.relearn.steps_to_50
+            row["relearn steps to 90 %"] = c.relearn.steps_to_90
+        rows.append(row)
+    return rows
+
+
+def _pct(x: float | None) -> float | None:
+    return None if x is None or not np.isfinite(x) else round(100.0 * float(x), 1)
