@@ -172,10 +172,16 @@ with tabs[5]:
             run.downloads["model"] = analysis.model_bytes(run.checkpoint, o)
         return run.downloads["model"]
 
+    audit_store = audit_state.run_store(run)  # what the audit page computed for this run (read at click time)
+    ref_file = audit_state.reference_path(path, view.forget)
+
     def _report_html() -> str:
-        if "report" not in run.downloads:
-            run.downloads["report"] = report.build_report(view).encode("utf-8")
-        return run.downloads["report"].decode("utf-8")
+        key = f"report:{'instant' in audit_store}:{len(audit_store.get('costly', {}))}:{view.outcome.depth is None}"
+        if key not in run.downloads:
+            run.downloads[key] = report.build_report(
+                view, reference=reference, instant=audit_store.get("instant"), costly=audit_store.get("costly"),
+                reference_name=None if ref_file is None else ref_file.name).encode("utf-8")
+        return run.downloads[key].decode("utf-8")
 
     d = st.columns(4)
     d[0].download_button("Unlearned model (.safetensors)", _model_bytes, file_name=f"{stem}.safetensors",

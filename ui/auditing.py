@@ -214,3 +214,23 @@ def summary_rows(instant: InstantAudit, costly: Mapping[str, CostlyFacts] | None
 
 def _pct(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else round(100.0 * float(x), 1)
+
+
+@dataclass(frozen=True)
+class MethodAudit:
+    """The audit columns of the Compare page for one method's forgotten model."""
+
+    probe_forget: float  # 10-shot recoverability of the forgotten classes (test images)
+    relearn_steps_50: int | None  # relearning steps to 50 % of the original's A_F (None: not within the budget)
+    mia_svc: float  # SVC MIA efficacy (share of forget-class training images called non-members)
+
+
+def method_audit(model: nn.Module, splits: Splits, forget: Sequence[int], target: float,
+                 device: str | torch.device | None = None,
+                 settings: RelearnSettings = RelearnSettings()) -> MethodAudit:
+    """10-shot probe, relearning towards the original's A_F ``target``, and the SVC attack, as ``audit.audit``."""
+    forget = sorted(set(int(c) for c in forget))
+    fs = audit.feature_set(model, splits, device)
+    curve = audit.relearn(model, splits, forget, target, settings, device)
+    return MethodAudit(audit.probe(fs, forget, k=10).forget_test, curve.steps_to_50,
+                       audit.svc_mia(model, splits, forget, device))
