@@ -101,8 +101,7 @@ def embed(test_features: Mapping[str, np.ndarray], labels: np.ndarray, forget: S
     y = np.asarray(labels)[idx]
     keep = ~np.isin(y, list(forget))
     base = np.asarray(test_features["original"], dtype=np.float64)[idx]
-    mean, scale = base.mean(0), base.std() or 1.0
-    b = (base - mean) / scale
+    b = _centred(base)
     _, s, vt = np.linalg.svd(b, full_matrices=False)
     axes = vt[:2].T
     explained = float((s[:2] ** 2).sum() / max((s ** 2).sum(), 1e-12))
@@ -110,14 +109,19 @@ def embed(test_features: Mapping[str, np.ndarray], labels: np.ndarray, forget: S
     for name, feats in test_features.items():
         x = np.asarray(feats, dtype=np.float64)[idx]
         if name != "original":
-            xm, xs = x[keep].mean(0), x[keep].std() or 1.0
-            xc = (x - xm) / xs
+            xc = _centred(x)  # scaled as the original's, so equal (or rotated) features map equal
             u, _, wt = np.linalg.svd(xc[keep].T @ b[keep], full_matrices=False)
             x = xc @ (u @ wt)  # rotated onto the original's axes
         else:
             x = b
         points[name] = x @ axes
     return Embedding(points, y, explained)
+
+
+def _centred(x: np.ndarray) -> np.ndarray:
+    """Column-centred, divided by the root-mean-square distance to the mean (unchanged by rotations)."""
+    xc = x - x.mean(0)
+    return xc / (float(np.sqrt((xc ** 2).sum(1).mean())) or 1.0)
 
 
 def cka_groups(a: nn.Module, b: nn.Module, splits: Splits, forget: Sequence[int],
