@@ -154,3 +154,32 @@ def test_instant_audit_agrees_with_the_backend(digits, digits_cnn):
     rows = auditing.summary_rows(inst)
     assert [r["model"] for r in rows] == ["original", "unlearned"]
     assert rows[1]["10-shot probe %"] == round(100 * want.probe_unlearned, 1)
+
+
+def test_one_pass_facts_equal_the_backends_separate_calls(digits, digits_cnn):
+    """model_facts reads features and logits in one pass and CKA from Gram matrices: the same numbers as
+    audit.feature_set, audit.svc_mia, privacy.membership_attack and audit.layer_cka."""
+    from unlearning.privacy import membership_attack
+
+    model = digits_cnn.model
+    f = auditing.model_facts(model, digits, [2])
+    fs = audit.feature_set(model, digits)
+    assert np.array_equal(f.features.train, fs.train) and np.array_equal(f.features.test, fs.test)
+    assert f.mia_svc == audit.svc_mia(model, digits, [2])
+    assert f.mia_entropy == membership_attack(model, digits.train, digits.test, [2]).member_fraction
+    g = auditing.grams(model, digits, [2])
+    other = copy_perturbed(model)
+    want = auditing.cka_groups(other, model, digits, [2])
+    got = auditing.cka_from_grams(auditing.grams(other, digits, [2]), g)
+    for group in want:
+        assert got[group] == pytest.approx(want[group], rel=1e-9)
+
+
+def copy_perturbed(model):
+    import copy
+
+    m = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(0.05 * torch.randn_like(p, generator=torch.Generator().manual_seed(0)))
+    return m

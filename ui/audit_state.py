@@ -121,8 +121,7 @@ def with_depth(run: state.Run, path: str) -> state.Run:
 def _original_facts(path: str, mtime: float, size: int, classes: tuple[int, ...], device: str
                     ) -> auditing.ModelFacts:
     ckpt = state.shared_checkpoint(path)
-    return auditing.model_facts(ckpt.model, state.shared_splits(ckpt.meta["dataset"]), classes, device,
-                                features=_original_features(path, mtime, size, device))
+    return auditing.model_facts(ckpt.model, state.shared_splits(ckpt.meta["dataset"]), classes, device)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -130,7 +129,7 @@ def _reference_facts(ref: str, mtime: float, size: int, path: str, classes: tupl
                      ) -> auditing.ModelFacts:
     found = _reference(ref, mtime, size, path, classes)
     return auditing.model_facts(found.checkpoint.model, state.shared_splits(found.checkpoint.meta["dataset"]), classes,
-                                device, features=_reference_features(ref, mtime, size, path, classes, device))
+                                device)
 
 
 def run_store(run: state.Run) -> dict[str, Any]:
@@ -168,8 +167,8 @@ def instant_audit(run: state.Run, path: str) -> auditing.InstantAudit:
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _shared_costly(kind: str, stamp: tuple, path: str, classes: tuple[int, ...], device: str, target: float
-                   ) -> auditing.CostlyFacts:
+def _shared_costly(kind: str, stamp: tuple, path: str, classes: tuple[int, ...], device: str, target: float,
+                   settings: audit.RelearnSettings) -> auditing.CostlyFacts:
     """Relearning and large probes of the original or the reference (shared: they do not depend on the run)."""
     ckpt = state.shared_checkpoint(path)
     splits = state.shared_splits(ckpt.meta["dataset"])
@@ -178,7 +177,7 @@ def _shared_costly(kind: str, stamp: tuple, path: str, classes: tuple[int, ...],
     else:
         found = _reference(*stamp, path, classes)
         model, fs = found.checkpoint.model, _reference_features(*stamp, path, classes, device)
-    return auditing.costly_facts(model, splits, classes, target, fs, device)
+    return auditing.costly_facts(model, splits, classes, target, fs, device, settings=settings)
 
 
 def costly_for(name: str, run: state.Run, path: str, instant: auditing.InstantAudit) -> auditing.CostlyFacts:
@@ -187,10 +186,10 @@ def costly_for(name: str, run: state.Run, path: str, instant: auditing.InstantAu
     device = run.settings["device"]
     target = instant.facts["original"].forget_accuracy
     if name == "original":
-        return _shared_costly("original", state.file_stamp(path), path, classes, device, target)
+        return _shared_costly("original", state.file_stamp(path), path, classes, device, target, auditing.RELEARN)
     if name == "retrained":
         return _shared_costly("retrained", state.file_stamp(reference_path(path, classes)), path, classes, device,
-                              target)
+                              target, auditing.RELEARN)
     splits = state.shared_splits(run.checkpoint.meta["dataset"])
     return auditing.costly_facts(run.view.outcome.result.model, splits, classes, target,
                                  instant.facts["unlearned"].features, device)

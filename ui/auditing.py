@@ -19,14 +19,16 @@ from torch import nn
 from unlearning import audit
 from unlearning.audit import DepthCheck, FeatureSet, ProbeResult, RelearnCurve, RelearnSettings
 from unlearning.data import Splits, to_floats
-from unlearning.metrics import predict
-from unlearning.privacy import membership_attack
+from unlearning import privacy
+from unlearning.device import pick_device
+from unlearning.layers import layer_outputs
 
 MODELS = ("original", "unlearned", "retrained")
 INSTANT_SHOTS = (1, 5, 10)  # shown when the page opens
 COSTLY_SHOTS = (50,)  # behind the button, with relearning
 EMBED_PER_CLASS = 60  # test images per class in the embedding map (the first of each, in split order)
 CKA_IMAGES = 200  # test images per group (forgotten / retained) for layer-wise CKA, as audit.audit uses
+RELEARN = RelearnSettings()  # the relearning the app runs: the backend's defaults, written into every curve
 
 
 DEPTH_TITLES = {"forgotten": "Forgotten", "hidden": "Hidden, not gone", "partly forgotten": "Partly forgotten",
@@ -57,19 +59,44 @@ class ModelFacts:
     mia_entropy: float  # entropy attack: share of forget-class training images called members
     mia_entropy_accuracy: float  # that attack's balanced accuracy (0.5: it cannot tell at all)
     mia_svc: float  # SVC attack ("MIA efficacy"): share of forget-class training images called non-members
+    grams: dict[str, dict[str, torch.Tensor]]  # group -> layer -> centred Gram matrix (what linear CKA reads)
+
+
+def _passes(model: nn.Module, splits: Splits, device) -> tuple[FeatureSet, dict[str, torch.Tensor]]:
+    """Penultimate features (as ``audit.feature_set``) and logits of the three splits, in one forward pass each."""
+    import copy
+
+    from unlearning.layers import classifier_layer, features_and_logits
+
+    dev = pick_device(device)
+    p = next(model.parameters(), None)
+    runner = model.eval() if p is None or p.device.type == dev.type else copy.deepcopy(model).to(dev).eval()
+    _, layer = classifier_layer(runner, to_floats(splits.test.images[:1]).to(dev))
+    feats, logits = {}, {}
+    for name in ("train", "val", "test"):
+        f, lg = features_and_logits(runner, layer, to_floats(getattr(splits, name).images), dev)
+        feats[name], logits[name] = f.cpu().numpy().astype(np.float64), lg.cpu()
+    fs = FeatureSet(feats["train"], feats["val"], feats["test"], splits.train.labels.numpy(),
+                    splits.val.labels.numpy(), splits.test.labels.numpy())
+    return fs, logits
 
 
 def model_facts(model: nn.Module, splits: Splits, forget: Sequence[int], device: str | torch.device | None = None,
-                shots: Sequence[int] = INSTANT_SHOTS, features: FeatureSet | None = None) -> ModelFacts:
-    """One feature pass, one probe per k, both attacks and A_F; the model is only read."""
+                shots: Sequence[int] = INSTANT_SHOTS) -> ModelFacts:
+    """One forward pass per split (features and logits together), one probe per k, both attacks, A_F and
+    the layer Gram matrices for CKA; the model is only read."""
     forget = sorted(set(int(c) for c in forget))
-    fs = features if features is not None else audit.feature_set(model, splits, device)
-    logits, labels = predict(model, splits.test, device)
-    mask = torch.isin(labels, torch.tensor(forget))
-    af = float((logits.argmax(1)[mask] == labels[mask]).float().mean()) if bool(mask.any()) else float("nan")
-    mia = membership_attack(model, splits.train, splits.test, forget, device=device)
+    fs, logits = _passes(model, splits, device)
+    train_y, test_y = splits.train.labels, splits.test.labels
+    mask = torch.isin(test_y, torch.tensor(forget))
+    af = float((logits["test"].argmax(1)[mask] == test_y[mask]).float().mean()) if bool(mask.any()) else float("nan")
+    is_f = torch.isin(train_y, torch.tensor(forget)).numpy()
+    h_train = privacy.entropy(logits["train"])
+    mia = privacy.attack(h_train[~is_f], privacy.entropy(logits["test"]), h_train[is_f])
     return ModelFacts(fs, {k: audit.probe(fs, forget, k=k) for k in shots}, af, mia.member_fraction,
-                      mia.attack_accuracy, audit.svc_mia(model, splits, forget, device))
+                      mia.attack_accuracy, audit.svc_mia_from_logits(logits["train"], train_y, logits["test"], test_y,
+                                                                     forget),
+                      grams(model, splits, forget, device))
 
 
 @dataclass(frozen=True)
@@ -124,13 +151,46 @@ def _centred(x: np.ndarray) -> np.ndarray:
     return xc / (float(np.sqrt((xc ** 2).sum(1).mean())) or 1.0)
 
 
+def _cka_images(splits: Splits, forget: Sequence[int], n: int = CKA_IMAGES) -> dict[str, torch.Tensor]:
+    is_f = torch.isin(splits.test.labels, torch.tensor(sorted(set(int(c) for c in forget))))
+    return {group: to_floats(splits.test.images[torch.nonzero(mask).flatten()[:n]])
+            for group, mask in (("forgotten", is_f), ("retained", ~is_f))}
+
+
+def grams(model: nn.Module, splits: Splits, forget: Sequence[int], device: str | torch.device | None = None,
+          n: int = CKA_IMAGES) -> dict[str, dict[str, torch.Tensor]]:
+    """Per group (the first ``n`` test images of the forgotten / the retained classes) and layer, the centred
+    Gram matrix of the layer's outputs: linear CKA between two models needs only these, so each model's
+    layers are read once however many models it is compared with."""
+    out = {}
+    for group, x in _cka_images(splits, forget, n).items():
+        acts = layer_outputs(model, x, device)
+        out[group] = {}
+        for name, a in acts.items():
+            a = a.double().flatten(1)
+            a = a - a.mean(0)
+            out[group][name] = a @ a.T
+    return out
+
+
+def cka_from_grams(ga: Mapping[str, Mapping[str, torch.Tensor]], gb: Mapping[str, Mapping[str, torch.Tensor]]
+                   ) -> dict[str, dict[str, float]]:
+    """``audit.linear_cka`` per group and layer, from two models' centred Gram matrices (the same sums)."""
+    out = {}
+    for group, layers in ga.items():
+        out[group] = {}
+        for name, ka in layers.items():
+            kb = gb[group][name]
+            denom = torch.sqrt((ka * ka).sum() * (kb * kb).sum())
+            out[group][name] = float((ka * kb).sum() / denom) if float(denom) > 0 else float("nan")
+    return out
+
+
 def cka_groups(a: nn.Module, b: nn.Module, splits: Splits, forget: Sequence[int],
                device: str | torch.device | None = None, n: int = CKA_IMAGES) -> dict[str, dict[str, float]]:
     """Linear CKA per layer between two models on the first ``n`` test images of the forgotten and of the
-    retained classes (the sample ``audit.audit`` uses)."""
-    is_f = torch.isin(splits.test.labels, torch.tensor(sorted(set(int(c) for c in forget))))
-    return {group: audit.layer_cka(a, b, to_floats(splits.test.images[torch.nonzero(mask).flatten()[:n]]), device)
-            for group, mask in (("forgotten", is_f), ("retained", ~is_f))}
+    retained classes (the sample ``audit.audit`` uses), via ``audit.layer_cka``."""
+    return {group: audit.layer_cka(a, b, x, device) for group, x in _cka_images(splits, forget, n).items()}
 
 
 @dataclass(frozen=True)
@@ -161,10 +221,11 @@ def instant_audit(original: nn.Module, unlearned: nn.Module, splits: Splits, for
         facts["retrained"] = retrained_facts or model_facts(retrained, splits, forget, device)
     depth = depth_of(facts, reference)
     emb = embed({n: f.features.test for n, f in facts.items()}, facts["original"].features.y_test, forget)
-    cka = {"unlearned vs original": cka_groups(unlearned, original, splits, forget, device)}
+    g = {n: f.grams for n, f in facts.items()}
+    cka = {"unlearned vs original": cka_from_grams(g["unlearned"], g["original"])}
     if retrained is not None:
-        cka["unlearned vs retrained"] = cka_groups(unlearned, retrained, splits, forget, device)
-        cka["retrained vs original"] = cka_groups(retrained, original, splits, forget, device)
+        cka["unlearned vs retrained"] = cka_from_grams(g["unlearned"], g["retrained"])
+        cka["retrained vs original"] = cka_from_grams(g["retrained"], g["original"])
     return InstantAudit(forget, facts, depth, emb, cka)
 
 
@@ -191,10 +252,11 @@ class CostlyFacts:
 
 def costly_facts(model: nn.Module, splits: Splits, forget: Sequence[int], target: float, features: FeatureSet,
                  device: str | torch.device | None = None, shots: Sequence[int] = COSTLY_SHOTS,
-                 settings: RelearnSettings = RelearnSettings(),
+                 settings: RelearnSettings | None = None,
                  should_stop: Callable[[], bool] | None = None) -> CostlyFacts:
     """Relearning (``audit.relearn``, towards the original's A_F ``target``) and the larger probes."""
     forget = sorted(set(int(c) for c in forget))
+    settings = settings or RELEARN
     probes = {k: audit.probe(features, forget, k=k) for k in shots}
     return CostlyFacts(probes, audit.relearn(model, splits, forget, target, settings, device, should_stop))
 
@@ -231,9 +293,10 @@ class MethodAudit:
 
 def method_audit(model: nn.Module, splits: Splits, forget: Sequence[int], target: float,
                  device: str | torch.device | None = None,
-                 settings: RelearnSettings = RelearnSettings()) -> MethodAudit:
+                 settings: RelearnSettings | None = None) -> MethodAudit:
     """10-shot probe, relearning towards the original's A_F ``target``, and the SVC attack, as ``audit.audit``."""
     forget = sorted(set(int(c) for c in forget))
+    settings = settings or RELEARN
     fs = audit.feature_set(model, splits, device)
     curve = audit.relearn(model, splits, forget, target, settings, device)
     return MethodAudit(audit.probe(fs, forget, k=10).forget_test, curve.steps_to_50,
