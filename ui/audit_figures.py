@@ -71,7 +71,7 @@ def relearning(curves: Mapping[str, RelearnCurve]) -> go.Figure:
     for level in (0.5, 0.9):
         if math.isfinite(target):
             fig.add_hline(y=100 * level * target, line_dash="dot", line_color="#777777", opacity=0.7,
-                          annotation_text=f"{level:.0%} of the original", annotation_position="top left",
+                          annotation_text=f"{level:.0%} of the original", annotation_position="bottom right",
                           annotation_font_size=TICK_FONT)
     for name, c in curves.items():
         colour, dash, marker = MODEL_STYLE.get(name, ("#555555", "solid", "circle"))
@@ -88,7 +88,7 @@ def relearning(curves: Mapping[str, RelearnCurve]) -> go.Figure:
                             text=[f"{step}"], textposition="middle right", textfont={"size": TICK_FONT, "color": colour},
                             hovertemplate=f"{label}: {level:.0%} of the original after {step} steps<extra></extra>")
     s = next(iter(curves.values())).settings if curves else None
-    _style(fig, "Relearning: forgotten classes' test accuracy while fine-tuning", 480,
+    _style(fig, "Relearning: forgotten classes' test accuracy while fine-tuning", 500,
            margin={"l": 70, "r": 30, "t": 110, "b": 140})
     if s is not None:
         fig.update_layout(title_subtitle={"text": f"SGD lr {s.lr:g}, {s.forget_per_class} images per forgotten class and "
@@ -124,8 +124,8 @@ def embeddings(points: Mapping[str, np.ndarray], labels: np.ndarray, class_names
             fig.add_annotation(x=cx, y=cy, text=f"<b>{class_names[int(c)]}</b>", showarrow=False,
                                font={"size": FONT, "color": colour}, bgcolor="rgba(255,255,255,0.7)",
                                row=1, col=col)
-    _style(fig, "Embeddings: penultimate features of the same test images, one 2-D map for all", 520,
-           margin={"l": 40, "r": 20, "t": 110, "b": 90})
+    _style(fig, "Embeddings: penultimate features of the same test images, one 2-D map for all", 560,
+           margin={"l": 40, "r": 20, "t": 150, "b": 90})
     if explained is not None:
         fig.update_layout(title_subtitle={"text": f"each model rotated onto the original's features (kept classes "
                                                   f"only), then one PCA; the axes hold {explained:.0%} of the "
