@@ -175,12 +175,15 @@ def grams(model: nn.Module, splits: Splits, forget: Sequence[int], device: str |
 
 def cka_from_grams(ga: Mapping[str, Mapping[str, torch.Tensor]], gb: Mapping[str, Mapping[str, torch.Tensor]]
                    ) -> dict[str, dict[str, float]]:
-    """``audit.linear_cka`` per group and layer, from two models' centred Gram matrices (the same sums)."""
+    """``audit.linear_cka`` per group and layer, from two models' centred Gram matrices (the same sums);
+    layers only one of the two has are left out."""
     out = {}
     for group, layers in ga.items():
         out[group] = {}
         for name, ka in layers.items():
-            kb = gb[group][name]
+            kb = gb.get(group, {}).get(name)
+            if kb is None or kb.shape != ka.shape:  # a layer the other model lacks: nothing to compare
+                continue
             denom = torch.sqrt((ka * ka).sum() * (kb * kb).sum())
             out[group][name] = float((ka * kb).sum() / denom) if float(denom) > 0 else float("nan")
     return out
