@@ -25,6 +25,7 @@ pages = [
     st.Page("pages/overview.py", title="Overview", icon=":material/school:", default=True, url_path="start"),
     st.Page("pages/model.py", title="Model", icon=":material/model_training:", url_path="models"),
     st.Page("pages/forget.py", title="Forget", icon=":material/auto_fix_high:", url_path="unlearn"),
+    st.Page("pages/audit.py", title="Is it gone?", icon=":material/policy:", url_path="is-it-gone"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="methods"),
     st.Page("pages/tour.py", title="Guided tour", icon=":material/tour:", url_path="guided-tour"),
     st.Page("pages/guide.py", title="How to read the plots", icon=":material/menu_book:", url_path="how-to-read"),

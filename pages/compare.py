@@ -5,8 +5,8 @@ import math
 
 import streamlit as st
 
-from ui import analysis, compare_figures, state, widgets
-from unlearning import comparison
+from ui import analysis, audit_state, auditing, compare_figures, state, widgets
+from unlearning import audit, comparison
 from unlearning.baselines import recipe_from_meta
 
 RESULTS_KEY = "compare_results"
@@ -52,9 +52,10 @@ st.caption(f"Runs on **{state.device_label(device)}** (change it in the sidebar)
 key = (state.file_stamp(path), tuple(classes), device)
 results = st.session_state.get(RESULTS_KEY)
 if results is None or results["key"] != key:
-    results = {"key": key, "rows": {}}
+    results = {"key": key, "rows": {}, "audit": {}}
     st.session_state[RESULTS_KEY] = results
 rows: dict[str, comparison.MethodRow] = results["rows"]
+audits: dict[str, auditing.MethodAudit] = results.setdefault("audit", {})
 
 
 def run_methods(methods: list[str]) -> None:
@@ -70,8 +71,11 @@ def run_methods(methods: list[str]) -> None:
 
             try:
                 result = comparison.run(method, mine, splits, classes, device=device, progress=progress, mode=mode)
-                bar.progress(1.0, text=f"{label}: measuring on test images and attacking")
+                bar.progress(0.9, text=f"{label}: measuring on test images and attacking")
                 row = comparison.measure(result, splits, device=device, method=method)
+                bar.progress(0.95, text=f"{label}: auditing (10-shot probe, relearning, SVC attack)")
+                target = state.shared_before(path, device).forget_accuracy(classes)
+                audits[method] = auditing.method_audit(result.model, splits, classes, target, device=device)
             except (ValueError, RuntimeError) as e:
                 status.update(label=f"{label} failed", state="error", expanded=True)
                 st.error(str(e).strip().splitlines()[0][:400] if str(e).strip() else type(e).__name__)
@@ -139,6 +143,9 @@ table = [{
     "A_R %": _pct(r.retain_accuracy),
     "MIA %": _pct(r.mia),
     "attack acc. %": _pct(r.attack_accuracy),
+    "10-shot probe %": _pct(audits[r.method].probe_forget) if r.method in audits else None,
+    "relearn steps to 50 %": audits[r.method].relearn_steps_50 if r.method in audits else None,
+    "SVC MIA %": _pct(audits[r.method].mia_svc) if r.method in audits else None,
 } for r in ordered]
 st.dataframe(table, hide_index=True, width="stretch", column_config={
     "seconds": st.column_config.NumberColumn(format="%.4f", help="The method's own work, model to forgotten model."),
@@ -149,10 +156,24 @@ st.dataframe(table, hide_index=True, width="stretch", column_config={
                                                 "the retrained model's value is the target."),
     "attack acc. %": st.column_config.NumberColumn(help="How well the attack tells members from test images at "
                                                         "all; near 50% it cannot, and MIA is noise."),
+    "10-shot probe %": st.column_config.NumberColumn(help="Recoverability: a linear probe on the penultimate "
+                                                          "features given 10 labelled images per forgotten class; "
+                                                          "its accuracy on them. Retraining's value is the target."),
+    "relearn steps to 50 %": st.column_config.NumberColumn(help="Fine-tuning steps until the forgotten classes are "
+                                                                "back to half the original's accuracy (empty: not "
+                                                                "within the budget). Fewer than retraining: hidden."),
+    "SVC MIA %": st.column_config.NumberColumn(help="Confidence-based attack (SalUn's MIA efficacy): forget-class "
+                                                    "training images called non-members; retraining's is the target."),
 })
 
 widgets.chart(compare_figures.tradeoff(ordered), key="compare_tradeoff")
 widgets.chart(compare_figures.speed(ordered), key="compare_speed")
+depth_rows = [{"method": r.method, "seconds": r.seconds, "probe_forget": audits[r.method].probe_forget}
+              for r in ordered if r.method in audits]
+if depth_rows:
+    if "original_probe" not in results:  # the original's 10-shot recoverability, for the dotted line
+        results["original_probe"] = audit.probe(audit_state.original_features(path, device), classes).forget_test
+    widgets.chart(compare_figures.depth_vs_time(depth_rows, results["original_probe"]), key="compare_depth")
 
 with st.expander("How to read the membership-inference attack"):
     st.markdown(

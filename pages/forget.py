@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import analysis, figures, report, state, widgets
+from ui import analysis, audit_state, figures, report, state, widgets
 from ui.jobs import unused_path
 from unlearning.checkpoints import save_checkpoint
 from unlearning.pipeline import default_lambdas, forgotten_meta
@@ -94,14 +94,26 @@ view = run.view
 o, r = view.outcome, view.outcome.result
 st.header(f"Forgetting {', '.join(view.forget_names)}: before and after", divider="gray")
 st.caption(" · ".join(analysis.settings_line(r)) + f" · measured on {int(o.before.confusion.sum()):,} real test images")
-widgets.verdict_banner(view)
+banner = st.empty()  # filled at the end: the depth check reads features, the charts come first
+if view.outcome.depth is not None:
+    with banner.container():
+        widgets.verdict_banner(view)
+        st.page_link("pages/audit.py", label="See the whole audit: is it gone?", icon=":material/policy:")
+else:
+    banner.info("Checking whether the class left the features or is only hidden…", icon=":material/hourglass_top:")
 widgets.metric_cards(view)
+reference = audit_state.reference_evaluation(path, view.forget, run.settings["device"])
+NO_REFERENCE = ("No model retrained without these classes is at hand, so there is no reference to compare with. "
+                "Train one on the **Is it gone?** page (minutes), or ship one with `python benchmarks/references.py`.")
 
 tabs = st.tabs(["Accuracy per class", "Parameter sensitivity", "Mnemonic codes", "Real test images",
                 "Confusion matrices", "Downloads"])
 with tabs[0]:
     widgets.chart(figures.per_class_accuracy(names, o.before.per_class_accuracy, o.after.per_class_accuracy,
-                                             view.forget), key="bars")
+                                             view.forget, retrained=None if reference is None
+                                             else reference.per_class_accuracy), key="bars")
+    if reference is None:
+        st.caption(NO_REFERENCE)
     st.dataframe(analysis.metrics_rows(view), hide_index=True, width="stretch", column_config={
         "class": "class", "forgotten": "forgotten", "test_images": "test images",
         "accuracy_before_pct": st.column_config.NumberColumn("before (%)", format="%.1f"),
@@ -145,8 +157,11 @@ with tabs[3]:
     st.caption("The first test images of each forgotten class (framed), then one of each of the first kept classes.")
 
 with tabs[4]:
-    widgets.chart(figures.confusion_matrices(o.before.confusion, o.after.confusion, names, view.forget),
+    widgets.chart(figures.confusion_matrices(o.before.confusion, o.after.confusion, names, view.forget,
+                                             retrained=None if reference is None else reference.confusion),
                   key="confusion")
+    if reference is None:
+        st.caption(NO_REFERENCE)
 
 with tabs[5]:
     stem = f"{model_id}-forgot-{'-'.join(view.forget_names)}"
@@ -157,10 +172,16 @@ with tabs[5]:
             run.downloads["model"] = analysis.model_bytes(run.checkpoint, o)
         return run.downloads["model"]
 
+    audit_store = audit_state.run_store(run)  # what the audit page computed for this run (read at click time)
+    ref_file = audit_state.reference_path(path, view.forget)
+
     def _report_html() -> str:
-        if "report" not in run.downloads:
-            run.downloads["report"] = report.build_report(view).encode("utf-8")
-        return run.downloads["report"].decode("utf-8")
+        key = f"report:{'instant' in audit_store}:{len(audit_store.get('costly', {}))}:{view.outcome.depth is None}"
+        if key not in run.downloads:
+            run.downloads[key] = report.build_report(
+                view, reference=reference, instant=audit_store.get("instant"), costly=audit_store.get("costly"),
+                reference_name=None if ref_file is None else ref_file.name).encode("utf-8")
+        return run.downloads[key].decode("utf-8")
 
     d = st.columns(4)
     d[0].download_button("Unlearned model (.safetensors)", _model_bytes, file_name=f"{stem}.safetensors",
@@ -186,3 +207,17 @@ with tabs[5]:
             state.select_model(target)
             state.flash(f"Saved and selected {target.name}: it is now the model in the sidebar.")
             st.rerun()
+
+# --- 3. is it gone? (the depth check, last: everything above is already on screen) ------------------
+if view.outcome.depth is None:
+    try:
+        view = audit_state.with_depth(run, path).view
+    except (ValueError, RuntimeError) as e:  # e.g. a model whose logits do not come from a linear layer
+        banner.empty()
+        with banner.container():
+            widgets.verdict_banner(view)
+            st.caption(f"The depth check could not run on this model: {str(e).splitlines()[0][:300]}")
+    else:
+        with banner.container():
+            widgets.verdict_banner(view)
+            st.page_link("pages/audit.py", label="See the whole audit: is it gone?", icon=":material/policy:")

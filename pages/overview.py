@@ -5,7 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import analysis, figures, state, widgets
+from ui import analysis, audit_state, figures, state, widgets
 from unlearning.pipeline import default_lambdas
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -57,13 +57,19 @@ if st.button(f"Forget {choice} now", type="primary", icon=":material/play_arrow:
 run = st.session_state.get("demo_result")
 if run is not None and run.matches(default):
     view = run.view
-    widgets.verdict_banner(view)
+    banner = st.empty()  # the verdict waits for the depth check; the numbers and bars show first
     widgets.metric_cards(view)
     o = view.outcome
     widgets.chart(figures.per_class_accuracy(view.class_names, o.before.per_class_accuracy,
                                              o.after.per_class_accuracy, view.forget), key="demo_bars")
     st.page_link("pages/forget.py", label="See everything that changed on the Forget page",
                  icon=":material/arrow_forward:")
+    with banner.container():
+        try:
+            view = audit_state.with_depth(run, default).view
+        except (ValueError, RuntimeError):  # no depth check on this model: the banner says it was not measured
+            pass
+        widgets.verdict_banner(view)
 else:
     st.caption("Forgets the chosen digit from the shipped model with the default method and settings, then "
                "measures every digit's accuracy on real test images before and after.")

@@ -264,3 +264,39 @@ def test_forget_in_the_browser_shows_the_backends_numbers(server, browser, backe
         _settle(page, 500)
         _shot(page, "guide")
     context.close()
+
+
+def test_the_audit_view_in_the_browser(server, browser):
+    """Forget digit 1, open "Is it gone?": the verdict is the backend's depth check, the charts are drawn,
+    relearning runs behind its button; the screenshot is audit.png."""
+    from unlearning.checkpoints import load_checkpoint
+    from unlearning.data import load_dataset
+    from unlearning.pipeline import check_depth, forget_and_evaluate
+    from unlearning.storage import default_model_path
+    from ui import analysis
+
+    ckpt = load_checkpoint(default_model_path())
+    splits = load_dataset(ckpt.meta["dataset"])
+    mode = analysis.default_mode()
+    want = check_depth(ckpt, forget_and_evaluate(ckpt, splits.test, [1], device="cpu", mode=mode,
+                                                 calibration=splits.val if analysis.needs_validation(mode) else None),
+                       splits)
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.goto(server)  # through the sidebar, as a user would (a page opened by URL on a busy server can be inert)
+    page.get_by_role("button", name="Forget 7 now").wait_for(timeout=WAIT_MS)
+    _settle(page, 0)
+    _goto_page(page, "Forget", "Forget classes")
+    _settle(page, 500)
+    _forget(page, "1")
+    _settle(page)
+    _goto_page(page, "Is it gone?", "Is it gone?")
+    page.get_by_text(want.depth.verdict.message).first.wait_for(timeout=WAIT_MS)
+    _settle(page)
+    assert page.locator(".js-plotly-plot").count() >= 4  # recoverability, embeddings, CKA, attacks
+    page.get_by_role("button", name="Run relearning and the 50-shot probe").click()
+    page.get_by_text("Relearning: forgotten classes").first.wait_for(timeout=WAIT_MS)
+    _settle(page)
+    assert page.locator(".js-plotly-plot").count() >= 5
+    _shot(page, "audit")
+    context.close()

@@ -120,3 +120,35 @@ def speed(rows: Sequence[Any]) -> go.Figure:
     fig.update_layout(margin={"l": 160, "r": 260, "t": 80, "b": 70}, showlegend=False)
     fig.update_xaxes(type="log", title="seconds (log scale)")
     return fig
+
+
+def depth_vs_time(rows: Sequence[Any], original: float | None = None) -> go.Figure:
+    """Forgetting depth against time: each method's 10-shot recoverability of the forgotten classes (rows
+    with ``method``, ``seconds`` and ``probe_forget``, a fraction) on a log time axis. The retrained
+    model's value (dashed) is the target; the original's (dotted) is what "nothing left the features" reads."""
+    fig = go.Figure()
+    rows = [r for r in rows if _finite(_get(r, "seconds")) and _finite(_get(r, "probe_forget"))]
+    for r in rows:
+        m = _get(r, "method")
+        colour, symbol = STYLE.get(m, ("#555555", "circle"))
+        fig.add_scatter(x=[max(_get(r, "seconds"), 1e-5)], y=[100.0 * _get(r, "probe_forget")], mode="markers",
+                        marker={"color": colour, "symbol": symbol, "size": 20 if m == ONE_SHOT else 15,
+                                "line": {"width": 1, "color": "#ffffff"}}, name=LABELS.get(m, m),
+                        hovertemplate=f"{LABELS.get(m, m)}<br>%{{x:.3g}} s<br>%{{y:.1f}}% recovered<extra></extra>")
+    ref = next((r for r in rows if _get(r, "method") == REFERENCE), None)
+    if ref is not None:
+        fig.add_hline(y=100.0 * _get(ref, "probe_forget"), line_dash="dash", line_color=STYLE[REFERENCE][0],
+                      opacity=0.6, annotation_text="retrained", annotation_position="bottom right",
+                      annotation_font_size=TICK_FONT)
+    if original is not None and _finite(original):
+        fig.add_hline(y=100.0 * original, line_dash="dot", line_color="#777777", opacity=0.7,
+                      annotation_text="original (nothing left the features)", annotation_position="top right",
+                      annotation_font_size=TICK_FONT)
+    _style(fig, "Forgetting depth against time: how much a 10-shot probe brings back", 500)
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0},
+                      margin={"l": 70, "r": 30, "t": 110, "b": 130},
+                      title_subtitle={"text": "lower is deeper; the dashed line (retraining) is the target",
+                                      "font": {"size": TICK_FONT}})
+    fig.update_xaxes(type="log", title="seconds (log scale)")
+    fig.update_yaxes(range=[-5, 105], title="forgotten classes recovered by a 10-shot probe (%)")
+    return fig

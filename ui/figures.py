@@ -24,6 +24,7 @@ AFTER = "#0072B2"  # blue
 BEFORE = "#999999"  # grey
 PERTURBED = "#009E73"  # bluish green
 ACCENT = "#E69F00"  # orange (second curve of a pair)
+RETRAINED = "#CC79A7"  # reddish purple: the model retrained without the forgotten classes (the reference)
 SEQUENTIAL = "Cividis"  # perceptually uniform and colour-blind safe
 
 FONT = 19
@@ -57,8 +58,11 @@ def _class_ticks(class_names: Sequence[str], forget: Sequence[int]) -> list[str]
 
 
 def per_class_accuracy(class_names: Sequence[str], before: Sequence[float], after: Sequence[float],
-                       forget: Sequence[int]) -> go.Figure:
+                       forget: Sequence[int], retrained: Sequence[float] | None = None) -> go.Figure:
     """Grouped bars, before next to after, test accuracy per class in percent; forgotten classes shaded.
+
+    With ``retrained`` (the model retrained without the forgotten classes) a third bar per class
+    shows the reference the "after" bars should look like.
 
     ``before`` and ``after`` are fractions in [0, 1] (an Evaluation's per_class_accuracy). Use
     :func:`after_values` to read the "after" bars back as one list.
@@ -80,9 +84,15 @@ def per_class_accuracy(class_names: Sequence[str], before: Sequence[float], afte
                     text=[f"{v:.0f}" if v is not None else "" for v in ys] if show_text else None,
                     textposition="outside", cliponaxis=False, customdata=list(class_names),
                     hovertemplate="class %{customdata}<br>after: %{y:.1f}%<extra></extra>")
+    if retrained is not None:
+        rr = _pct(retrained)
+        fig.add_bar(name="retrained", x=x, y=rr, marker_color=RETRAINED, marker_pattern_shape="/",
+                    offsetgroup="retrained", customdata=list(class_names),
+                    hovertemplate="class %{customdata}<br>retrained without the classes: %{y:.1f}%<extra></extra>")
     for i in sorted(f):
         fig.add_vrect(x0=i - 0.5, x1=i + 0.5, fillcolor=FORGOTTEN, opacity=0.12, line_width=0, layer="below")
-    _style(fig, "Test accuracy per class, before and after", 460, barmode="group", bargap=0.25)
+    title = "Test accuracy per class, before and after" + (" (and retrained)" if retrained is not None else "")
+    _style(fig, title, 460, barmode="group", bargap=0.25)
     fig.update_xaxes(tickmode="array", tickvals=x, ticktext=_class_ticks(class_names, forget), title_text="class")
     fig.update_yaxes(range=[0, 112], title_text="test accuracy (%)", ticksuffix="")
     return fig
@@ -159,22 +169,26 @@ def _short(name: str, limit: int = 28) -> str:
 
 
 def confusion_matrices(before: np.ndarray, after: np.ndarray, class_names: Sequence[str],
-                       forget: Sequence[int]) -> go.Figure:
+                       forget: Sequence[int], retrained: np.ndarray | None = None) -> go.Figure:
     """Row-normalised confusion matrices (percent of each true class), before and after, side by side.
 
     The forgotten classes' rows are outlined: after forgetting their mass moves off the diagonal.
+    With ``retrained`` a third panel shows the model retrained without the forgotten classes.
     """
     n = len(class_names)
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("before", "after"), horizontal_spacing=0.12)
+    mats = [before, after] + ([retrained] if retrained is not None else [])
+    last = len(mats)
+    fig = make_subplots(rows=1, cols=last, subplot_titles=("before", "after", "retrained")[:last],
+                        horizontal_spacing=0.12 if last == 2 else 0.07)
     show_text = n <= 12
-    for col, cm in ((1, before), (2, after)):
+    for col, cm in enumerate(mats, start=1):
         cm = np.asarray(cm, dtype=np.float64)
         rows = cm.sum(axis=1, keepdims=True)
         pct = np.divide(100.0 * cm, rows, out=np.zeros_like(cm), where=rows > 0)
         fig.add_heatmap(z=pct, x=list(range(n)), y=list(range(n)), zmin=0, zmax=100, colorscale=SEQUENTIAL,
-                        showscale=col == 2, colorbar={"title": {"text": "% of class"}, "tickfont": {"size": TICK_FONT}},
+                        showscale=col == last, colorbar={"title": {"text": "% of class"}, "tickfont": {"size": TICK_FONT}},
                         text=cm.astype(int).tolist() if show_text else None, texttemplate="%{text}" if show_text else None,
-                        textfont={"size": 13},
+                        textfont={"size": 14},
                         customdata=cm.astype(int).tolist(),
                         hovertemplate="true %{y}, predicted %{x}<br>%{customdata} images (%{z:.1f}%)<extra></extra>",
                         row=1, col=col)
@@ -185,7 +199,8 @@ def confusion_matrices(before: np.ndarray, after: np.ndarray, class_names: Seque
     fig.update_xaxes(tickmode="array", tickvals=list(range(n)), ticktext=ticks, title_text="predicted", constrain="domain")
     fig.update_yaxes(tickmode="array", tickvals=list(range(n)), ticktext=ticks, title_text="true", autorange="reversed",
                      scaleanchor="x", constrain="domain")
-    fig.update_yaxes(scaleanchor="x2", row=1, col=2)
+    for col in range(2, last + 1):
+        fig.update_yaxes(scaleanchor=f"x{col}", row=1, col=col)
     _style(fig, "Confusion matrices (rows: true class, % of its test images)", 560)
     fig.update_annotations(font={"size": FONT})
     return fig

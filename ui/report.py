@@ -11,7 +11,9 @@ from datetime import datetime, timezone
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from . import analysis, figures
+from unlearning.metrics import Evaluation
+
+from . import analysis, audit_figures, auditing, figures
 
 CSS = """
 body { font-family: "Source Sans Pro", Helvetica, Arial, sans-serif; color: #222; max-width: 1200px;
@@ -30,15 +32,17 @@ td, th { border-bottom: 1px solid #ddd; padding: .3rem .8rem; text-align: right;
 
 
 def verdict_class(view: analysis.RunView) -> str:
-    v = view.outcome.verdict
-    return "ok" if v.forgot and v.kept else ("bad" if not v.forgot and not v.kept else "warn")
+    """The banner's colour: green only when the depth check says forgotten (``auditing.verdict_tone``)."""
+    return auditing.verdict_tone(view.outcome)
 
 
-def run_figures(view: analysis.RunView) -> list[tuple[str, go.Figure]]:
-    """The figures of a run, in the order the Forget page shows them (the report reuses them)."""
+def run_figures(view: analysis.RunView, reference: Evaluation | None = None) -> list[tuple[str, go.Figure]]:
+    """The figures of a run, in the order the Forget page shows them (the report reuses them); with
+    ``reference`` (the retrained model's evaluation) as a third series."""
     o, r, names, f = view.outcome, view.outcome.result, view.class_names, view.forget
-    out = [("Accuracy per class", figures.per_class_accuracy(names, o.before.per_class_accuracy,
-                                                             o.after.per_class_accuracy, f))]
+    out = [("Accuracy per class", figures.per_class_accuracy(
+        names, o.before.per_class_accuracy, o.after.per_class_accuracy, f,
+        retrained=None if reference is None else reference.per_class_accuracy))]
     if r.tensors:
         out.append(("Parameter sensitivity", figures.ratio_histogram(*r.ratio_histogram(), model_params=r.total_params)))
         out.append(("Perturbed share per layer", figures.layer_overview(
@@ -52,16 +56,62 @@ def run_figures(view: analysis.RunView) -> list[tuple[str, go.Figure]]:
         view.sample_images, view.sample_labels, view.samples_before.labels, view.samples_before.confidence,
         view.samples_after.labels, view.samples_after.confidence, names, f,
         "Real test images: predicted class and confidence, before and after", columns=6)))
-    out.append(("Confusion matrices", figures.confusion_matrices(o.before.confusion, o.after.confusion, names, f)))
+    out.append(("Confusion matrices", figures.confusion_matrices(
+        o.before.confusion, o.after.confusion, names, f, retrained=None if reference is None else reference.confusion)))
     return out
+
+
+def audit_figures_of(view: analysis.RunView, instant: auditing.InstantAudit | None,
+                     costly: dict | None = None) -> list[tuple[str, go.Figure]]:
+    """The audit page's figures the run has computed (none when the audit was not opened)."""
+    if instant is None:
+        return []
+    costly = costly or {}
+    shots = {n: {**f.shots, **(costly[n].shots if n in costly else {})} for n, f in instant.facts.items()}
+    out = [("Recoverability", audit_figures.recoverability(shots))]
+    if costly and all(n in costly for n in instant.facts):
+        out.append(("Relearning", audit_figures.relearning({n: costly[n].relearn for n in instant.facts})))
+    e = instant.embedding
+    out.append(("Embeddings", audit_figures.embeddings(e.points, e.labels, view.class_names, view.forget, e.explained)))
+    out.append(("Layer-wise similarity", audit_figures.layer_similarity(instant.cka)))
+    out.append(("Membership inference", audit_figures.membership(
+        {n: {"entropy MIA": f.mia_entropy, "SVC MIA": f.mia_svc} for n, f in instant.facts.items()})))
+    return out
+
+
+def _depth_html(view: analysis.RunView, reference_name: str | None) -> str:
+    d = view.outcome.depth
+    esc = html.escape
+    if d is None:
+        return "<p>The depth check (is the class gone from the features, or only hidden?) was not run.</p>"
+    ref = "none at hand" if d.probe_retrained is None else f"{esc(d.reference)}" + (
+        f" ({esc(reference_name)})" if reference_name else "")
+    rows = [("10-shot probe, original", _frac(d.probe_original)), ("10-shot probe, unlearned", _frac(d.probe_unlearned)),
+            ("10-shot probe, retrained", _frac(d.probe_retrained)),
+            ("features changed", "yes" if d.features_changed else "no, bit for bit the original's"),
+            ("retrained reference", ref)]
+    th = d.verdict.thresholds
+    rule = (f"Forgotten: the probe recovers at most {th.get('margin', 0):.0%} more than from the retrained model; "
+            f"hidden: the features are unchanged or less than {th.get('hidden_share', 0):.0%} of the way from the "
+            f"original to retraining. Probes see every kept-class training image and 10 per forgotten class "
+            f"(mean of 3 draws) and are read on the forgotten classes' test images.")
+    return ("<h2>Is it gone?</h2><table>" + "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in rows)
+            + f"</table><p class='sub'>{esc(rule)}</p>")
+
+
+def _frac(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}%"
 
 
 def _pct(x: float | None) -> str:
     return "–" if x is None else f"{x:.1f}%"
 
 
-def build_report(view: analysis.RunView) -> str:
-    """The whole report as one HTML string."""
+def build_report(view: analysis.RunView, reference: Evaluation | None = None,
+                 instant: auditing.InstantAudit | None = None, costly: dict | None = None,
+                 reference_name: str | None = None) -> str:
+    """The whole report as one HTML string: the verdict with its depth, the run's figures (with the retrained
+    ``reference`` beside them when there is one) and the audit figures computed so far."""
     o, r = view.outcome, view.outcome.result
     s = analysis.summary(view)
     meta = view.meta
@@ -81,7 +131,7 @@ def build_report(view: analysis.RunView) -> str:
     figs = "".join(
         "<div class='figure'>" + figures.for_print(fig).to_html(full_html=False, include_plotlyjs=False,
                                                                  config={"displaylogo": False}) + "</div>"
-        for title, fig in run_figures(view))
+        for title, fig in run_figures(view, reference) + audit_figures_of(view, instant, costly))
     notes = "".join(f"<li>{esc(n)}</li>" for n in o.all_notes)
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!DOCTYPE html>
@@ -92,10 +142,11 @@ def build_report(view: analysis.RunView) -> str:
 <h1>Forgetting {esc(forget)}</h1>
 <p class="sub">Model <b>{esc(view.model_name)}</b> · one-shot unlearning with mnemonic codes
 (Yamashita et al., ACML 2024) · measured on {int(o.before.confusion.sum()):,} real held-out test images</p>
-<div class="verdict {verdict_class(view)}">{esc(o.verdict.message)}</div>
+<div class="verdict {verdict_class(view)}">{esc(o.depth.verdict.message + " ") if o.depth is not None else ""}Outputs: {esc(o.verdict.message)}</div>
 <p>{esc(analysis.headline(view))}</p>
 <div class="cards">{''.join(f"<div class='card'><div class='l'>{esc(k)}</div><div class='v'>{esc(v)}</div></div>" for k, v in cards)}</div>
 {f"<ul>{notes}</ul>" if notes else ""}
+{_depth_html(view, reference_name)}
 {figs}
 <h2>Per-class accuracy</h2>
 <table><tr><th>class</th><th>test images</th><th>before</th><th>after</th></tr>{rows}</table>

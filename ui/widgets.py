@@ -4,7 +4,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from . import analysis
+from . import analysis, auditing
 
 CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
@@ -15,14 +15,19 @@ def chart(fig: go.Figure, key: str) -> None:
 
 
 def verdict_banner(view: analysis.RunView) -> None:
-    """The plain verdict on real test data: green, amber or red, plus any note from the backend."""
-    v = view.outcome.verdict
-    if v.forgot and v.kept:
-        st.success(v.message, icon=":material/check_circle:")
-    elif v.forgot or v.kept:
-        st.warning(v.message, icon=":material/warning:")
+    """The plain verdict: the depth (not forgotten / hidden / forgotten) first, then the outputs; green,
+    amber or red as :func:`auditing.verdict_tone` says, plus any note from the backend."""
+    v, d = view.outcome.verdict, view.outcome.depth
+    tone = auditing.verdict_tone(view.outcome)
+    if d is None:
+        text = f"{v.message}\n\nWhether the class left the features or is only hidden was not measured."
     else:
-        st.error(v.message, icon=":material/error:")
+        text = f"**{d.verdict.message}**\n\nOutputs: {v.message}"
+        if d.probe_retrained is None:
+            text += " No retrained reference is at hand for these classes: the audit page can train one."
+    show = {"ok": (st.success, ":material/check_circle:"), "warn": (st.warning, ":material/warning:"),
+            "bad": (st.error, ":material/error:")}[tone]
+    show[0](text, icon=show[1])
     for note in view.outcome.all_notes:  # the method's and the pipeline's: device fallbacks and retries belong here: visible, not alarming
         st.info(note, icon=":material/info:")
 

@@ -214,12 +214,18 @@ def svc_mia(model: nn.Module, splits: Splits, forget_classes: Sequence[int],
     """MIA efficacy: the share of forget-class training samples an SVC on true-label confidence calls
     non-members (trained on retained training samples as members, test samples as non-members).
     Higher means more forgotten; read it beside the retrained model's value."""
+    logits, labels = predict(model, splits.train, device)
+    t_logits, t_labels = predict(model, splits.test, device)
+    return svc_mia_from_logits(logits, labels, t_logits, t_labels, forget_classes, seed)
+
+
+def svc_mia_from_logits(logits: torch.Tensor, labels: torch.Tensor, t_logits: torch.Tensor, t_labels: torch.Tensor,
+                        forget_classes: Sequence[int], seed: int = 0) -> float:
+    """``svc_mia`` from the training and test logits already at hand (one forward pass serves several audits)."""
     from sklearn.svm import SVC
 
     forget = torch.tensor(sorted(set(int(c) for c in forget_classes)))
-    logits, labels = predict(model, splits.train, device)
     conf = torch.softmax(logits.double(), 1).gather(1, labels.view(-1, 1)).flatten().numpy()
-    t_logits, t_labels = predict(model, splits.test, device)
     t_conf = torch.softmax(t_logits.double(), 1).gather(1, t_labels.view(-1, 1)).flatten().numpy()
     is_f = torch.isin(labels, forget).numpy()
     rng = np.random.default_rng(seed)

@@ -1,0 +1,188 @@
+"""Plotly figures of the audit: original, unlearned and retrained model side by side.
+
+Inputs are plain results (``unlearning.audit`` and ``ui.auditing`` dataclasses), never models. Same
+type sizes and Okabe-Ito palette as ui/figures.py; one colour per model everywhere (original grey,
+unlearned blue, retrained reddish purple, each with its own dash and marker too), and vermillion
+only for the forgotten classes.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from unlearning.audit import ProbeResult, RelearnCurve
+
+from .figures import AFTER, BEFORE, FONT, FORGOTTEN, TICK_FONT, _style
+
+RETRAINED = "#CC79A7"  # reddish purple (Okabe-Ito)
+KEPT_POINTS = "#999999"
+MODEL_STYLE = {  # colour, dash, marker
+    "original": (BEFORE, "dot", "circle"),
+    "unlearned": (AFTER, "solid", "star"),
+    "retrained": (RETRAINED, "dash", "diamond"),
+}
+LABELS = {"original": "original", "unlearned": "unlearned", "retrained": "retrained without the classes"}
+PAIR_STYLE = {  # CKA pairs
+    "unlearned vs original": (BEFORE, "dot", "circle"),
+    "unlearned vs retrained": (RETRAINED, "dash", "diamond"),
+    "retrained vs original": ("#56B4E9", "dashdot", "square"),
+}
+
+
+def _bottom_legend(fig: go.Figure, y: float = -0.22) -> None:
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": y, "xanchor": "left", "x": 0,
+                              "font": {"size": FONT}})
+
+
+def recoverability(shots: Mapping[str, Mapping[int, ProbeResult]]) -> go.Figure:
+    """The k-shot probe's accuracy on the forgotten classes' test images as k grows, one line per model.
+
+    Error bars: the spread over draws. A line at the original's height means the class is all
+    there; at the retrained model's, that it is as gone as retraining makes it.
+    """
+    fig = go.Figure()
+    ks = sorted({k for s in shots.values() for k in s})
+    for name, by_k in shots.items():
+        colour, dash, marker = MODEL_STYLE.get(name, ("#555555", "solid", "circle"))
+        xs = sorted(by_k)
+        fig.add_scatter(x=xs, y=[100 * by_k[k].forget_test for k in xs], name=LABELS.get(name, name),
+                        mode="lines+markers", line={"color": colour, "dash": dash, "width": 4},
+                        marker={"symbol": marker, "size": 14, "color": colour},
+                        error_y={"type": "data", "array": [100 * by_k[k].spread_test for k in xs], "visible": True},
+                        hovertemplate=f"{LABELS.get(name, name)}<br>k = %{{x}}<br>%{{y:.1f}}%<extra></extra>")
+    _style(fig, "Recoverability: a linear probe given k labelled images per forgotten class", 470,
+           margin={"l": 70, "r": 30, "t": 80, "b": 140})
+    _bottom_legend(fig, -0.3)
+    fig.update_xaxes(type="log", tickmode="array", tickvals=ks, ticktext=[str(k) for k in ks],
+                     title_text="k: labelled images per forgotten class (log scale)")
+    fig.update_yaxes(range=[0, 105], title_text="forgotten classes recovered (%)")
+    return fig
+
+
+def relearning(curves: Mapping[str, RelearnCurve]) -> go.Figure:
+    """Forgotten-class test accuracy against fine-tuning steps, one line per model; dotted lines at 50 % and
+    90 % of the original's accuracy, and each model's step to reach them marked on its line."""
+    fig = go.Figure()
+    target = next((c.target for c in curves.values()), float("nan"))
+    for level in (0.5, 0.9):
+        if math.isfinite(target):
+            fig.add_hline(y=100 * level * target, line_dash="dot", line_color="#777777", opacity=0.7,
+                          annotation_text=f"{level:.0%} of the original", annotation_position="bottom right",
+                          annotation_font_size=TICK_FONT)
+    for name, c in curves.items():
+        colour, dash, marker = MODEL_STYLE.get(name, ("#555555", "solid", "circle"))
+        label = LABELS.get(name, name)
+        fig.add_scatter(x=list(c.steps), y=[100 * a for a in c.forget_accuracy], name=label, mode="lines",
+                        line={"color": colour, "dash": dash, "width": 4}, legendgroup=name,
+                        hovertemplate=f"{label}<br>step %{{x}}<br>%{{y:.1f}}%<extra></extra>")
+        for level, step in ((0.5, c.steps_to_50), (0.9, c.steps_to_90)):
+            if step is None:
+                continue
+            y = 100 * c.forget_accuracy[list(c.steps).index(step)]
+            fig.add_scatter(x=[step], y=[y], mode="markers+text", showlegend=False, legendgroup=name,
+                            marker={"symbol": marker, "size": 16, "color": colour, "line": {"width": 1, "color": "#fff"}},
+                            text=[f"{step}"], textposition="middle right", textfont={"size": TICK_FONT, "color": colour},
+                            hovertemplate=f"{label}: {level:.0%} of the original after {step} steps<extra></extra>")
+    s = next(iter(curves.values())).settings if curves else None
+    _style(fig, "Relearning: forgotten classes' test accuracy while fine-tuning", 500,
+           margin={"l": 70, "r": 30, "t": 110, "b": 140})
+    if s is not None:
+        fig.update_layout(title_subtitle={"text": f"SGD lr {s.lr:g}, {s.forget_per_class} images per forgotten class and "
+                                                  f"{s.retain_per_class} per kept class; marked: steps to 50 % and 90 %",
+                                          "font": {"size": TICK_FONT}})
+    _bottom_legend(fig, -0.3)
+    fig.update_xaxes(title_text="fine-tuning steps", rangemode="tozero")
+    fig.update_yaxes(range=[0, 105], title_text="forgotten classes' test accuracy (%)")
+    return fig
+
+
+def embeddings(points: Mapping[str, np.ndarray], labels: np.ndarray, class_names: Sequence[str],
+               forget: Sequence[int], explained: float | None = None) -> go.Figure:
+    """One panel per model, the same 2-D map in each: forgotten classes in vermillion, the others in grey
+    with their names at their centres."""
+    names = list(points)
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=[LABELS.get(n, n) for n in names],
+                        horizontal_spacing=0.04, shared_xaxes=True, shared_yaxes=True)
+    f = set(int(c) for c in forget)
+    labels = np.asarray(labels)
+    is_f = np.isin(labels, list(f))
+    for col, name in enumerate(names, start=1):
+        xy = np.asarray(points[name])
+        for group, mask, colour, size in (("kept classes", ~is_f, KEPT_POINTS, 7), ("forgotten", is_f, FORGOTTEN, 9)):
+            fig.add_scatter(x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=group, legendgroup=group,
+                            showlegend=col == 1, marker={"color": colour, "size": size, "opacity": 0.75},
+                            customdata=[class_names[int(c)] for c in labels[mask]],
+                            hovertemplate="%{customdata}<extra></extra>", row=1, col=col)
+        for c in np.unique(labels):
+            m = labels == c
+            cx, cy = np.median(xy[m], axis=0)
+            colour = FORGOTTEN if int(c) in f else "#444444"
+            fig.add_annotation(x=cx, y=cy, text=f"<b>{class_names[int(c)]}</b>", showarrow=False,
+                               font={"size": FONT, "color": colour}, bgcolor="rgba(255,255,255,0.7)",
+                               row=1, col=col)
+    _style(fig, "Embeddings: penultimate features of the same test images, one 2-D map for all", 560,
+           margin={"l": 40, "r": 20, "t": 150, "b": 90})
+    if explained is not None:
+        fig.update_layout(title_subtitle={"text": f"each model rotated onto the original's features (kept classes "
+                                                  f"only), then one PCA; the axes hold {explained:.0%} of the "
+                                                  f"original's variance", "font": {"size": TICK_FONT}})
+    _bottom_legend(fig, -0.05)
+    fig.update_xaxes(showticklabels=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, zeroline=False)
+    fig.update_annotations(font_size=FONT)
+    return fig
+
+
+def _short(layer: str) -> str:
+    return layer.removeprefix("net.")
+
+
+def layer_similarity(cka: Mapping[str, Mapping[str, Mapping[str, float]]]) -> go.Figure:
+    """Linear CKA per layer (1 = the same representation up to rotation), on the forgotten and on the
+    retained classes' test images; one line per pair of models."""
+    groups = ("forgotten", "retained")
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.06,
+                        subplot_titles=[f"on the {g} classes' images" for g in groups])
+    for col, group in enumerate(groups, start=1):
+        for pair, by_group in cka.items():
+            layers = list(by_group.get(group, {}))
+            colour, dash, marker = PAIR_STYLE.get(pair, ("#555555", "solid", "circle"))
+            fig.add_scatter(x=[_short(n) for n in layers], y=[by_group[group][n] for n in layers], name=pair,
+                            legendgroup=pair, showlegend=col == 1, mode="lines+markers",
+                            line={"color": colour, "dash": dash, "width": 4},
+                            marker={"symbol": marker, "size": 12, "color": colour},
+                            hovertemplate=f"{pair}<br>%{{x}}: CKA %{{y:.3f}}<extra></extra>", row=1, col=col)
+    _style(fig, "Layer by layer: how similar the representations are (linear CKA)", 500,
+           margin={"l": 70, "r": 30, "t": 80, "b": 170})
+    _bottom_legend(fig, -0.42)
+    fig.update_yaxes(range=[0, 1.05], title_text="linear CKA", row=1, col=1)
+    fig.update_xaxes(tickangle=-30)
+    fig.update_annotations(font_size=FONT)
+    return fig
+
+
+def membership(values: Mapping[str, Mapping[str, float]]) -> go.Figure:
+    """Both attacks per model (percent): ``values[model] = {"entropy MIA": x, "SVC MIA": y}``.
+
+    Entropy MIA: forget-class training images called members (lower = more forgotten). SVC MIA
+    ("MIA efficacy"): called non-members (higher = more forgotten). The retrained model's bars are the target.
+    """
+    attacks = ("entropy MIA", "SVC MIA")
+    fig = go.Figure()
+    for name, by_attack in values.items():
+        colour, _, _ = MODEL_STYLE.get(name, ("#555555", "solid", "circle"))
+        ys = [100 * by_attack[a] if math.isfinite(by_attack[a]) else None for a in attacks]
+        fig.add_bar(x=[f"{a}<br><sup>{'called members' if a == 'entropy MIA' else 'called non-members'}</sup>"
+                       for a in attacks], y=ys, name=LABELS.get(name, name), marker_color=colour,
+                    marker_pattern_shape={"retrained": "/", "original": "."}.get(name, ""),
+                    text=[f"{y:.0f}" if y is not None else "" for y in ys], textposition="outside", cliponaxis=False,
+                    hovertemplate=f"{LABELS.get(name, name)}<br>%{{y:.1f}}%<extra></extra>")
+    _style(fig, "Membership inference on the forgotten classes' training images", 440, barmode="group",
+           margin={"l": 70, "r": 30, "t": 80, "b": 130})
+    _bottom_legend(fig, -0.3)
+    fig.update_yaxes(range=[0, 112], title_text="forget-class training images (%)")
+    return fig

@@ -1,0 +1,195 @@
+"""The audit's Streamlit state: what is shared (the original's and the reference's figures, per model and
+classes) and what belongs to one run (the unlearned model's figures, cached with the run).
+
+Shared caches hold plain results nobody mutates (feature arrays, probe results, evaluations); a
+retrained reference is looked up on disk each run (cheap) so that one trained a moment ago is found.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from unlearning import audit, references
+from unlearning.audit import DepthCheck, FeatureSet
+from unlearning.metrics import Evaluation, evaluate
+
+from . import auditing, state
+
+
+def _classes(classes) -> tuple[int, ...]:
+    return tuple(sorted(set(int(c) for c in classes)))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _parent_key(path: str, mtime: float, size: int) -> str:
+    return references.parent_key(state.shared_checkpoint(path))
+
+
+def reference_path(path: str, classes) -> Path | None:
+    """The shipped or cached reference file for (this model, these classes), or None."""
+    key = _parent_key(*state.file_stamp(path))
+    name = references.file_name(_classes(classes))
+    for folder in (references.SHIPPED_REFERENCES, references.cache_dir()):
+        candidate = Path(folder) / key / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@st.cache_resource(show_spinner="Loading the retrained reference…", max_entries=32)
+def _reference(ref: str, mtime: float, size: int, path: str, classes: tuple[int, ...]
+               ) -> references.Reference | None:
+    return references.find_reference(state.shared_checkpoint(path), classes, folders=[Path(ref).parents[1]])
+
+
+def shared_reference(path: str, classes) -> references.Reference | None:
+    """The retrained model for these classes (shared, read-only), or None when none is at hand."""
+    ref = reference_path(path, classes)
+    if ref is None:
+        return None
+    return _reference(*state.file_stamp(ref), path, _classes(classes))
+
+
+@st.cache_resource(show_spinner="Reading the original model's features…", max_entries=8)
+def _original_features(path: str, mtime: float, size: int, device: str) -> FeatureSet:
+    return audit.feature_set(state.shared_checkpoint(path).model, state.shared_splits(
+        state.shared_checkpoint(path).meta["dataset"]), device)
+
+
+@st.cache_resource(show_spinner="Reading the retrained model's features…", max_entries=32)
+def _reference_features(ref: str, mtime: float, size: int, path: str, classes: tuple[int, ...],
+                        device: str) -> FeatureSet:
+    found = _reference(ref, mtime, size, path, classes)
+    return audit.feature_set(found.checkpoint.model, state.shared_splits(found.checkpoint.meta["dataset"]), device)
+
+
+def original_features(path: str, device: str) -> FeatureSet:
+    return _original_features(*state.file_stamp(path), device)
+
+
+def reference_features(path: str, classes, device: str) -> FeatureSet | None:
+    ref = reference_path(path, classes)
+    if ref is None or shared_reference(path, classes) is None:
+        return None
+    return _reference_features(*state.file_stamp(ref), path, _classes(classes), device)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _reference_evaluation(ref: str, mtime: float, size: int, path: str, classes: tuple[int, ...],
+                          device: str) -> Evaluation:
+    found = _reference(ref, mtime, size, path, classes)
+    ckpt = found.checkpoint
+    return evaluate(ckpt.model, state.test_split(state.shared_checkpoint(path)), ckpt.num_classes, device=device)
+
+
+def reference_evaluation(path: str, classes, device: str) -> Evaluation | None:
+    """The retrained model's evaluation on the test split (the third series of the Forget page), or None."""
+    ref = reference_path(path, classes)
+    if ref is None or shared_reference(path, classes) is None:
+        return None
+    return _reference_evaluation(*state.file_stamp(ref), path, _classes(classes), device)
+
+
+def depth_check(run: state.Run, path: str) -> DepthCheck:
+    """The run's quick depth check (10-shot probes), the original's and the reference's features cached;
+    the same numbers as ``pipeline.check_depth`` for this run."""
+    o = run.view.outcome
+    classes = o.result.forget_classes
+    device = run.settings["device"]
+    ref = shared_reference(path, classes)
+    splits = state.shared_splits(run.checkpoint.meta["dataset"])
+    return audit.depth_check(state.shared_checkpoint(path).model, o.result.model, splits, classes,
+                             forget_accuracy=o.after.forget_accuracy(classes),
+                             original_accuracy=o.before.forget_accuracy(classes),
+                             reference=ref.source if ref is not None else "none", device=device,
+                             original_features=original_features(path, device),
+                             retrained_features=reference_features(path, classes, device))
+
+
+def with_depth(run: state.Run, path: str) -> state.Run:
+    """The run with its depth check in ``run.view.outcome.depth`` (computed once per run)."""
+    if run.view.outcome.depth is None:
+        check = depth_check(run, path)
+        run.view = replace(run.view, outcome=replace(run.view.outcome, depth=check))
+    return run
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _original_facts(path: str, mtime: float, size: int, classes: tuple[int, ...], device: str
+                    ) -> auditing.ModelFacts:
+    ckpt = state.shared_checkpoint(path)
+    return auditing.model_facts(ckpt.model, state.shared_splits(ckpt.meta["dataset"]), classes, device)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _reference_facts(ref: str, mtime: float, size: int, path: str, classes: tuple[int, ...], device: str
+                     ) -> auditing.ModelFacts:
+    found = _reference(ref, mtime, size, path, classes)
+    return auditing.model_facts(found.checkpoint.model, state.shared_splits(found.checkpoint.meta["dataset"]), classes,
+                                device)
+
+
+def run_store(run: state.Run) -> dict[str, Any]:
+    """A dict that lives as long as this run in this session (the audit's per-run results)."""
+    slot = st.session_state.get("_audit_store")
+    key = id(run.view.outcome.result)
+    if slot is None or slot[0] != key:
+        slot = (key, {})
+        st.session_state["_audit_store"] = slot
+    return slot[1]
+
+
+def instant_audit(run: state.Run, path: str) -> auditing.InstantAudit:
+    """The audit page's instant part for this run: shared facts for the original and the reference,
+    the unlearned model's computed once per run."""
+    store = run_store(run)
+    classes = _classes(run.view.outcome.result.forget_classes)
+    device = run.settings["device"]
+    ref = shared_reference(path, classes)
+    ref_key = None if ref is None else str(ref.path)
+    if store.get("instant_ref") != ref_key or "instant" not in store:
+        ckpt = state.shared_checkpoint(path)
+        splits = state.shared_splits(ckpt.meta["dataset"])
+        ref_facts = None
+        if ref is not None:
+            ref_facts = _reference_facts(*state.file_stamp(reference_path(path, classes)), path, classes, device)
+        store["instant"] = auditing.instant_audit(
+            ckpt.model, run.view.outcome.result.model, splits, classes,
+            retrained=ref.checkpoint.model if ref is not None else None,
+            reference=ref.source if ref is not None else "none", device=device,
+            original_facts=_original_facts(*state.file_stamp(path), classes, device), retrained_facts=ref_facts)
+        store["instant_ref"] = ref_key
+        store.pop("costly", None)
+    return store["instant"]
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _shared_costly(kind: str, stamp: tuple, path: str, classes: tuple[int, ...], device: str, target: float,
+                   settings: audit.RelearnSettings) -> auditing.CostlyFacts:
+    """Relearning and large probes of the original or the reference (shared: they do not depend on the run)."""
+    ckpt = state.shared_checkpoint(path)
+    splits = state.shared_splits(ckpt.meta["dataset"])
+    if kind == "original":
+        model, fs = ckpt.model, _original_features(path, *stamp[1:], device)
+    else:
+        found = _reference(*stamp, path, classes)
+        model, fs = found.checkpoint.model, _reference_features(*stamp, path, classes, device)
+    return auditing.costly_facts(model, splits, classes, target, fs, device, settings=settings)
+
+
+def costly_for(name: str, run: state.Run, path: str, instant: auditing.InstantAudit) -> auditing.CostlyFacts:
+    """One model's costly facts: shared for the original and the reference, per run for the unlearned."""
+    classes = instant.forget
+    device = run.settings["device"]
+    target = instant.facts["original"].forget_accuracy
+    if name == "original":
+        return _shared_costly("original", state.file_stamp(path), path, classes, device, target, auditing.RELEARN)
+    if name == "retrained":
+        return _shared_costly("retrained", state.file_stamp(reference_path(path, classes)), path, classes, device,
+                              target, auditing.RELEARN)
+    splits = state.shared_splits(run.checkpoint.meta["dataset"])
+    return auditing.costly_facts(run.view.outcome.result.model, splits, classes, target,
+                                 instant.facts["unlearned"].features, device)
