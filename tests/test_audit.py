@@ -110,3 +110,9 @@ def test_depth_check_without_reference_on_the_erase_mode(digits, digits_mlp):
     assert check.probe_unlearned < check.probe_original  # erasure removed what the probe reads
     assert check.to_dict()["verdict"]["level"] == check.verdict.level
     assert np.isfinite(check.probe_unlearned)
+
+
+def test_deep_forgetting_that_wrecks_the_rest_is_not_a_success():
+    v = A.depth_verdict(0.0, 0.9, 0.6, 0.6, retain_drop=0.39)
+    assert v.level == "forgotten" and not v.success and "39.0 points" in v.message
+    assert A.depth_verdict(0.0, 0.9, 0.6, 0.6, retain_drop=0.01).success

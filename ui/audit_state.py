@@ -106,7 +106,8 @@ def depth_check(run: state.Run, path: str) -> DepthCheck:
                              original_accuracy=o.before.forget_accuracy(classes),
                              reference=ref.source if ref is not None else "none", device=device,
                              original_features=original_features(path, device),
-                             retrained_features=reference_features(path, classes, device))
+                             retrained_features=reference_features(path, classes, device),
+                             retain_drop=o.before.retain_accuracy(classes) - o.after.retain_accuracy(classes))
 
 
 def with_depth(run: state.Run, path: str) -> state.Run:

@@ -41,6 +41,7 @@ from .metrics import predict
 ProgressFn = Callable[[float, str], None]
 
 FORGOTTEN_AT_MOST = 0.02  # outputs: the forgotten classes' accuracy at most this (as pipeline.verdict)
+RETAIN_DROP_AT_MOST = 0.03  # the remaining classes may lose at most 3 points for a success (as pipeline.verdict)
 DEPTH_MARGIN = 0.05  # recoverability within 5 points of the retrained model's counts as forgotten
 HIDDEN_SHARE = 0.5  # less than half of the original-to-retrained probe gap closed: hidden
 PROBE_SHOTS = (1, 5, 10, 50)
@@ -277,7 +278,8 @@ class DepthVerdict:
 
 def depth_verdict(forget_accuracy: float, probe_original: float, probe_unlearned: float,
                   probe_retrained: float | None, original_accuracy: float | None = None,
-                  margin: float = DEPTH_MARGIN, features_changed: bool = True) -> DepthVerdict:
+                  margin: float = DEPTH_MARGIN, features_changed: bool = True,
+                  retain_drop: float | None = None) -> DepthVerdict:
     """Outputs first (A_F), then recoverability against the original and the retrained model.
 
     Forgotten: recoverability at most ``margin`` above the retrained model's. Hidden: the features
@@ -310,6 +312,9 @@ def depth_verdict(forget_accuracy: float, probe_original: float, probe_unlearned
     closed = (probe_original - probe_unlearned) / gap if gap > 1e-9 else 1.0
     th["closed"] = closed
     if probe_unlearned <= probe_retrained + margin:
+        if retain_drop is not None and retain_drop > RETAIN_DROP_AT_MOST:  # deep, but the rest paid for it
+            return DepthVerdict("forgotten", f"Forgotten, as deep as retraining, but at a cost: the remaining classes "
+                                f"lost {100 * retain_drop:.1f} points; {numbers}.", False, th)
         return DepthVerdict("forgotten", f"Forgotten, as deep as retraining: {numbers}.", True, th)
     if closed < HIDDEN_SHARE:
         return DepthVerdict("hidden", f"Hidden, not gone: the outputs no longer predict the class, but {numbers}.",
@@ -453,8 +458,8 @@ class DepthCheck:
 def depth_check(original: nn.Module, unlearned: nn.Module, splits: Splits, forget_classes: Sequence[int],
                 forget_accuracy: float, original_accuracy: float, retrained: nn.Module | None = None,
                 reference: str = "none", device: str | torch.device | None = None, k: int = 10, draws: int = 3,
-                original_features: FeatureSet | None = None, retrained_features: FeatureSet | None = None
-                ) -> DepthCheck:
+                original_features: FeatureSet | None = None, retrained_features: FeatureSet | None = None,
+                retain_drop: float | None = None) -> DepthCheck:
     """Probe the three models' features (pass cached ``*_features`` to skip their forward passes)."""
     fo = original_features or feature_set(original, splits, device)
     fu = feature_set(unlearned, splits, device)
@@ -465,5 +470,6 @@ def depth_check(original: nn.Module, unlearned: nn.Module, splits: Splits, forge
     if retrained is not None or retrained_features is not None:
         fr = retrained_features or feature_set(retrained, splits, device)
         pr = probe(fr, forget_classes, k=k, draws=draws).forget_test
-    v = depth_verdict(forget_accuracy, po, pu, pr, original_accuracy=original_accuracy, features_changed=changed)
+    v = depth_verdict(forget_accuracy, po, pu, pr, original_accuracy=original_accuracy, features_changed=changed,
+                      retain_drop=retain_drop)
     return DepthCheck(po, pu, pr, reference if pr is not None else "none", changed, v)

@@ -272,5 +272,6 @@ def check_depth(checkpoint: Checkpoint, outcome: ForgetOutcome, splits: Splits,
                         forget_accuracy=outcome.after.forget_accuracy(classes),
                         original_accuracy=outcome.before.forget_accuracy(classes),
                         retrained=ref.checkpoint.model if ref is not None else None,
-                        reference=ref.source if ref is not None else "none", device=device)
+                        reference=ref.source if ref is not None else "none", device=device,
+                        retain_drop=outcome.before.retain_accuracy(classes) - outcome.after.retain_accuracy(classes))
     return replace(outcome, depth=check)
