@@ -90,7 +90,8 @@ def rows_for(name: str, ckpt, splits, classes: tuple[int, ...], methods, train_m
             got = measure(m, splits, classes, target)
         verdict = A.depth_verdict(got["forget_accuracy"], base["probe_forget"], got["probe_forget"],
                                   ref_m["probe_forget"] if ref_m else None, original_accuracy=target,
-                                  features_changed=method != "original" and not _same(base, got))
+                                  features_changed=method != "original" and not _same(base, got),
+                                  retain_drop=base["retain_accuracy"] - got["retain_accuracy"])
         row = {"model": name, "classes": "+".join(map(str, classes)), "method": method,
                **{k: v for k, v in got.items() if not k.startswith("_")},
                "probe_forget_retrain": ref_m["probe_forget"] if ref_m else None,
