@@ -90,7 +90,7 @@ def test_overview_renders_with_the_default_model_and_a_demo_button():
 
 
 def test_model_page_shows_the_card_codes_upload_and_training_form():
-    at = app("pages/model.py")
+    at = app("app_pages/model.py")
     assert MODEL_ID in [s.value for s in at.subheader]
     meta = load_checkpoint(default_model_path()).meta
     assert metrics(at)["Architecture"] == meta["arch"]
@@ -102,7 +102,7 @@ def test_model_page_shows_the_card_codes_upload_and_training_form():
 
 
 def test_forget_page_offers_classes_lambdas_and_a_disabled_button_until_a_class_is_chosen():
-    at = app("pages/forget.py")
+    at = app("app_pages/forget.py")
     assert at.multiselect(key=CLASSES).options == [str(i) for i in range(10)]
     if len(analysis.available_modes()) > 1:
         assert at.selectbox(key="mode").value == analysis.default_mode()
@@ -117,17 +117,22 @@ def test_forget_page_offers_classes_lambdas_and_a_disabled_button_until_a_class_
 
 
 def test_guide_page_explains_every_view():
-    at = app("pages/guide.py")
+    at = app("app_pages/guide.py")
     heads = [h.value for h in at.header]
     for h in ("Accuracy per class", "Parameter sensitivity", "Mnemonic codes", "Real test images", "Confusion matrices"):
         assert h in heads
 
 
-@pytest.mark.parametrize("page", sorted(p.name for p in (ROOT / "pages").glob("*.py")))
+def test_there_is_no_pages_folder():
+    """A folder named pages/ next to app.py makes Streamlit run its first request in the old pages/ mode,
+    where a page's own address is "Page not found" on a fresh server: the pages live in app_pages/."""
+    assert not (ROOT / "pages").exists()
+
+
+@pytest.mark.parametrize("page", sorted(p.name for p in (ROOT / "app_pages").glob("*.py")))
 def test_every_page_runs_inside_the_app_with_its_sidebar(page):
-    """A page must never run alone: Streamlit starts in its old pages/ mode, where a URL equal to a file
-    name runs that file without app.py (a fresh server opened at /forget, say). URL paths differ."""
-    at = app(f"pages/{page}")
+    """A page never runs alone: app.py draws the sidebar around each one."""
+    at = app(f"app_pages/{page}")
     assert at.selectbox(key="model_path").value == str(default_model_path())
     assert at.selectbox(key="device") is not None
 
@@ -149,7 +154,7 @@ def test_demo_shows_the_backends_headline(default_ckpt, mnist_test):
 
 
 def test_forget_page_charts_equal_the_backend_result(default_ckpt, mnist_test):
-    at = app("pages/forget.py")
+    at = app("app_pages/forget.py")
     at.multiselect(key=CLASSES).set_value(["2", "5"]).run()
     at.button(key="forget_button").click().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -181,9 +186,9 @@ def test_forget_page_charts_equal_the_backend_result(default_ckpt, mnist_test):
     assert np.array_equal(np.asarray(conf.data[0].text), want.before.confusion)
     assert np.array_equal(np.asarray(conf.data[1].text), want.after.confusion)
 
-    codes = figs["Mnemonic codes: predicted class and confidence, before and after"]
+    codes = figs["Mnemonic codes: prediction was → now"]
     assert len(codes.data) == 10
-    samples = figs["Real test images: predicted class and confidence, before and after"]
+    samples = figs["Real test images: prediction was → now"]
     assert len(samples.data) > 0
 
     assert [b.label for b in at.get("download_button")] == [
@@ -195,7 +200,7 @@ def test_forget_page_charts_equal_the_backend_result(default_ckpt, mnist_test):
 @pytest.mark.skipif(not MLP.is_file(), reason="the paper's MLP is not shipped")
 def test_a_run_that_does_not_forget_says_so(mnist_test):
     """Digit 3 resists the published rule on the paper's MLP: the page must say it plainly."""
-    at = app("pages/forget.py")
+    at = app("app_pages/forget.py")
     at.selectbox(key="model_path").set_value(str(MLP)).run()
     paper_rule(at)
     at.multiselect(key="classes::mlp-mnist5k").set_value(["3"]).run()
@@ -216,12 +221,12 @@ def test_the_cached_model_is_never_modified_and_sessions_are_separate():
     demo = app()  # the demo's run is computed once per process and shared, read-only
     demo.button(key="demo_button").click().run()
     assert state_hash(state.shared_checkpoint(path).model) == pristine
-    first = app("pages/forget.py")
+    first = app("app_pages/forget.py")
     first.multiselect(key=CLASSES).set_value(["1"]).run()
     first.button(key="forget_button").click().run()
     assert first.session_state["run"].view.forget == (1,)
     assert state_hash(state.shared_checkpoint(path).model) == pristine  # the shared object
-    second = app("pages/forget.py")  # another browser session
+    second = app("app_pages/forget.py")  # another browser session
     assert "run" not in second.session_state
     assert not second.get("plotly_chart")
 
@@ -232,7 +237,7 @@ def test_the_cached_model_is_never_modified_and_sessions_are_separate():
     ([str(i) for i in range(10)], "You chose every class"),
 ])
 def test_every_class_chosen(classes, message):
-    at = app("pages/forget.py")
+    at = app("app_pages/forget.py")
     at.multiselect(key=CLASSES).set_value(classes).run()
     assert not at.exception
     assert any(message in w.value for w in at.warning)
@@ -246,7 +251,7 @@ def test_every_class_chosen(classes, message):
     (f"lambda2::{MODEL_ID}", "1e9", "out of range"),
 ])
 def test_lambdas_out_of_range(key, text, message):
-    at = paper_rule(app("pages/forget.py"))
+    at = paper_rule(app("app_pages/forget.py"))
     at.multiselect(key=CLASSES).set_value(["4"]).run()
     at.text_input(key=key).set_value(text).run()
     assert not at.exception
@@ -260,7 +265,7 @@ def test_lambdas_out_of_range(key, text, message):
     ("pickle.safetensors", b"\x80\x04\x95" + b"\x00" * 64),
 ])
 def test_a_bad_upload_gets_a_message(name, data, local_models):
-    at = app("pages/model.py")
+    at = app("app_pages/model.py")
     at.file_uploader(key="upload").upload(name, data).run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("cannot be used" in e.value for e in at.error)
@@ -269,7 +274,7 @@ def test_a_bad_upload_gets_a_message(name, data, local_models):
 
 
 def test_a_good_upload_is_selected_at_once(local_models):
-    at = app("pages/model.py")
+    at = app("app_pages/model.py")
     at.file_uploader(key="upload").upload("my model.safetensors", default_model_path().read_bytes()).run()
     assert not at.exception, [e.value for e in at.exception]
     stored = local_models / "my-model.safetensors"
@@ -282,7 +287,7 @@ def test_a_failure_inside_forgetting_is_a_message_not_a_traceback(monkeypatch):
         raise RuntimeError("CUDA error: an illegal memory access was encountered\nmore lines")
 
     monkeypatch.setattr(analysis, "run_forgetting", broken)
-    at = app("pages/forget.py")
+    at = app("app_pages/forget.py")
     at.multiselect(key=CLASSES).set_value(["4"]).run()
     at.button(key="forget_button").click().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -301,17 +306,17 @@ def test_a_model_whose_data_is_not_here_gets_a_message(local_models):
     path = save_checkpoint(local_models / "cifar-mlp.safetensors", model, make_codes(10, shape, 0), {
         "arch": "mlp", "dataset": "cifar10", "class_names": [f"c{i}" for i in range(10)], "input_shape": shape,
         "mean": [0.5] * 3, "std": [0.25] * 3})
-    at = app("pages/model.py")
+    at = app("app_pages/model.py")
     at.selectbox(key="model_path").set_value(str(path)).run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("Real samples cannot be shown" in i.value for i in at.info)
-    at.switch_page("pages/forget.py").run()
+    at.switch_page("app_pages/forget.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("cannot be used for forgetting here" in e.value and "cifar10" in e.value for e in at.error)
 
 
 def test_keep_the_unlearned_model_and_forget_more(local_models):
-    at = paper_rule(app("pages/forget.py"))
+    at = paper_rule(app("app_pages/forget.py"))
     at.multiselect(key=CLASSES).set_value(["0"]).run()
     at.button(key="forget_button").click().run()
     at.button(key="keep_model").click().run()
@@ -333,7 +338,7 @@ def _wait(at: AppTest, timeout: float = 120):
 
 
 def test_train_a_model_from_the_page_and_select_it(local_models):
-    at = app("pages/model.py")
+    at = app("app_pages/model.py")
     at.selectbox(key="train_dataset").set_value("digits")
     at.number_input(key="train_epochs").set_value(2)
     at.text_input(key="train_name").set_value("tiny digits")
@@ -349,7 +354,7 @@ def test_train_a_model_from_the_page_and_select_it(local_models):
     share = load_checkpoint(job.path).meta["code_accuracy"]
     assert f"{share:.0%} of its codes recognised" in job.message
     assert bool(job.warning) == (share < 0.9) == any("own mnemonic codes" in w.value for w in at.warning)
-    at.switch_page("pages/forget.py").run()  # and it can be forgotten from at once
+    at.switch_page("app_pages/forget.py").run()  # and it can be forgotten from at once
     at.multiselect(key="classes::tiny-digits").set_value(["0"]).run()
     at.button(key="forget_button").click().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -357,7 +362,7 @@ def test_train_a_model_from_the_page_and_select_it(local_models):
 
 
 def test_training_can_be_cancelled(local_models):
-    at = app("pages/model.py")
+    at = app("app_pages/model.py")
     at.selectbox(key="train_dataset").set_value("digits")
     at.number_input(key="train_epochs").set_value(500)
     at.get("form_submit_button")[0].click().run()

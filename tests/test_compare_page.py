@@ -41,7 +41,7 @@ def test_compare_page_runs_quick_then_training_methods():
     at.run()
     path = _cheapest_shipped()
     at.selectbox(key="model_path").set_value(str(path)).run()
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("app_pages/compare.py").run()
     assert not at.exception
     assert at.button(key="compare_quick").disabled  # nothing chosen yet
 

@@ -68,9 +68,8 @@ def per_class_accuracy(class_names: Sequence[str], before: Sequence[float], afte
     fig = go.Figure()
     show_text = len(class_names) <= 12
     b, a = _pct(before), _pct(after)
+    # Only the "after" bars carry their number: two numbers side by side ran together ("9999") at 1024 px.
     fig.add_bar(name="before", x=x, y=b, marker_color=BEFORE, offsetgroup="before",
-                text=[f"{v:.0f}" if v is not None else "" for v in b] if show_text else None,
-                textposition="outside", cliponaxis=False,
                 hovertemplate="class %{customdata}<br>before: %{y:.1f}%<extra></extra>", customdata=list(class_names))
     # "after" is two traces in one bar slot (offsetgroup): kept classes in blue, forgotten in vermillion,
     # so the legend names both colours.
@@ -79,6 +78,7 @@ def per_class_accuracy(class_names: Sequence[str], before: Sequence[float], afte
         fig.add_bar(name=name, x=x, y=ys, marker_color=colour, offsetgroup="after",
                     text=[f"{v:.0f}" if v is not None else "" for v in ys] if show_text else None,
                     textposition="outside", cliponaxis=False, customdata=list(class_names),
+                    textfont={"size": TICK_FONT}, constraintext="none",
                     hovertemplate="class %{customdata}<br>after: %{y:.1f}%<extra></extra>")
     for i in sorted(f):
         fig.add_vrect(x0=i - 0.5, x1=i + 0.5, fillcolor=FORGOTTEN, opacity=0.12, line_width=0, layer="below")
@@ -131,7 +131,7 @@ def ratio_histogram(edges: Sequence[float], counts: Sequence[int], moved: Sequen
     fig.update_layout(title_subtitle={"text": subtitle,
                                       "font": {"size": FONT, "color": PERTURBED}},
                       margin={"t": 100, "b": 120})
-    fig.update_xaxes(title_text="log10(F_forget / F_remain)  →  more important to the forgotten classes")
+    fig.update_xaxes(title_text="log10(F_forget / F_remain) → forgotten classes")
     fig.update_yaxes(type="log", title_text="parameters (log scale)", dtick=1)
     return fig
 
@@ -174,7 +174,7 @@ def confusion_matrices(before: np.ndarray, after: np.ndarray, class_names: Seque
         fig.add_heatmap(z=pct, x=list(range(n)), y=list(range(n)), zmin=0, zmax=100, colorscale=SEQUENTIAL,
                         showscale=col == 2, colorbar={"title": {"text": "% of class"}, "tickfont": {"size": TICK_FONT}},
                         text=cm.astype(int).tolist() if show_text else None, texttemplate="%{text}" if show_text else None,
-                        textfont={"size": 13},
+                        textfont={"size": 15},
                         customdata=cm.astype(int).tolist(),
                         hovertemplate="true %{y}, predicted %{x}<br>%{customdata} images (%{z:.1f}%)<extra></extra>",
                         row=1, col=col)
@@ -186,7 +186,9 @@ def confusion_matrices(before: np.ndarray, after: np.ndarray, class_names: Seque
     fig.update_yaxes(tickmode="array", tickvals=list(range(n)), ticktext=ticks, title_text="true", autorange="reversed",
                      scaleanchor="x", constrain="domain")
     fig.update_yaxes(scaleanchor="x2", row=1, col=2)
-    _style(fig, "Confusion matrices (rows: true class, % of its test images)", 560)
+    _style(fig, "Confusion matrices", 560)
+    fig.update_layout(title_subtitle={"text": "rows: true class, % of its test images", "font": {"size": TICK_FONT}},
+                      margin={"t": 110})
     fig.update_annotations(font={"size": FONT})
     return fig
 
@@ -272,19 +274,27 @@ def prediction_gallery(images: np.ndarray, true_labels: Sequence[int], before_la
     Images of forgotten classes get a vermillion frame; a prediction that is wrong is shown in italics.
     """
     f = set(int(c) for c in forget)
+    columns = min(columns or GALLERY_COLUMNS, GALLERY_COLUMNS)
     captions, frames = [], []
     for t, b, bc, a, ac in zip(true_labels, before_labels, before_conf, after_labels, after_conf):
         t, b, a = int(t), int(b), int(a)
         head = f"<b><span style='color:{FORGOTTEN}'>{class_names[t]}</span></b>" if t in f else f"<b>{class_names[t]}</b>"
-        captions.append(f"{head}<br>before: {_guess(class_names[b], bc, b == t)}"
-                        f"<br>after: {_guess(class_names[a], ac, a == t)}")
+        captions.append(f"{head}<br>was {_guess(class_names[b], bc, b == t)}"
+                        f"<br>now {_guess(class_names[a], ac, a == t)}")
         frames.append(FORGOTTEN if t in f else None)
     return image_grid(images, captions, title, columns=columns, frames=frames, caption_lines=3)
 
 
 def _guess(name: str, conf: float, right: bool) -> str:
-    text = f"{name} {100 * conf:.0f}%"
-    return text if right else f"<i>{text}</i> ✗"
+    text = f"{_clip(name, 8)} {100 * conf:.0f}%"
+    return text if right else f"<i>{text}</i>✗"
+
+
+def _clip(name: str, limit: int) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+GALLERY_COLUMNS = 5  # captions of about 10 characters at 17 px fit under each image of a 5-wide row at 1024 px
 
 
 def code_gallery(codes: np.ndarray, samples: np.ndarray, class_indices: Sequence[int],
