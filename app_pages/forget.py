@@ -58,7 +58,9 @@ modes = analysis.available_modes()
 mode = analysis.default_mode()
 if len(modes) > 1:
     default = mode
-    mode = st.selectbox("Method", list(modes), index=list(modes).index(mode), key="mode", persist_state="session",
+    if st.session_state.get("mode") not in modes:  # set here (not by index=) so a link or the demo can set it too
+        st.session_state["mode"] = mode
+    mode = st.selectbox("Method", list(modes), key="mode", persist_state="session",
                         format_func=lambda m: f"{m} (default)" if m == default else m,
                         help="\n\n".join(f"**{k}**: {v}" for k, v in modes.items()))
     st.caption(modes[mode])
@@ -67,10 +69,12 @@ lambdas, lambda_errors = {}, []
 d1, d2 = default_lambdas(meta["arch"])
 if analysis.uses_lambdas(mode):
     c1, c2 = st.columns(2)
-    text1 = c1.text_input("λ1 · cap on each layer's scale", value=f"{d1:g}", key=f"lambda1::{model_id}",
+    st.session_state.setdefault(f"lambda1::{model_id}", f"{d1:g}")  # a link may have set them
+    st.session_state.setdefault(f"lambda2::{model_id}", f"{d2:g}")
+    text1 = c1.text_input("λ1 · cap on each layer's scale", key=f"lambda1::{model_id}",
                           help=f"Each parameter tensor is moved by s·r, where r is the Fisher ratio and "
                                f"s = min(λ1, λ2 / max r). The paper uses {d1:g} for this kind of model.")
-    text2 = c2.text_input("λ2 · cap on the largest single change", value=f"{d2:g}", key=f"lambda2::{model_id}",
+    text2 = c2.text_input("λ2 · cap on the largest single change", key=f"lambda2::{model_id}",
                           help=f"No parameter moves by more than λ2. The paper uses {d2:g} for this kind of model.")
     for name, text in (("lambda1", text1), ("lambda2", text2)):
         try:

@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import state_hash
+from unlearning import forgetting
 from ui import analysis, figures
 from unlearning.checkpoints import load_checkpoint
 from unlearning.data import load_dataset
@@ -86,7 +87,9 @@ def test_overview_renders_with_the_default_model_and_a_demo_button():
     assert at.selectbox(key="model_path").value == str(default_model_path())
     assert at.selectbox(key="device").value in ("cpu", "cuda", "mps")
     assert at.button(key="demo_button").label == "Forget 7 now"
-    assert at.get("image")  # the method diagram
+    # the method in three steps, the second naming the app's default method in the backend's words
+    steps = " ".join(m.value for m in at.markdown)
+    assert f"**{forgetting.DEFAULT_MODE}**: {forgetting.MODES[forgetting.DEFAULT_MODE]}" in steps
 
 
 def test_model_page_shows_the_card_codes_upload_and_training_form():
@@ -182,7 +185,7 @@ def test_forget_page_charts_equal_the_backend_result(default_ckpt, mnist_test):
         assert list(layer.data[0].y) == list(busiest.ratio_counts)
         assert list(layer.data[1].y) == list(busiest.moved_counts)
 
-    conf = figs["Confusion matrices (rows: true class, % of its test images)"]
+    conf = figs["Confusion matrices"]
     assert np.array_equal(np.asarray(conf.data[0].text), want.before.confusion)
     assert np.array_equal(np.asarray(conf.data[1].text), want.after.confusion)
 
@@ -192,7 +195,7 @@ def test_forget_page_charts_equal_the_backend_result(default_ckpt, mnist_test):
     assert len(samples.data) > 0
 
     assert [b.label for b in at.get("download_button")] == [
-        "Unlearned model (.safetensors)", "Metrics (CSV)", "Metrics (JSON)", "Report (HTML)"]
+        "Report (HTML)", "Metrics (CSV)", "Metrics (JSON)", "Unlearned model (.safetensors)"]
     verdict = [*at.success, *at.warning, *at.error]
     assert want.verdict.message in [v.value for v in verdict]
 
@@ -374,3 +377,50 @@ def test_training_can_be_cancelled(local_models):
     assert not at.exception
     assert not list(local_models.glob("*.safetensors")) if local_models.exists() else True
     assert at.selectbox(key="model_path").value == str(default_model_path())
+
+
+# --- runs in the address ----------------------------------------------------------------------------------
+
+def test_a_runs_address_recomputes_it_without_a_click(default_ckpt, mnist_test):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params = {"model": MODEL_ID, "forget": ["3", "8"], "method": analysis.default_mode()}
+    at.run()
+    at.switch_page("app_pages/forget.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.multiselect(key=CLASSES).value == ["3", "8"]
+    want = backend(default_ckpt, mnist_test, [3, 8])
+    m = metrics(at)
+    assert m["A_F · forgotten classes"] == pct(want.after.forget_accuracy([3, 8]))
+    assert m["A_R · remaining classes"] == pct(want.after.retain_accuracy([3, 8]))
+    qp = {k: (v if isinstance(v, list) else [v]) for k, v in at.query_params.items()}
+    assert qp["forget"] == ["3", "8"] and qp["model"] == [MODEL_ID]
+
+
+def test_a_click_puts_the_run_in_the_address_and_the_paper_rule_its_lambdas():
+    at = paper_rule(app("app_pages/forget.py"))
+    at.multiselect(key=CLASSES).set_value(["5"]).run()
+    at.button(key="forget_button").click().run()
+    assert not at.exception
+    qp = {k: (v if isinstance(v, list) else [v]) for k, v in at.query_params.items()}
+    d1, d2 = default_lambdas(load_checkpoint(default_model_path()).meta["arch"])
+    assert qp["model"] == [MODEL_ID] and qp["forget"] == ["5"] and qp["method"] == ["paper"]
+    assert float(qp["l1"][0]) == d1 and float(qp["l2"][0]) == d2
+    link = next(c.value for c in at.code)
+    assert "/unlearn?" in link and "forget=5" in link and "method=paper" in link
+
+
+def test_an_address_with_a_bad_run_says_so():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params = {"model": MODEL_ID, "forget": ["3"], "method": "no-such-method"}
+    at.run()
+    assert not at.exception
+    assert any("cannot be reopened" in w.value for w in at.warning)
+
+
+def test_after_the_demo_the_forget_page_has_its_class_chosen_and_the_button_enabled():
+    at = app()
+    at.button(key="demo_button").click().run()
+    at.switch_page("app_pages/forget.py").run()
+    assert not at.exception
+    assert at.multiselect(key=CLASSES).value == ["7"]
+    assert not at.button(key="forget_button").disabled

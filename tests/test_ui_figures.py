@@ -251,3 +251,16 @@ def test_headline_speaks_of_two_classes_as_two(run):
         run.outcome, result=dataclasses.replace(run.outcome.result, forget_classes=(1, 2))))
     text = analysis.headline(two)
     assert "Forgetting 1 and 2 took" in text and "their (2 classes') test accuracy" in text and " its " not in text
+
+
+def test_a_failure_is_never_green(run):
+    """A_F falling is green only when the verdict says the classes were forgotten; A_R likewise for kept."""
+    from ui import widgets
+
+    def with_verdict(forgot: bool, kept: bool):
+        v = dataclasses.replace(run.outcome.verdict, forgot=forgot, kept=kept)
+        return dataclasses.replace(run, outcome=dataclasses.replace(run.outcome, verdict=v))
+
+    assert widgets.delta_colours(with_verdict(True, True)) == ("inverse", "normal")
+    assert widgets.delta_colours(with_verdict(False, True)) == ("off", "normal")
+    assert widgets.delta_colours(with_verdict(True, False)) == ("inverse", "off")

@@ -182,13 +182,12 @@ def confusion_matrices(before: np.ndarray, after: np.ndarray, class_names: Seque
             fig.add_shape(type="rect", x0=-0.5, x1=n - 0.5, y0=c - 0.5, y1=c + 0.5, line={"color": FORGOTTEN, "width": 3},
                           row=1, col=col)
     ticks = _class_ticks(class_names, forget)
-    fig.update_xaxes(tickmode="array", tickvals=list(range(n)), ticktext=ticks, title_text="predicted", constrain="domain")
-    fig.update_yaxes(tickmode="array", tickvals=list(range(n)), ticktext=ticks, title_text="true", autorange="reversed",
-                     scaleanchor="x", constrain="domain")
-    fig.update_yaxes(scaleanchor="x2", row=1, col=2)
-    _style(fig, "Confusion matrices", 560)
+    # Cells are not forced square: side by side at 1024 px, square cells left 16 px per row label.
+    fig.update_xaxes(tickmode="array", tickvals=list(range(n)), ticktext=ticks, title_text="predicted")
+    fig.update_yaxes(tickmode="array", tickvals=list(range(n)), ticktext=ticks, title_text="true", autorange="reversed")
+    _style(fig, "Confusion matrices", 620)
     fig.update_layout(title_subtitle={"text": "rows: true class, % of its test images", "font": {"size": TICK_FONT}},
-                      margin={"t": 110})
+                      margin={"t": 150})
     fig.update_annotations(font={"size": FONT})
     return fig
 

@@ -16,7 +16,7 @@ import json
 
 import streamlit as st
 
-THEMES = ("System", "Light", "Dark")
+THEMES = ("Auto", "Light", "Dark")  # Auto: the computer's setting
 THEME_PARAM = "theme"
 PRESENT_PARAM = "present"
 THEME_KEY = "theme_choice"
@@ -63,9 +63,9 @@ def _param(name: str) -> str | None:
 
 
 def theme_from_address() -> str:
-    """The theme the address asks for ("System" when it asks for none or for something unknown)."""
+    """The theme the address asks for ("Auto" when it asks for none or for something unknown)."""
     value = (_param(THEME_PARAM) or "").capitalize()
-    return value if value in THEMES else "System"
+    return value if value in THEMES else "Auto"
 
 
 def presenter_mode() -> bool:
@@ -81,10 +81,11 @@ def _theme_script(choice: str, paths: list[str], guarded: bool) -> str:
     """JavaScript that stores ``choice`` where Streamlit looks for it at load, for every page address,
     puts it in the address and reloads. ``guarded``: at most once per tab and choice (no reload loop)."""
     keys = sorted({f"stActiveTheme-{p}-v2" for p in paths})
-    param = "" if choice == "System" else choice.lower()
+    param = "" if choice == "Auto" else choice.lower()
+    stored = "System" if choice == "Auto" else choice  # Streamlit's own names
     return f"""<script>
 (() => {{
-  const value = {json.dumps(json.dumps(choice))};
+  const value = {json.dumps(json.dumps(stored))};
   const keys = {json.dumps(keys)}.concat([`stActiveTheme-${{window.location.pathname}}-v2`]);
   for (const k of keys) window.localStorage.setItem(k, value);
   const guard = "mus-theme-reloaded";
@@ -101,7 +102,7 @@ def _theme_script(choice: str, paths: list[str], guarded: bool) -> str:
 
 
 def theme_control(paths: list[str]) -> None:
-    """A Light / Dark / System control in the sidebar that applies the theme at once (one reload).
+    """A Light / Dark / Auto control in the sidebar that applies the theme at once (one reload).
 
     ``paths`` are the app's page addresses ("/", "/models", ...): Streamlit keys the stored theme by
     the address the app was opened at.
@@ -110,12 +111,12 @@ def theme_control(paths: list[str]) -> None:
     if THEME_KEY not in st.session_state:
         st.session_state[THEME_KEY] = wanted
     choice = st.segmented_control("Theme", THEMES, key=THEME_KEY, required=True,
-                                  help="Light for a bright room or a projector, dark for a screen; System follows "
+                                  help="Light for a bright room or a projector, dark for a screen; Auto follows "
                                        "the computer's setting. The page reloads once to apply it.") or wanted
     active = getattr(st.context.theme, "type", None)
     if choice != wanted:  # the viewer chose: store it, put it in the address, reload
         st.html(_theme_script(choice, paths, guarded=False), unsafe_allow_javascript=True)
-    elif choice != "System" and active is not None and active != choice.lower():  # a link asks for a theme
+    elif choice != "Auto" and active is not None and active != choice.lower():  # a link asks for a theme
         st.html(_theme_script(choice, paths, guarded=True), unsafe_allow_javascript=True)
 
 
