@@ -42,7 +42,7 @@ steps = [
 ]
 with st.container(horizontal=True, gap="small", key="method_steps"):
     for title, text in steps:
-        with st.container(border=True, width=240):
+        with st.container(border=True, width=215):
             st.markdown(f"**{title}**")
             st.markdown(text)
 

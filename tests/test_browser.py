@@ -320,7 +320,7 @@ def test_the_theme_control_switches_the_theme(server, browser):
     page.get_by_role("heading", name="How to read the plots").wait_for(timeout=WAIT_MS)
     _settle(page, 300)
     assert _background_luminance(page) > 0.8
-    page.get_by_test_id("stSidebar").get_by_role("button", name="Dark", exact=True).click()
+    page.get_by_test_id("stSidebar").get_by_text("Dark", exact=True).click()
     page.wait_for_url(re.compile(r"theme=dark"), timeout=WAIT_MS)
     page.get_by_role("heading", name="How to read the plots").wait_for(timeout=WAIT_MS)
     _settle(page, 300)

@@ -40,7 +40,9 @@ section[data-testid="stSidebar"][data-collapsed="false"] { width: 265px !importa
 [data-baseweb="tab-list"] { flex-wrap: wrap !important; row-gap: .25rem; }
 /* Tables written in Markdown (model cards) wrap their cells and scroll inside the page, never past it. */
 [data-testid="stMarkdownContainer"] table { display: block; max-width: 100%; overflow-x: auto; }
-[data-testid="stMarkdownContainer"] td, [data-testid="stMarkdownContainer"] th { overflow-wrap: anywhere; }
+[data-testid="stMarkdownContainer"] td, [data-testid="stMarkdownContainer"] th { overflow-wrap: break-word; }
+[data-testid="stMarkdownContainer"] td:first-child, [data-testid="stMarkdownContainer"] th:first-child {
+  white-space: nowrap; }
 </style>
 """
 
