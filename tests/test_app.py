@@ -424,3 +424,20 @@ def test_after_the_demo_the_forget_page_has_its_class_chosen_and_the_button_enab
     assert not at.exception
     assert at.multiselect(key=CLASSES).value == ["7"]
     assert not at.button(key="forget_button").disabled
+
+
+def test_presenter_mode_lives_in_the_address_and_can_be_left():
+    at = app("app_pages/guide.py")
+    assert not any(b.key == "leave_presenter" for b in at.button)
+    at.toggle(key="presenter_mode").set_value(True).run()
+    assert at.query_params.get("present") in ("1", ["1"])
+    at.button(key="leave_presenter").click().run()
+    assert not at.exception
+    assert "present" not in at.query_params and not any(b.key == "leave_presenter" for b in at.button)
+
+
+def test_the_theme_choice_goes_into_the_address():
+    at = app("app_pages/guide.py")
+    at.segmented_control(key="theme_choice").set_value("Dark").run()
+    assert not at.exception
+    assert any("stActiveTheme" in h.proto.body for h in at.get("html"))  # the script that applies it

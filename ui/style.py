@@ -71,6 +71,9 @@ def theme_from_address() -> str:
 
 
 def presenter_mode() -> bool:
+    """On when this session switched it on, or (before the switch is drawn) when the address asks for it."""
+    if PRESENT_KEY in st.session_state:
+        return bool(st.session_state[PRESENT_KEY])
     return _param(PRESENT_PARAM) == "1"
 
 
@@ -123,19 +126,24 @@ def theme_control(paths: list[str]) -> None:
 
 
 def presenter_toggle() -> None:
-    """The sidebar switch into presenter mode (kept in the address: ``?present=1``)."""
-    on = st.toggle("Presenter mode", value=presenter_mode(), key=PRESENT_KEY,
+    """The sidebar switch into presenter mode; the choice is kept in the address (``?present=1``) so a
+    refresh or a shared link keeps it, and on the session so that moving between pages keeps it too."""
+    if PRESENT_KEY not in st.session_state:
+        st.session_state[PRESENT_KEY] = _param(PRESENT_PARAM) == "1"
+    on = st.toggle("Presenter mode", key=PRESENT_KEY,
                    help="Larger text and figures, no sidebar and no fine print: for a projector. "
                         "Leave it with the button at the top of the page.")
-    if on and not presenter_mode():
+    if on:
         st.query_params[PRESENT_PARAM] = "1"
-        st.rerun()
+    elif PRESENT_PARAM in st.query_params:
+        del st.query_params[PRESENT_PARAM]
+
+
+def _leave() -> None:
+    st.session_state[PRESENT_KEY] = False
 
 
 def leave_presenter_button() -> None:
     """In presenter mode the sidebar is hidden: this button at the top of the page brings it back."""
     if presenter_mode():
-        if st.button("Leave presenter mode", icon=":material/close_fullscreen:", key="leave_presenter"):
-            del st.query_params[PRESENT_PARAM]
-            st.session_state[PRESENT_KEY] = False
-            st.rerun()
+        st.button("Leave presenter mode", icon=":material/close_fullscreen:", key="leave_presenter", on_click=_leave)
