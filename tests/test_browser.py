@@ -28,7 +28,7 @@ WAIT_MS = 120_000  # generous: a loaded 2-core CI machine
 VIEWPORT = {"width": 1440, "height": 1000}
 PROJECTORS = [{"width": 1024, "height": 768}, {"width": 1280, "height": 800}]
 PAGES = [("/", "Mnemonic Unlearning Studio"), ("/models", "Model"), ("/methods", "Compare methods"),
-         ("/how-to-read", "How to read the plots")]
+         ("/guided-tour", "Guided tour of the method"), ("/how-to-read", "How to read the plots")]
 
 # Checked in the page itself: every metric card's value and label fits its box, no tab row scrolls,
 # nothing sticks out to the right of the page, and in every chart no two texts overlap, no text is cut

@@ -30,7 +30,7 @@ FORGET = [0]
 def run(digits, digits_mlp):
     """One forgetting run of the small digits MLP, and the analysis the pages draw from it."""
     before_hash = state_hash(digits_mlp.model)
-    outcome = analysis.run_forgetting(digits_mlp, digits.test, FORGET, 1e-3, 10.0, "cpu")
+    outcome = analysis.run_forgetting(digits_mlp, digits.test, FORGET, 1e-3, 10.0, "cpu", mode="paper")
     view = analysis.analyse(digits_mlp, outcome, digits.test, "digits-mlp", device="cpu")
     assert state_hash(digits_mlp.model) == before_hash, "forgetting or analysis modified the input model"
     return view
