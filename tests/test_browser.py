@@ -360,9 +360,10 @@ def test_forget_in_the_browser_shows_the_backends_numbers(server, browser, backe
     # Forget: the demo's run, with its class in the picker and the button enabled
     _goto_page(page, "Forget", "Forget classes")
     tags = page.get_by_test_id("stMultiSelect").locator("[data-tag]")
-    sync_api.expect(tags).to_have_count(1)
+    _settle(page, 300)  # a loaded machine draws the picker seconds after the heading
+    sync_api.expect(tags).to_have_count(1, timeout=WAIT_MS)
     sync_api.expect(tags.first).to_have_attribute("aria-label", "7")
-    sync_api.expect(page.get_by_role("button", name="Forget", exact=True)).to_be_enabled()
+    sync_api.expect(page.get_by_role("button", name="Forget", exact=True)).to_be_enabled(timeout=WAIT_MS)
     # then pick another class by name, forget it, read the numbers
     seconds = _forget(page, "2")
     print(f"[{scheme}] forget page: result {seconds:.2f} s after the click")
