@@ -1,7 +1,7 @@
 """Mnemonic Unlearning Studio: `streamlit run app.py`.
 
 Navigation, the shared sidebar (which model, which device) and nothing heavy: each page in
-pages/ tells its own story, figures come from ui/figures.py, the work from the unlearning package.
+app_pages/ tells its own story, figures come from ui/figures.py, the work from the unlearning package.
 """
 from __future__ import annotations
 
@@ -13,24 +13,29 @@ import pandas  # noqa: F401
 import PIL.Image  # noqa: F401
 import streamlit as st
 
-from ui import state
+from ui import links, state, style
 from unlearning.device import available_devices
 
 st.set_page_config(page_title="Mnemonic Unlearning Studio", page_icon=":material/psychology_alt:", layout="wide")
 
-# URL paths differ from the file names on purpose: a pages/ folder makes Streamlit start in its old
-# file-based mode until st.navigation has run once, and a URL that matched a file name there would
-# run that page alone, without this script's sidebar (a fresh server opened straight at /forget).
+# The pages live in app_pages/, not pages/: with a pages/ folder Streamlit runs a fresh server's first
+# request in its old file-based mode, where a page's own address is "Page not found".
+overview = st.Page("app_pages/overview.py", title="Overview", icon=":material/school:", default=True)
 pages = [
-    st.Page("pages/overview.py", title="Overview", icon=":material/school:", default=True, url_path="start"),
-    st.Page("pages/model.py", title="Model", icon=":material/model_training:", url_path="models"),
-    st.Page("pages/forget.py", title="Forget", icon=":material/auto_fix_high:", url_path="unlearn"),
-    st.Page("pages/audit.py", title="Is it gone?", icon=":material/policy:", url_path="is-it-gone"),
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="methods"),
-    st.Page("pages/tour.py", title="Guided tour", icon=":material/tour:", url_path="guided-tour"),
-    st.Page("pages/guide.py", title="How to read the plots", icon=":material/menu_book:", url_path="how-to-read"),
+    overview,
+    st.Page("app_pages/model.py", title="Model", icon=":material/model_training:", url_path="models"),
+    st.Page("app_pages/forget.py", title="Forget", icon=":material/auto_fix_high:", url_path="unlearn"),
+    st.Page("app_pages/audit.py", title="Is it gone?", icon=":material/policy:", url_path="is-it-gone"),
+    st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="methods"),
+    st.Page("app_pages/tour.py", title="Guided tour", icon=":material/tour:", url_path="guided-tour"),
+    st.Page("app_pages/guide.py", title="How to read the plots", icon=":material/menu_book:", url_path="how-to-read"),
+    # The Overview lives at "/"; its old address still leads there.
+    st.Page(lambda: st.switch_page(overview), title="Overview ", url_path="start", visibility="hidden"),
 ]
+PATHS = ["/", "/models", "/unlearn", "/is-it-gone", "/methods", "/guided-tour", "/how-to-read", "/start"]
 page = st.navigation(pages)
+style.apply_css()
+links.restore_model()  # a link's ?model=… picks the sidebar's model, once per session
 
 with st.sidebar:
     entries = [e for e in state.model_entries() if e.meta is not None]
@@ -56,7 +61,9 @@ with st.sidebar:
         st.session_state[state.DEVICE_KEY] = devices[0]
     st.selectbox("Device", devices, key=state.DEVICE_KEY, format_func=state.device_label,
                  help="Where forgetting and training run. The GPU is preselected when there is one.")
-    st.caption("Light or dark: ⋮ menu (top right) → Settings.")
+    style.theme_control(PATHS)
+    style.presenter_toggle()
 
+style.leave_presenter_button()
 state.show_flash()
 page.run()

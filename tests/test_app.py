@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import state_hash
+from unlearning import forgetting
 from ui import analysis, auditing, figures
 from unlearning.checkpoints import load_checkpoint
 from unlearning.data import load_dataset
@@ -95,11 +96,13 @@ def test_overview_renders_with_the_default_model_and_a_demo_button():
     assert at.selectbox(key="model_path").value == str(default_model_path())
     assert at.selectbox(key="device").value in ("cpu", "cuda", "mps")
     assert at.button(key="demo_button").label == "Forget 7 now"
-    assert at.get("image")  # the method diagram
+    # the method in three steps, the second naming the app's default method in the backend's words
+    steps = " ".join(m.value for m in at.markdown)
+    assert f"**{forgetting.DEFAULT_MODE}**: {forgetting.MODES[forgetting.DEFAULT_MODE]}" in steps
 
 
 def test_model_page_shows_the_card_codes_upload_and_training_form():
-    at = app("pages/model.py")
+    at = app("app_pages/model.py")
     assert MODEL_ID in [s.value for s in at.subheader]
     meta = load_checkpoint(default_model_path()).meta
     assert metrics(at)["Architecture"] == meta["arch"]
@@ -111,7 +114,7 @@ def test_model_page_shows_the_card_codes_upload_and_training_form():
 
 
 def test_forget_page_offers_classes_lambdas_and_a_disabled_button_until_a_class_is_chosen():
-    at = app("pages/forget.py")
+    at = app("app_pages/forget.py")
     assert at.multiselect(key=CLASSES).options == [str(i) for i in range(10)]
     if len(analysis.available_modes()) > 1:
         assert at.selectbox(key="mode").value == analysis.default_mode()
@@ -126,17 +129,22 @@ def test_forget_page_offers_classes_lambdas_and_a_disabled_button_until_a_class_
 
 
 def test_guide_page_explains_every_view():
-    at = app("pages/guide.py")
+    at = app("app_pages/guide.py")
     heads = [h.value for h in at.header]
     for h in ("Accuracy per class", "Parameter sensitivity", "Mnemonic codes", "Real test images", "Confusion matrices"):
         assert h in heads
 
 
-@pytest.mark.parametrize("page", sorted(p.name for p in (ROOT / "pages").glob("*.py")))
+def test_there_is_no_pages_folder():
+    """A folder named pages/ next to app.py makes Streamlit run its first request in the old pages/ mode,
+    where a page's own address is "Page not found" on a fresh server: the pages live in app_pages/."""
+    assert not (ROOT / "pages").exists()
+
+
+@pytest.mark.parametrize("page", sorted(p.name for p in (ROOT / "app_pages").glob("*.py")))
 def test_every_page_runs_inside_the_app_with_its_sidebar(page):
-    """A page must never run alone: Streamlit starts in its old pages/ mode, where a URL equal to a file
-    name runs that file without app.py (a fresh server opened at /forget, say). URL paths differ."""
-    at = app(f"pages/{page}")
+    """A page never runs alone: app.py draws the sidebar around each one."""
+    at = app(f"app_pages/{page}")
     assert at.selectbox(key="model_path").value == str(default_model_path())
     assert at.selectbox(key="device") is not None
 
@@ -161,7 +169,7 @@ def test_demo_shows_the_backends_headline(default_ckpt, mnist_test):
 
 
 def test_forget_page_charts_equal_the_backend_result(default_ckpt, mnist_test):
-    at = app("pages/forget.py")
+    at = app("app_pages/forget.py")
     at.multiselect(key=CLASSES).set_value(["2", "5"]).run()
     at.button(key="forget_button").click().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -189,17 +197,17 @@ def test_forget_page_charts_equal_the_backend_result(default_ckpt, mnist_test):
         assert list(layer.data[0].y) == list(busiest.ratio_counts)
         assert list(layer.data[1].y) == list(busiest.moved_counts)
 
-    conf = figs["Confusion matrices (rows: true class, % of its test images)"]
+    conf = figs["Confusion matrices"]
     assert np.array_equal(np.asarray(conf.data[0].text), want.before.confusion)
     assert np.array_equal(np.asarray(conf.data[1].text), want.after.confusion)
 
-    codes = figs["Mnemonic codes: predicted class and confidence, before and after"]
+    codes = figs["Mnemonic codes: prediction was → now"]
     assert len(codes.data) == 10
-    samples = figs["Real test images: predicted class and confidence, before and after"]
+    samples = figs["Real test images: prediction was → now"]
     assert len(samples.data) > 0
 
     assert [b.label for b in at.get("download_button")] == [
-        "Unlearned model (.safetensors)", "Metrics (CSV)", "Metrics (JSON)", "Report (HTML)"]
+        "Report (HTML)", "Metrics (CSV)", "Metrics (JSON)", "Unlearned model (.safetensors)"]
     want = check_depth(default_ckpt, want, load_dataset(default_ckpt.meta["dataset"]))
     tone, text = banner(at)
     assert want.verdict.message in text and want.depth.verdict.message in text
@@ -212,7 +220,7 @@ def test_forget_page_charts_equal_the_backend_result(default_ckpt, mnist_test):
 @pytest.mark.skipif(not MLP.is_file(), reason="the paper's MLP is not shipped")
 def test_a_run_that_does_not_forget_says_so(mnist_test):
     """Digit 3 resists the published rule on the paper's MLP: the page must say it plainly."""
-    at = app("pages/forget.py")
+    at = app("app_pages/forget.py")
     at.selectbox(key="model_path").set_value(str(MLP)).run()
     paper_rule(at)
     at.multiselect(key="classes::mlp-mnist5k").set_value(["3"]).run()
@@ -234,12 +242,12 @@ def test_the_cached_model_is_never_modified_and_sessions_are_separate():
     demo = app()  # the demo's run is computed once per process and shared, read-only
     demo.button(key="demo_button").click().run()
     assert state_hash(state.shared_checkpoint(path).model) == pristine
-    first = app("pages/forget.py")
+    first = app("app_pages/forget.py")
     first.multiselect(key=CLASSES).set_value(["1"]).run()
     first.button(key="forget_button").click().run()
     assert first.session_state["run"].view.forget == (1,)
     assert state_hash(state.shared_checkpoint(path).model) == pristine  # the shared object
-    second = app("pages/forget.py")  # another browser session
+    second = app("app_pages/forget.py")  # another browser session
     assert "run" not in second.session_state
     assert not second.get("plotly_chart")
 
@@ -250,7 +258,7 @@ def test_the_cached_model_is_never_modified_and_sessions_are_separate():
     ([str(i) for i in range(10)], "You chose every class"),
 ])
 def test_every_class_chosen(classes, message):
-    at = app("pages/forget.py")
+    at = app("app_pages/forget.py")
     at.multiselect(key=CLASSES).set_value(classes).run()
     assert not at.exception
     assert any(message in w.value for w in at.warning)
@@ -264,7 +272,7 @@ def test_every_class_chosen(classes, message):
     (f"lambda2::{MODEL_ID}", "1e9", "out of range"),
 ])
 def test_lambdas_out_of_range(key, text, message):
-    at = paper_rule(app("pages/forget.py"))
+    at = paper_rule(app("app_pages/forget.py"))
     at.multiselect(key=CLASSES).set_value(["4"]).run()
     at.text_input(key=key).set_value(text).run()
     assert not at.exception
@@ -278,7 +286,7 @@ def test_lambdas_out_of_range(key, text, message):
     ("pickle.safetensors", b"\x80\x04\x95" + b"\x00" * 64),
 ])
 def test_a_bad_upload_gets_a_message(name, data, local_models):
-    at = app("pages/model.py")
+    at = app("app_pages/model.py")
     at.file_uploader(key="upload").upload(name, data).run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("cannot be used" in e.value for e in at.error)
@@ -287,7 +295,7 @@ def test_a_bad_upload_gets_a_message(name, data, local_models):
 
 
 def test_a_good_upload_is_selected_at_once(local_models):
-    at = app("pages/model.py")
+    at = app("app_pages/model.py")
     at.file_uploader(key="upload").upload("my model.safetensors", default_model_path().read_bytes()).run()
     assert not at.exception, [e.value for e in at.exception]
     stored = local_models / "my-model.safetensors"
@@ -300,7 +308,7 @@ def test_a_failure_inside_forgetting_is_a_message_not_a_traceback(monkeypatch):
         raise RuntimeError("CUDA error: an illegal memory access was encountered\nmore lines")
 
     monkeypatch.setattr(analysis, "run_forgetting", broken)
-    at = app("pages/forget.py")
+    at = app("app_pages/forget.py")
     at.multiselect(key=CLASSES).set_value(["4"]).run()
     at.button(key="forget_button").click().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -319,17 +327,17 @@ def test_a_model_whose_data_is_not_here_gets_a_message(local_models):
     path = save_checkpoint(local_models / "cifar-mlp.safetensors", model, make_codes(10, shape, 0), {
         "arch": "mlp", "dataset": "cifar10", "class_names": [f"c{i}" for i in range(10)], "input_shape": shape,
         "mean": [0.5] * 3, "std": [0.25] * 3})
-    at = app("pages/model.py")
+    at = app("app_pages/model.py")
     at.selectbox(key="model_path").set_value(str(path)).run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("Real samples cannot be shown" in i.value for i in at.info)
-    at.switch_page("pages/forget.py").run()
+    at.switch_page("app_pages/forget.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("cannot be used for forgetting here" in e.value and "cifar10" in e.value for e in at.error)
 
 
 def test_keep_the_unlearned_model_and_forget_more(local_models):
-    at = paper_rule(app("pages/forget.py"))
+    at = paper_rule(app("app_pages/forget.py"))
     at.multiselect(key=CLASSES).set_value(["0"]).run()
     at.button(key="forget_button").click().run()
     at.button(key="keep_model").click().run()
@@ -351,7 +359,7 @@ def _wait(at: AppTest, timeout: float = 120):
 
 
 def test_train_a_model_from_the_page_and_select_it(local_models):
-    at = app("pages/model.py")
+    at = app("app_pages/model.py")
     at.selectbox(key="train_dataset").set_value("digits")
     at.number_input(key="train_epochs").set_value(2)
     at.text_input(key="train_name").set_value("tiny digits")
@@ -367,7 +375,7 @@ def test_train_a_model_from_the_page_and_select_it(local_models):
     share = load_checkpoint(job.path).meta["code_accuracy"]
     assert f"{share:.0%} of its codes recognised" in job.message
     assert bool(job.warning) == (share < 0.9) == any("own mnemonic codes" in w.value for w in at.warning)
-    at.switch_page("pages/forget.py").run()  # and it can be forgotten from at once
+    at.switch_page("app_pages/forget.py").run()  # and it can be forgotten from at once
     at.multiselect(key="classes::tiny-digits").set_value(["0"]).run()
     at.button(key="forget_button").click().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -375,7 +383,7 @@ def test_train_a_model_from_the_page_and_select_it(local_models):
 
 
 def test_training_can_be_cancelled(local_models):
-    at = app("pages/model.py")
+    at = app("app_pages/model.py")
     at.selectbox(key="train_dataset").set_value("digits")
     at.number_input(key="train_epochs").set_value(500)
     at.get("form_submit_button")[0].click().run()
@@ -387,3 +395,67 @@ def test_training_can_be_cancelled(local_models):
     assert not at.exception
     assert not list(local_models.glob("*.safetensors")) if local_models.exists() else True
     assert at.selectbox(key="model_path").value == str(default_model_path())
+
+
+# --- runs in the address ----------------------------------------------------------------------------------
+
+def test_a_runs_address_recomputes_it_without_a_click(default_ckpt, mnist_test):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params = {"model": MODEL_ID, "forget": ["3", "8"], "method": analysis.default_mode()}
+    at.run()
+    at.switch_page("app_pages/forget.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.multiselect(key=CLASSES).value == ["3", "8"]
+    want = backend(default_ckpt, mnist_test, [3, 8])
+    m = metrics(at)
+    assert m["A_F · forgotten classes"] == pct(want.after.forget_accuracy([3, 8]))
+    assert m["A_R · remaining classes"] == pct(want.after.retain_accuracy([3, 8]))
+    qp = {k: (v if isinstance(v, list) else [v]) for k, v in at.query_params.items()}
+    assert qp["forget"] == ["3", "8"] and qp["model"] == [MODEL_ID]
+
+
+def test_a_click_puts_the_run_in_the_address_and_the_paper_rule_its_lambdas():
+    at = paper_rule(app("app_pages/forget.py"))
+    at.multiselect(key=CLASSES).set_value(["5"]).run()
+    at.button(key="forget_button").click().run()
+    assert not at.exception
+    qp = {k: (v if isinstance(v, list) else [v]) for k, v in at.query_params.items()}
+    d1, d2 = default_lambdas(load_checkpoint(default_model_path()).meta["arch"])
+    assert qp["model"] == [MODEL_ID] and qp["forget"] == ["5"] and qp["method"] == ["paper"]
+    assert float(qp["l1"][0]) == d1 and float(qp["l2"][0]) == d2
+    link = next(c.value for c in at.code)
+    assert "/unlearn?" in link and "forget=5" in link and "method=paper" in link
+
+
+def test_an_address_with_a_bad_run_says_so():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params = {"model": MODEL_ID, "forget": ["3"], "method": "no-such-method"}
+    at.run()
+    assert not at.exception
+    assert any("cannot be reopened" in w.value for w in at.warning)
+
+
+def test_after_the_demo_the_forget_page_has_its_class_chosen_and_the_button_enabled():
+    at = app()
+    at.button(key="demo_button").click().run()
+    at.switch_page("app_pages/forget.py").run()
+    assert not at.exception
+    assert at.multiselect(key=CLASSES).value == ["7"]
+    assert not at.button(key="forget_button").disabled
+
+
+def test_presenter_mode_lives_in_the_address_and_can_be_left():
+    at = app("app_pages/guide.py")
+    assert not any(b.key == "leave_presenter" for b in at.button)
+    at.toggle(key="presenter_mode").set_value(True).run()
+    assert at.query_params.get("present") in ("1", ["1"])
+    at.button(key="leave_presenter").click().run()
+    assert not at.exception
+    assert "present" not in at.query_params and not any(b.key == "leave_presenter" for b in at.button)
+
+
+def test_the_theme_choice_goes_into_the_address():
+    at = app("app_pages/guide.py")
+    at.segmented_control(key="theme_choice").set_value("Dark").run()
+    assert not at.exception
+    assert any("stActiveTheme" in h.proto.body for h in at.get("html"))  # the script that applies it

@@ -25,7 +25,7 @@ def _line(fig, name):
 
 
 def test_audit_page_without_a_run_points_to_forget():
-    at = app("pages/audit.py")
+    at = app("app_pages/audit.py")
     assert any("Forget a class first" in i.value for i in at.info)
 
 
@@ -33,10 +33,10 @@ def test_audit_page_shows_the_backends_numbers(monkeypatch):
     monkeypatch.setattr(auditing, "RELEARN", FAST)
     ckpt = load_checkpoint(default_model_path())
     splits = load_dataset(ckpt.meta["dataset"])
-    at = app("pages/forget.py")
+    at = app("app_pages/forget.py")
     at.multiselect(key=CLASSES).set_value(["1"]).run()
     at.button(key="forget_button").click().run()
-    at.switch_page("pages/audit.py").run()
+    at.switch_page("app_pages/audit.py").run()
     assert not at.exception, [e.value for e in at.exception]
 
     want = check_depth(ckpt, backend(ckpt, splits.test, [1]), splits)

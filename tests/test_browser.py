@@ -26,6 +26,51 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run"]
 WAIT_MS = 120_000  # generous: a loaded 2-core CI machine
 VIEWPORT = {"width": 1440, "height": 1000}
+PROJECTORS = [{"width": 1024, "height": 768}, {"width": 1280, "height": 800}]
+PAGES = [("/", "Mnemonic Unlearning Studio"), ("/models", "Model"), ("/methods", "Compare methods"),
+         ("/guided-tour", "Guided tour of the method"), ("/how-to-read", "How to read the plots")]
+
+# Checked in the page itself: every metric card's value and label fits its box, no tab row scrolls,
+# nothing sticks out to the right of the page, and in every chart no two texts overlap, no text is cut
+# by the chart's edge and none is smaller than 14 px.
+LAYOUT_CHECK = """() => {
+  const problems = [];
+  const clipped = el => el.clientWidth > 0 && (el.scrollWidth > el.clientWidth + 1);
+  for (const sel of ['stMetricValue', 'stMetricLabel']) {
+    for (const m of document.querySelectorAll(`[data-testid="${sel}"]`)) {
+      if ([m, ...m.querySelectorAll('*')].some(clipped)) problems.push(`${sel} cut: ${m.innerText.trim()}`);
+    }
+  }
+  for (const t of document.querySelectorAll('[data-baseweb="tab-list"]')) {
+    if (t.scrollWidth > t.clientWidth + 1) problems.push(`tabs scroll: ${t.innerText.replace(/\\n/g, ' | ')}`);
+  }
+  const main = document.querySelector('[data-testid="stMainBlockContainer"]');
+  const right = main.getBoundingClientRect().right;
+  for (const el of main.querySelectorAll('[data-testid="stElementContainer"], table')) {
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && r.right > right + 1) problems.push(`past the right edge: ${el.innerText.slice(0, 40)}`);
+  }
+  for (const p of document.querySelectorAll('.js-plotly-plot')) {
+    const box = p.getBoundingClientRect();
+    if (box.width === 0) continue;  // a chart in a tab that is not shown
+    const texts = [...p.querySelectorAll('.annotation-text, .gtitle, .g-gtitle text, .xtitle, .ytitle, .legendtext, '
+                                         + '.bartext, .xtick text, .ytick text')]
+      .filter(t => t.getBoundingClientRect().width > 0 && t.textContent.trim());
+    const rects = texts.map(t => t.getBoundingClientRect());
+    for (let i = 0; i < rects.length; i++) {
+      const a = rects[i], name = texts[i].textContent.slice(0, 30);
+      if (a.left < box.left - 1 || a.right > box.right + 1 || a.top < box.top - 1) problems.push(`cut: ${name}`);
+      const px = parseFloat(getComputedStyle(texts[i]).fontSize);
+      if (px < 14) problems.push(`${px} px: ${name}`);
+      for (let j = i + 1; j < rects.length; j++) {
+        const b = rects[j];
+        if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1)
+          problems.push(`overlap: ${name} / ${texts[j].textContent.slice(0, 30)}`);
+      }
+    }
+  }
+  return problems;
+}"""
 
 if not Path(CHROMIUM).is_file():
     pytest.skip(f"no Chromium at {CHROMIUM} (install Debian's chromium, e.g. `make browser`)",
@@ -125,17 +170,18 @@ def _settle(page, ms: int = 1500) -> None:
     page.wait_for_timeout(ms)
 
 
-def _shot(page, name: str) -> Path:
+def _shot(page, name: str, viewport: dict | None = None) -> Path:
     """A screenshot of the whole page: the viewport is stretched to the height of the app's content."""
+    viewport = viewport or VIEWPORT
     SHOTS.mkdir(parents=True, exist_ok=True)
     height = page.evaluate("() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
                            " return m ? m.scrollHeight : document.body.scrollHeight; }")
-    page.set_viewport_size({"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], min(int(height), 4000))})
+    page.set_viewport_size({"width": viewport["width"], "height": max(viewport["height"], min(int(height), 4000))})
     page.mouse.move(1, 1)  # no hover toolbars in the picture
-    page.wait_for_timeout(800)
+    page.wait_for_timeout(500)
     path = SHOTS / f"{name}.png"
     page.screenshot(path=str(path))
-    page.set_viewport_size(VIEWPORT)
+    page.set_viewport_size(viewport)
     return path
 
 
@@ -155,6 +201,8 @@ def _forget(page, class_name: str) -> float:
     """Choose one class on the Forget page, press Forget, wait for the results; seconds it took."""
     box = page.get_by_test_id("stMultiSelect")
     box.click()
+    for _ in range(box.locator("[data-tag]").count()):  # a class chosen before (by the demo)
+        page.keyboard.press("Backspace")
     page.keyboard.type(class_name)
     page.keyboard.press("Enter")
     page.keyboard.press("Escape")
@@ -167,11 +215,20 @@ def _forget(page, class_name: str) -> float:
     return time.perf_counter() - start
 
 
+def _layout_problems(page) -> list[str]:
+    return page.evaluate(LAYOUT_CHECK)
+
+
+def _run_url(server: str, classes: list[str], mode: str) -> str:
+    from urllib.parse import urlencode
+
+    return f"{server}/unlearn?" + urlencode({"model": _default_label(), "forget": classes, "method": mode}, doseq=True)
+
+
 def _downloads(page, verdict: str) -> None:
     """The report and the unlearned model download from the real server (made on click, in another thread)."""
     from unlearning.checkpoints import load_checkpoint
 
-    page.get_by_role("tab", name="Downloads").click()
     with page.expect_download(timeout=WAIT_MS) as info:
         page.get_by_role("button", name="Report (HTML)").click()
     html = Path(info.value.path()).read_text(encoding="utf-8")
@@ -181,7 +238,6 @@ def _downloads(page, verdict: str) -> None:
         page.get_by_role("button", name="Unlearned model (.safetensors)").click()
     meta = load_checkpoint(info.value.path()).meta
     assert meta["forgotten"]["forget_classes"] == [2]
-    page.get_by_role("tab", name="Accuracy per class").click()
 
 
 def _train_and_cancel(page) -> None:
@@ -200,12 +256,78 @@ def _train_and_cancel(page) -> None:
     sync_api.expect(page.get_by_role("combobox", name="Model")).to_have_value(_default_label())
 
 
-def test_a_fresh_server_opens_a_page_url_with_the_sidebar(server, browser):
-    """The very first request goes straight to a page's URL: the app's sidebar must still be there."""
-    page = browser.new_page(viewport=VIEWPORT)
-    page.goto(f"{server}/unlearn")
-    page.get_by_role("heading", name="Forget classes").wait_for(timeout=WAIT_MS)
-    sync_api.expect(page.get_by_role("combobox", name="Model")).to_have_value(_default_label())
+def test_a_runs_address_on_a_fresh_server_shows_that_run_and_a_refresh_keeps_it(server, browser, backend):
+    """The very first request to the server is a run's address: the page computes that run without a
+    click (numbers equal to the backend's), the sidebar is there, no "Page not found"; same after a refresh."""
+    from ui import analysis
+
+    page = browser.new_page(viewport=PROJECTORS[0])
+    page.goto(_run_url(server, ["3", "8"], analysis.default_mode()))
+    want = _expected(backend([3, 8]))
+    for attempt in ("opened", "refreshed"):
+        page.get_by_role("heading", name="Forgetting 3, 8: before and after").wait_for(timeout=WAIT_MS)
+        page.get_by_test_id("stMetricValue").first.wait_for(timeout=WAIT_MS)
+        got = _metrics(page)
+        assert {k: got.get(k) for k in want} == want, attempt
+        sync_api.expect(page.get_by_role("combobox", name="Model")).to_have_value(_default_label())
+        assert page.get_by_text("Page not found").count() == 0, attempt
+        assert page.get_by_test_id("stMultiSelect").get_by_text("3", exact=True).count() == 1
+        if attempt == "opened":
+            _settle(page, 300)
+            page.reload()
+    page.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("size", PROJECTORS, ids=lambda v: f"{v['width']}x{v['height']}")
+def test_every_page_fits_a_projector(server, browser, size, scheme):
+    """At 1024x768 and 1280x800, light and dark: nothing cut, nothing overlapping, chart text >= 14 px,
+    on every page (the Forget page with a run, each of its tabs). Writes the screenshots."""
+    context = browser.new_context(viewport=size, color_scheme=scheme)
+    page = context.new_page()
+    tag = f"{size['width']}x{size['height']}-{scheme}"
+    problems: dict[str, list[str]] = {}
+    from ui import analysis
+
+    page.goto(_run_url(server, ["2"], analysis.default_mode()))
+    page.get_by_test_id("stMetricValue").first.wait_for(timeout=WAIT_MS)
+    _settle(page, 800)
+    tabs = page.get_by_role("tab").all_inner_texts()
+    assert len(tabs) >= 5
+    for tab in tabs:
+        page.get_by_role("tab", name=tab).click()
+        _settle(page, 600)
+        problems[f"Forget · {tab}"] = _layout_problems(page)
+    _shot(page, f"projector-forget-{tag}", size)
+    for path, heading in PAGES:
+        page.goto(server + path)
+        page.get_by_role("heading", name=heading, exact=True).wait_for(timeout=WAIT_MS)
+        _settle(page, 800)
+        if path == "/":
+            page.get_by_role("button", name="Forget 7 now").click()
+            page.get_by_test_id("stMetricValue").first.wait_for(timeout=WAIT_MS)
+            _settle(page, 800)
+        assert page.get_by_text("Page not found").count() == 0, path
+        problems[path] = _layout_problems(page)
+        _shot(page, f"projector{path.replace('/', '-').rstrip('-') or '-overview'}-{tag}", size)
+    context.close()
+    assert not {k: v for k, v in problems.items() if v}, problems
+
+
+def test_the_theme_control_switches_the_theme(server, browser):
+    page = browser.new_page(viewport=PROJECTORS[0], color_scheme="light")
+    page.goto(f"{server}/how-to-read")
+    page.get_by_role("heading", name="How to read the plots").wait_for(timeout=WAIT_MS)
+    _settle(page, 300)
+    assert _background_luminance(page) > 0.8
+    page.get_by_test_id("stSidebar").get_by_text("Dark", exact=True).click()
+    page.wait_for_url(re.compile(r"theme=dark"), timeout=WAIT_MS)
+    page.get_by_role("heading", name="How to read the plots").wait_for(timeout=WAIT_MS)
+    _settle(page, 300)
+    assert _background_luminance(page) < 0.2
+    page.reload()  # the choice survives a refresh
+    _settle(page, 300)
+    assert _background_luminance(page) < 0.2
     page.close()
 
 
@@ -235,8 +357,14 @@ def test_forget_in_the_browser_shows_the_backends_numbers(server, browser, backe
     _settle(page)
     _shot(page, f"overview{suffix}")
 
-    # Forget: pick a class by name, forget it, read the numbers
+    # Forget: the demo's run, with its class in the picker and the button enabled
     _goto_page(page, "Forget", "Forget classes")
+    tags = page.get_by_test_id("stMultiSelect").locator("[data-tag]")
+    _settle(page, 300)  # a loaded machine draws the picker seconds after the heading
+    sync_api.expect(tags).to_have_count(1, timeout=WAIT_MS)
+    sync_api.expect(tags.first).to_have_attribute("aria-label", "7")
+    sync_api.expect(page.get_by_role("button", name="Forget", exact=True)).to_be_enabled(timeout=WAIT_MS)
+    # then pick another class by name, forget it, read the numbers
     seconds = _forget(page, "2")
     print(f"[{scheme}] forget page: result {seconds:.2f} s after the click")
     got = _metrics(page)
@@ -250,8 +378,8 @@ def test_forget_in_the_browser_shows_the_backends_numbers(server, browser, backe
 
     if scheme == "light":
         _downloads(page, verdict)
-        for tab, name in (("Parameter sensitivity", "forget-sensitivity"), ("Real test images", "forget-images"),
-                          ("Confusion matrices", "forget-confusion")):
+        for tab, name in (("Sensitivity", "forget-sensitivity"), ("Test images", "forget-images"),
+                          ("Confusion", "forget-confusion")):
             page.get_by_role("tab", name=tab).click()
             _settle(page)
             _shot(page, name)

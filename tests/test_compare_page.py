@@ -41,7 +41,7 @@ def test_compare_page_runs_quick_then_training_methods():
     at.run()
     path = _cheapest_shipped()
     at.selectbox(key="model_path").set_value(str(path)).run()
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("app_pages/compare.py").run()
     assert not at.exception
     assert at.button(key="compare_quick").disabled  # nothing chosen yet
 
@@ -67,3 +67,8 @@ def test_compare_page_runs_quick_then_training_methods():
     assert list(table["method"]) == [one_shot] + [comparison.LABELS[m] for m in ("finetune", "ssd", "ssd-tuned")]
     assert table.iloc[1]["A_F %"] == _pct(_backend(path, "finetune").forget_accuracy)
     assert any("retraining" in i.value.lower() for i in at.info)  # the reference is still to be run
+    # the comparison downloads as one table, with the run's model and classes in each row
+    csv_button = next(b for b in at.get("download_button") if b.label == "The comparison (CSV)")
+    assert csv_button is not None
+    # every method ran in a status box with a Stop button (a click interrupts the run at its next progress report)
+    assert {b.key for b in at.button if b.key and b.key.startswith("compare_stop_")} >= {"compare_stop_finetune"}

@@ -28,7 +28,7 @@ def tour_page(models_dir: Path) -> AppTest:
         at = AppTest.from_file(APP, default_timeout=TIMEOUT)
         at.run()
         at.selectbox(key="model_path").set_value(str(MLP)).run()
-        at.switch_page("pages/tour.py").run()
+        at.switch_page("app_pages/tour.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

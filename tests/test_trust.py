@@ -33,7 +33,7 @@ from unlearning.storage import SHIPPED_DIR, SUFFIX
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 TIMEOUT = 120  # seconds per script run: generous, for a loaded 2-core CI machine
-FORGET = "pages/forget.py"
+FORGET = "app_pages/forget.py"
 
 
 def quick_model() -> Path:
@@ -325,7 +325,7 @@ def test_a_hostile_or_broken_upload_is_refused_with_a_message(kind, tmp_path, lo
             "truncated": lambda: good[: len(good) // 2],
             "NaN weight": lambda: _nan_checkpoint(tmp_path),
             "not a checkpoint": lambda: b"<html>definitely not weights</html>" * 50}[kind]()
-    at = session("pages/model.py")
+    at = session("app_pages/model.py")
     at.file_uploader(key="upload").upload("model.safetensors", data).run()
     no_exception(at)
     errors = [e.value for e in at.error]
@@ -341,7 +341,7 @@ def test_a_pt_file_is_stopped_before_the_page_runs(tmp_path, local_models):
     word that message, and that one run draws only Streamlit's message): the pickle is never opened,
     nothing is stored, and the next run is the page again."""
     marker = tmp_path / "pwned"
-    at = session("pages/model.py")
+    at = session("app_pages/model.py")
     at.file_uploader(key="upload").upload("exploit.pt", _exploit_pickle(marker)).run()
     assert [e.value for e in at.exception] == ["Invalid file extension: `.pt`. Allowed: ['.safetensors']"]
     assert not marker.exists()
@@ -354,7 +354,7 @@ def test_a_pt_file_is_stopped_before_the_page_runs(tmp_path, local_models):
 
 
 def test_an_upload_name_cannot_leave_the_models_folder(tmp_path, local_models):
-    at = session("pages/model.py")
+    at = session("app_pages/model.py")
     at.file_uploader(key="upload").upload("../../escaped.safetensors", MODEL.read_bytes()).run()
     no_exception(at)
     stored = [p for p in tmp_path.rglob("*") if p.is_file()]

@@ -5,6 +5,9 @@ and use one colour for forgotten classes everywhere.
 """
 from __future__ import annotations
 
+import csv
+import dataclasses
+import io
 import json
 import math
 import re
@@ -27,7 +30,7 @@ FORGET = [0]
 def run(digits, digits_mlp):
     """One forgetting run of the small digits MLP, and the analysis the pages draw from it."""
     before_hash = state_hash(digits_mlp.model)
-    outcome = analysis.run_forgetting(digits_mlp, digits.test, FORGET, 1e-3, 10.0, "cpu")
+    outcome = analysis.run_forgetting(digits_mlp, digits.test, FORGET, 1e-3, 10.0, "cpu", mode="paper")
     view = analysis.analyse(digits_mlp, outcome, digits.test, "digits-mlp", device="cpu")
     assert state_hash(digits_mlp.model) == before_hash, "forgetting or analysis modified the input model"
     return view
@@ -91,7 +94,7 @@ def test_galleries_caption_every_prediction(run):
     assert len(fig.data) == len(run.sample_images)
     captions = [a.text for a in fig.layout.annotations]
     for cap, b, bc in zip(captions, run.samples_before.labels, run.samples_before.confidence):
-        assert "before: " in cap and f"{names[b]} {100 * bc:.0f}%" in cap
+        assert "was " in cap and f"{names[b]} {100 * bc:.0f}%" in cap
     framed = [s for s in fig.layout.shapes if s.line.color == figures.FORGOTTEN]
     assert len(framed) == int(np.isin(run.sample_labels, run.forget).sum())
     assert all(t.source.startswith("data:image/png;base64,") for t in fig.data)
@@ -121,9 +124,11 @@ def test_tables_and_downloads(run):
     rows = analysis.metrics_rows(run)
     assert [r["accuracy_after_pct"] for r in rows] == pytest.approx([100 * a for a in o.after.per_class_accuracy])
     assert [r["forgotten"] for r in rows] == [c in run.forget for c in range(len(rows))]
-    text = analysis.metrics_csv(run)
-    assert text.splitlines()[0].startswith("class,forgotten,test_images")
-    assert f"A_F_after,{round(100 * o.after.forget_accuracy(run.forget), 4)}" in text
+    table = list(csv.DictReader(io.StringIO(analysis.metrics_csv(run))))  # one table, no second one below it
+    assert len(table) == len(rows) and [r["class"] for r in table] == [r["class"] for r in rows]
+    assert {r["method"] for r in table} == {o.result.mode} and {r["model"] for r in table} == {run.model_name}
+    assert {r["forget_classes"] for r in table} == {" ".join(run.forget_names)}
+    assert [float(r["accuracy_after_pct"]) for r in table] == pytest.approx([r["accuracy_after_pct"] for r in rows])
     doc = json.loads(analysis.metrics_json(run))
     assert doc["E_F"] == pytest.approx(o.efficacy)
     assert doc["forget_class_names"] == [run.class_names[c] for c in run.forget]
@@ -232,3 +237,30 @@ def test_figures_stay_readable_with_many_classes():
     assert len(analysis.gallery_classes(100, [3, 50])) == analysis.MAX_GALLERY
     idx = analysis.pick_samples(np.repeat(np.arange(100), 3), [3, 50])
     assert len(idx) <= analysis.MAX_GALLERY + 6
+
+
+def test_seconds_read_with_sensible_precision():
+    assert [analysis.seconds_text(x) for x in (0.0004, 0.0066, 0.065, 0.31, 2.44, 54.9, 185.0)] == \
+        ["< 1 ms", "7 ms", "65 ms", "0.31 s", "2.4 s", "55 s", "3 min 05 s"]
+
+
+def test_headline_speaks_of_two_classes_as_two(run):
+    one = analysis.headline(run)
+    assert " its test accuracy" in one
+    two = dataclasses.replace(run, outcome=dataclasses.replace(
+        run.outcome, result=dataclasses.replace(run.outcome.result, forget_classes=(1, 2))))
+    text = analysis.headline(two)
+    assert "Forgetting 1 and 2 took" in text and "their (2 classes') test accuracy" in text and " its " not in text
+
+
+def test_a_failure_is_never_green(run):
+    """A_F falling is green only when the verdict says the classes were forgotten; A_R likewise for kept."""
+    from ui import widgets
+
+    def with_verdict(forgot: bool, kept: bool):
+        v = dataclasses.replace(run.outcome.verdict, forgot=forgot, kept=kept)
+        return dataclasses.replace(run, outcome=dataclasses.replace(run.outcome, verdict=v))
+
+    assert widgets.delta_colours(with_verdict(True, True)) == ("inverse", "normal")
+    assert widgets.delta_colours(with_verdict(False, True)) == ("off", "normal")
+    assert widgets.delta_colours(with_verdict(True, False)) == ("inverse", "off")

@@ -234,11 +234,26 @@ def demote_headings(markdown: str, levels: int = 2) -> str:
     return "\n".join(out)
 
 
+def seconds_text(seconds: float) -> str:
+    """A duration with the precision a reader can use: 8 ms, 0.31 s, 2.4 s, 55 s, 3 min 05 s."""
+    if not seconds == seconds or seconds < 0:  # NaN or nonsense
+        return "–"
+    if seconds < 0.1:
+        return f"{seconds * 1000:.0f} ms" if seconds >= 0.001 else "< 1 ms"
+    if seconds < 10:
+        return f"{seconds:.2g} s" if seconds < 1 else f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+
+
 def headline(view: RunView) -> str:
     """One sentence for a slide: what was forgotten, how far, at what cost, how fast."""
     o, f = view.outcome, view.forget
-    names = ", ".join(view.forget_names)
-    return (f"Forgetting {names} took {o.result.seconds['total']:.2f} s: its test accuracy went from "
+    names = view.forget_names
+    what = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    whose = "its" if len(names) == 1 else f"their ({len(names)} classes')"
+    return (f"Forgetting {what} took {seconds_text(o.result.seconds['total'])}: {whose} test accuracy went from "
             f"{o.before.forget_accuracy(f):.1%} to {o.after.forget_accuracy(f):.1%}, the other classes went from "
             f"{o.before.retain_accuracy(f, o.previously_forgotten):.1%} to "
             f"{o.after.retain_accuracy(f, o.previously_forgotten):.1%}.")
@@ -266,21 +281,25 @@ def summary(view: RunView) -> dict[str, Any]:
             "E_F": _finite(o.efficacy), "seconds": dict(o.result.seconds)}
 
 
+def run_settings(view: RunView) -> dict[str, Any]:
+    """How the run was made, as flat columns: enough to reproduce it (and to tell two files apart)."""
+    r = view.outcome.result
+    paper = uses_lambdas(r.mode)
+    return {"model": view.model_name, "arch": view.meta.get("arch"), "dataset": view.meta.get("dataset"),
+            "method": r.mode, "forget_classes": " ".join(view.forget_names),
+            "lambda1": r.lambda1 if paper else None, "lambda2": r.lambda2 if paper else None,
+            "sign": r.sign or None, "device": r.device, "seconds_total": round(float(r.seconds["total"]), 6)}
+
+
 def metrics_csv(view: RunView) -> str:
-    """Per-class table, then the summary rows; plain CSV a spreadsheet opens."""
+    """One table a spreadsheet opens: a row per class, before and after, with the run's settings in
+    every row (the summary numbers are in the JSON download and can be recomputed from these rows)."""
     out = io.StringIO()
-    rows = metrics_rows(view)
+    settings = run_settings(view)
+    rows = [{**settings, **row} for row in metrics_rows(view)]
     w = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
     w.writeheader()
-    w.writerows(rows)
-    s = summary(view)
-    out.write("\nmetric,value\n")
-    for k, v in s.items():
-        if k == "seconds":
-            for part, sec in v.items():
-                out.write(f"seconds_{part},{sec:.6f}\n")
-        else:
-            out.write(f"{k},{'' if v is None else round(v, 4)}\n")
+    w.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
     return out.getvalue()
 
 
@@ -291,6 +310,7 @@ def metrics_json(view: RunView) -> str:
                      "test_accuracy": meta.get("test_accuracy")},
            "class_names": list(view.class_names),
            "forget_class_names": view.forget_names,
+           "settings": _finite(run_settings(view)),
            **view.outcome.to_dict(),
            "summary_pct": summary(view),
            "per_class": metrics_rows(view)}

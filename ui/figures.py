@@ -72,9 +72,8 @@ def per_class_accuracy(class_names: Sequence[str], before: Sequence[float], afte
     fig = go.Figure()
     show_text = len(class_names) <= 12
     b, a = _pct(before), _pct(after)
+    # Only the "after" bars carry their number: two numbers side by side ran together ("9999") at 1024 px.
     fig.add_bar(name="before", x=x, y=b, marker_color=BEFORE, offsetgroup="before",
-                text=[f"{v:.0f}" if v is not None else "" for v in b] if show_text else None,
-                textposition="outside", cliponaxis=False,
                 hovertemplate="class %{customdata}<br>before: %{y:.1f}%<extra></extra>", customdata=list(class_names))
     # "after" is two traces in one bar slot (offsetgroup): kept classes in blue, forgotten in vermillion,
     # so the legend names both colours.
@@ -83,6 +82,7 @@ def per_class_accuracy(class_names: Sequence[str], before: Sequence[float], afte
         fig.add_bar(name=name, x=x, y=ys, marker_color=colour, offsetgroup="after",
                     text=[f"{v:.0f}" if v is not None else "" for v in ys] if show_text else None,
                     textposition="outside", cliponaxis=False, customdata=list(class_names),
+                    textfont={"size": TICK_FONT}, constraintext="none",
                     hovertemplate="class %{customdata}<br>after: %{y:.1f}%<extra></extra>")
     if retrained is not None:
         rr = _pct(retrained)
@@ -141,7 +141,7 @@ def ratio_histogram(edges: Sequence[float], counts: Sequence[int], moved: Sequen
     fig.update_layout(title_subtitle={"text": subtitle,
                                       "font": {"size": FONT, "color": PERTURBED}},
                       margin={"t": 100, "b": 120})
-    fig.update_xaxes(title_text="log10(F_forget / F_remain)  →  more important to the forgotten classes")
+    fig.update_xaxes(title_text="log10(F_forget / F_remain) → forgotten classes")
     fig.update_yaxes(type="log", title_text="parameters (log scale)", dtick=1)
     return fig
 
@@ -188,7 +188,7 @@ def confusion_matrices(before: np.ndarray, after: np.ndarray, class_names: Seque
         fig.add_heatmap(z=pct, x=list(range(n)), y=list(range(n)), zmin=0, zmax=100, colorscale=SEQUENTIAL,
                         showscale=col == last, colorbar={"title": {"text": "% of class"}, "tickfont": {"size": TICK_FONT}},
                         text=cm.astype(int).tolist() if show_text else None, texttemplate="%{text}" if show_text else None,
-                        textfont={"size": 14},
+                        textfont={"size": 15},
                         customdata=cm.astype(int).tolist(),
                         hovertemplate="true %{y}, predicted %{x}<br>%{customdata} images (%{z:.1f}%)<extra></extra>",
                         row=1, col=col)
@@ -196,12 +196,12 @@ def confusion_matrices(before: np.ndarray, after: np.ndarray, class_names: Seque
             fig.add_shape(type="rect", x0=-0.5, x1=n - 0.5, y0=c - 0.5, y1=c + 0.5, line={"color": FORGOTTEN, "width": 3},
                           row=1, col=col)
     ticks = _class_ticks(class_names, forget)
-    fig.update_xaxes(tickmode="array", tickvals=list(range(n)), ticktext=ticks, title_text="predicted", constrain="domain")
-    fig.update_yaxes(tickmode="array", tickvals=list(range(n)), ticktext=ticks, title_text="true", autorange="reversed",
-                     scaleanchor="x", constrain="domain")
-    for col in range(2, last + 1):
-        fig.update_yaxes(scaleanchor=f"x{col}", row=1, col=col)
-    _style(fig, "Confusion matrices (rows: true class, % of its test images)", 560)
+    # Cells are not forced square: side by side at 1024 px, square cells left 16 px per row label.
+    fig.update_xaxes(tickmode="array", tickvals=list(range(n)), ticktext=ticks, title_text="predicted")
+    fig.update_yaxes(tickmode="array", tickvals=list(range(n)), ticktext=ticks, title_text="true", autorange="reversed")
+    _style(fig, "Confusion matrices", 620)
+    fig.update_layout(title_subtitle={"text": "rows: true class, % of its test images", "font": {"size": TICK_FONT}},
+                      margin={"t": 150})
     fig.update_annotations(font={"size": FONT})
     return fig
 
@@ -287,19 +287,27 @@ def prediction_gallery(images: np.ndarray, true_labels: Sequence[int], before_la
     Images of forgotten classes get a vermillion frame; a prediction that is wrong is shown in italics.
     """
     f = set(int(c) for c in forget)
+    columns = min(columns or GALLERY_COLUMNS, GALLERY_COLUMNS)
     captions, frames = [], []
     for t, b, bc, a, ac in zip(true_labels, before_labels, before_conf, after_labels, after_conf):
         t, b, a = int(t), int(b), int(a)
         head = f"<b><span style='color:{FORGOTTEN}'>{class_names[t]}</span></b>" if t in f else f"<b>{class_names[t]}</b>"
-        captions.append(f"{head}<br>before: {_guess(class_names[b], bc, b == t)}"
-                        f"<br>after: {_guess(class_names[a], ac, a == t)}")
+        captions.append(f"{head}<br>was {_guess(class_names[b], bc, b == t)}"
+                        f"<br>now {_guess(class_names[a], ac, a == t)}")
         frames.append(FORGOTTEN if t in f else None)
     return image_grid(images, captions, title, columns=columns, frames=frames, caption_lines=3)
 
 
 def _guess(name: str, conf: float, right: bool) -> str:
-    text = f"{name} {100 * conf:.0f}%"
-    return text if right else f"<i>{text}</i> ✗"
+    text = f"{_clip(name, 8)} {100 * conf:.0f}%"
+    return text if right else f"<i>{text}</i>✗"
+
+
+def _clip(name: str, limit: int) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+GALLERY_COLUMNS = 5  # captions of about 10 characters at 17 px fit under each image of a 5-wide row at 1024 px
 
 
 def code_gallery(codes: np.ndarray, samples: np.ndarray, class_indices: Sequence[int],

@@ -51,11 +51,11 @@ def run_figures(view: analysis.RunView, reference: Evaluation | None = None) -> 
     out.append(("Mnemonic codes", figures.prediction_gallery(
         view.code_images, list(view.code_classes), view.codes_before.labels, view.codes_before.confidence,
         view.codes_after.labels, view.codes_after.confidence, names, f,
-        "Mnemonic codes: predicted class and confidence, before and after", columns=min(10, len(view.code_classes)))))
+        "Mnemonic codes: prediction was → now", columns=min(10, len(view.code_classes)))))
     out.append(("Real test images", figures.prediction_gallery(
         view.sample_images, view.sample_labels, view.samples_before.labels, view.samples_before.confidence,
         view.samples_after.labels, view.samples_after.confidence, names, f,
-        "Real test images: predicted class and confidence, before and after", columns=6)))
+        "Real test images: prediction was → now", columns=6)))
     out.append(("Confusion matrices", figures.confusion_matrices(
         o.before.confusion, o.after.confusion, names, f, retrained=None if reference is None else reference.confusion)))
     return out
@@ -120,7 +120,7 @@ def build_report(view: analysis.RunView, reference: Evaluation | None = None,
     cards = [("A_F (forgotten classes)", f"{_pct(s['A_F_before'])} → {_pct(s['A_F_after'])}"),
              ("A_R (remaining classes)", f"{_pct(s['A_R_before'])} → {_pct(s['A_R_after'])}"),
              ("E_F (accuracy removed)", _pct(s["E_F"])),
-             ("Time", f"{r.seconds['total']:.2f} s")]
+             ("Time", analysis.seconds_text(r.seconds["total"]))]
     rows = "".join(
         f"<tr><td class='{'forgotten' if row['forgotten'] else ''}'>{esc(row['class'])}</td>"
         f"<td>{row['test_images']}</td><td>{_pct(row['accuracy_before_pct'])}</td>"

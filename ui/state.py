@@ -231,7 +231,7 @@ def forget_with_progress(path: str, classes: list[int], lambda1: float, lambda2:
             st.error(_first_line(e))
             return None
         bar.progress(1.0, text="Done")
-        status.update(label=f"Forgot {names} in {view.outcome.result.seconds['total']:.2f} s", state="complete")
+        status.update(label=f"Forgot {names} in {analysis.seconds_text(view.outcome.result.seconds['total'])}", state="complete")
     settings = {"classes": list(classes), "lambda1": lambda1, "lambda2": lambda2, "device": device, "mode": mode}
     return Run(file_stamp(path), view, mine, settings)
 

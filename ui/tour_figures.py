@@ -1,4 +1,4 @@
-"""Plotly figures for the guided tour (pages/tour.py): one per step of the paper's rule, plus the sweep.
+"""Plotly figures for the guided tour (app_pages/tour.py): one per step of the paper's rule, plus the sweep.
 
 Each takes a step of ``unlearning.tour`` (plain, already binned data) and returns a figure; no
 Streamlit here. Colours mean what they mean in ui/figures.py (vermillion: forgotten classes, blue:

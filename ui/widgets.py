@@ -42,20 +42,30 @@ def _delta(after: float | None, before: float | None) -> str | None:
     return f"{after - before:+.1f} points"
 
 
+def delta_colours(view: analysis.RunView) -> tuple[str, str]:
+    """delta_color for the A_F and A_R cards. Green means success, so a change only turns green when the
+    verdict agrees: A_F falling in a run that did not forget is grey, not green (and A_R likewise)."""
+    v = view.outcome.verdict
+    return ("inverse" if v.forgot else "off"), ("normal" if v.kept else "off")
+
+
 def metric_cards(view: analysis.RunView) -> None:
-    """A_F, A_R (after, with the change from before), E_F and the time, as four large cards."""
+    """A_F, A_R (after, with the change from before), E_F and the time, as four large cards that wrap
+    two by two on a narrow screen rather than cutting their numbers."""
     s = analysis.summary(view)
     sec = view.outcome.result.seconds
-    cols = st.columns(4)
-    cols[0].metric("A_F · forgotten classes", _fmt(s["A_F_after"]), _delta(s["A_F_after"], s["A_F_before"]),
-                   delta_color="inverse", border=True,
-                   help="Test accuracy on the forgotten classes after forgetting (lower is better); "
-                        f"before: {_fmt(s['A_F_before'])}.")
-    cols[1].metric("A_R · remaining classes", _fmt(s["A_R_after"]), _delta(s["A_R_after"], s["A_R_before"]),
-                   border=True, help="Test accuracy on the classes that should be kept (higher is better); "
-                                     f"before: {_fmt(s['A_R_before'])}.")
-    cols[2].metric("E_F · accuracy removed", _fmt(s["E_F"]), border=True,
-                   help="Share of the forgotten classes' accuracy that was removed; 100% means all of it.")
-    parts = " + ".join(f"{k} {v:.3f} s" for k, v in sec.items() if k != "total")
-    cols[3].metric("Time to forget", f"{sec['total']:.2f} s", border=True,
-                   help=f"{parts or 'total'} on {view.outcome.result.device}. Evaluation not included.")
+    af_colour, ar_colour = delta_colours(view)
+    with st.container(horizontal=True, gap="small", key="metric_cards"):
+        st.metric("A_F · forgotten classes", _fmt(s["A_F_after"]), _delta(s["A_F_after"], s["A_F_before"]),
+                  delta_color=af_colour, border=True, width=155,
+                  help="Test accuracy on the forgotten classes after forgetting (lower is better); "
+                       f"before: {_fmt(s['A_F_before'])}.")
+        st.metric("A_R · remaining classes", _fmt(s["A_R_after"]), _delta(s["A_R_after"], s["A_R_before"]),
+                  delta_color=ar_colour, border=True, width=155,
+                  help="Test accuracy on the classes that should be kept (higher is better); "
+                       f"before: {_fmt(s['A_R_before'])}.")
+        st.metric("E_F · accuracy removed", _fmt(s["E_F"]), border=True, width=155,
+                  help="Share of the forgotten classes' accuracy that was removed; 100% means all of it.")
+        parts = " + ".join(f"{k} {analysis.seconds_text(v)}" for k, v in sec.items() if k != "total")
+        st.metric("Time to forget", analysis.seconds_text(sec["total"]), border=True, width=155,
+                  help=f"{parts or 'total'} on {view.outcome.result.device}. Evaluation not included.")

@@ -44,16 +44,17 @@ st.markdown(
 st.header("Mnemonic codes")
 st.markdown(
     "Each class has a fixed random image, its code, that the model learnt to recognise during training. Under "
-    "each code: the predicted class and its confidence before and after (a wrong prediction is in italics and "
-    "marked ✗). The method decides everything from these codes alone: it keeps the direction (+ or −) that makes "
+    "each code: the predicted class and its confidence before (*was*) and after (*now*); a wrong prediction is in "
+    "italics and marked ✗. The method decides everything from these codes alone: it keeps the direction (+ or −) that makes "
     "the forgotten codes unrecognised and the others still recognised.")
 
 st.header("Real test images")
 st.markdown(
     "The first test images of each forgotten class (framed in vermillion), then one image of each of the first "
     "kept classes, with predictions before and after. **This is the test that matters**: a run can forget the "
-    "codes and still recognise the real images. With the paper's rule on the paper's MLP (`mlp-mnist5k`), the "
-    "digit 3 is such a case; try it.")
+    "codes and still recognise the real images, and a run that forgets neither says so in its banner. Try the "
+    "paper's rule on the paper's MLP (`mlp-mnist5k`) with the digit 3: look at the code of 3 and at the real 3s, "
+    "and compare with what the banner says.")
 
 st.header("Confusion matrices")
 st.markdown(
@@ -70,7 +71,7 @@ st.markdown("\n".join(f"- **{name}**: {text}" for name, text in analysis.availab
 st.header("Questions to ask a class")
 st.markdown(
     "1. Forget one digit. Which digit do its images turn into, and why that one?\n"
-    "2. Pick `mlp-mnist5k` and the paper's rule, and forget the digit 3. The codes are forgotten; are the real 3s?\n"
+    "2. Pick `mlp-mnist5k` and the paper's rule, and forget the digit 3. Is the code of 3 forgotten? Are the real 3s?\n"
     "3. With the paper's rule, multiply λ1 by 10. What happens to A_R?\n"
     "4. Forget two digits at once. Is it harder than one?\n"
     "5. Train a small CNN on the Model page and forget a digit. Does the method still work?")

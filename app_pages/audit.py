@@ -23,7 +23,7 @@ run: state.Run | None = st.session_state.get(state.RUN_KEY)
 if run is None or not run.matches(path):
     st.info("Forget a class first: the audit opens on your last run of the model in the sidebar.",
             icon=":material/touch_app:")
-    st.page_link("pages/forget.py", label="Go to Forget", icon=":material/auto_fix_high:")
+    st.page_link("app_pages/forget.py", label="Go to Forget", icon=":material/auto_fix_high:")
     st.stop()
 
 view = run.view

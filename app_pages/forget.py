@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import analysis, audit_state, figures, report, state, widgets
+from ui import analysis, audit_state, figures, links, report, state, widgets
 from ui.jobs import unused_path
 from unlearning.checkpoints import save_checkpoint
 from unlearning.pipeline import default_lambdas, forgotten_meta
@@ -20,6 +20,32 @@ acc = meta.get("test_accuracy")
 st.markdown(f"Model **{model_id}** · {meta['arch']} on {meta['dataset']} · {len(names)} classes · "
             f"test accuracy {'–' if acc is None else f'{acc:.1%}'}")
 
+with st.expander("Reopen a run from its JSON file", icon=":material/upload_file:"):
+    saved = st.file_uploader("A run's Metrics (JSON) download", type=["json"], key="reopen_json")
+    if saved is not None and st.session_state.get("_reopened") != saved.file_id:
+        st.session_state["_reopened"] = saved.file_id
+        try:
+            links.open_request(links.from_json(saved.getvalue()))
+        except ValueError as e:
+            st.error(f"{saved.name}: {e}.", icon=":material/error:")
+        else:
+            st.rerun()
+
+# --- 0. a run asked for by the address or by a JSON file: fill the controls in and run it ------------------
+request = links.take_request(model_id)
+if request is not None:
+    unknown = [c for c in request.forget if c not in names]
+    if unknown:
+        st.warning(f"The link asks to forget {', '.join(unknown)}, which {model_id} does not have.",
+                   icon=":material/link_off:")
+        request = None
+    else:
+        st.session_state[f"classes::{model_id}"] = list(request.forget)
+        st.session_state["mode"] = request.method
+        if request.lambda1 is not None and request.lambda2 is not None:
+            st.session_state[f"lambda1::{model_id}"] = f"{request.lambda1:g}"
+            st.session_state[f"lambda2::{model_id}"] = f"{request.lambda2:g}"
+
 # --- 1. what to forget, and how ----------------------------------------------------------------------
 selected = st.multiselect("Classes to forget", names, key=f"classes::{model_id}", persist_state="session",
                           placeholder="Choose one or more classes",
@@ -32,7 +58,9 @@ modes = analysis.available_modes()
 mode = analysis.default_mode()
 if len(modes) > 1:
     default = mode
-    mode = st.selectbox("Method", list(modes), index=list(modes).index(mode), key="mode", persist_state="session",
+    if st.session_state.get("mode") not in modes:  # set here (not by index=) so a link or the demo can set it too
+        st.session_state["mode"] = mode
+    mode = st.selectbox("Method", list(modes), key="mode", persist_state="session",
                         format_func=lambda m: f"{m} (default)" if m == default else m,
                         help="\n\n".join(f"**{k}**: {v}" for k, v in modes.items()))
     st.caption(modes[mode])
@@ -41,10 +69,12 @@ lambdas, lambda_errors = {}, []
 d1, d2 = default_lambdas(meta["arch"])
 if analysis.uses_lambdas(mode):
     c1, c2 = st.columns(2)
-    text1 = c1.text_input("λ1 · cap on each layer's scale", value=f"{d1:g}", key=f"lambda1::{model_id}",
+    st.session_state.setdefault(f"lambda1::{model_id}", f"{d1:g}")  # a link may have set them
+    st.session_state.setdefault(f"lambda2::{model_id}", f"{d2:g}")
+    text1 = c1.text_input("λ1 · cap on each layer's scale", key=f"lambda1::{model_id}",
                           help=f"Each parameter tensor is moved by s·r, where r is the Fisher ratio and "
                                f"s = min(λ1, λ2 / max r). The paper uses {d1:g} for this kind of model.")
-    text2 = c2.text_input("λ2 · cap on the largest single change", value=f"{d2:g}", key=f"lambda2::{model_id}",
+    text2 = c2.text_input("λ2 · cap on the largest single change", key=f"lambda2::{model_id}",
                           help=f"No parameter moves by more than λ2. The paper uses {d2:g} for this kind of model.")
     for name, text in (("lambda1", text1), ("lambda2", text2)):
         try:
@@ -77,7 +107,8 @@ st.caption(f"Runs on **{state.device_label(device)}** (change it in the sidebar)
 ready = problem is None and not lambda_errors
 if not selected:
     st.info("Choose the classes to forget, then press **Forget**.", icon=":material/touch_app:")
-if st.button("Forget", type="primary", icon=":material/auto_fix_high:", disabled=not ready, key="forget_button"):
+clicked = st.button("Forget", type="primary", icon=":material/auto_fix_high:", disabled=not ready, key="forget_button")
+if clicked or (request is not None and ready):  # a link's run computes without a click
     run = state.forget_with_progress(path, analysis.class_indices(selected, names), lambdas["lambda1"],
                                      lambdas["lambda2"], device, mode=mode)
     if run is not None:
@@ -92,13 +123,15 @@ if run is None or not run.matches(path):
 
 view = run.view
 o, r = view.outcome, view.outcome.result
+this_run = links.request_for(model_id, view.forget_names, r.mode, r.lambda1, r.lambda2)
+links.show_in_address(this_run)  # a refresh or a copied address reopens this run
 st.header(f"Forgetting {', '.join(view.forget_names)}: before and after", divider="gray")
 st.caption(" · ".join(analysis.settings_line(r)) + f" · measured on {int(o.before.confusion.sum()):,} real test images")
 banner = st.empty()  # filled at the end: the depth check reads features, the charts come first
 if view.outcome.depth is not None:
     with banner.container():
         widgets.verdict_banner(view)
-        st.page_link("pages/audit.py", label="See the whole audit: is it gone?", icon=":material/policy:")
+        st.page_link("app_pages/audit.py", label="See the whole audit: is it gone?", icon=":material/policy:")
 else:
     banner.info("Checking whether the class left the features or is only hidden…", icon=":material/hourglass_top:")
 widgets.metric_cards(view)
@@ -106,8 +139,61 @@ reference = audit_state.reference_evaluation(path, view.forget, run.settings["de
 NO_REFERENCE = ("No model retrained without these classes is at hand, so there is no reference to compare with. "
                 "Train one on the **Is it gone?** page (minutes), or ship one with `python benchmarks/references.py`.")
 
-tabs = st.tabs(["Accuracy per class", "Parameter sensitivity", "Mnemonic codes", "Real test images",
-                "Confusion matrices", "Downloads"])
+# --- 3. take it away: the link, the files -------------------------------------------------------------
+stem = f"{model_id}-forgot-{'-'.join(view.forget_names)}"
+stem = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in stem)[:100]
+
+
+def _model_bytes() -> bytes:  # deferred: made on click, in the download thread, once
+    if "model" not in run.downloads:
+        run.downloads["model"] = analysis.model_bytes(run.checkpoint, o)
+    return run.downloads["model"]
+
+
+audit_store = audit_state.run_store(run)  # what the audit page computed for this run (read at click time)
+ref_file = audit_state.reference_path(path, view.forget)
+
+
+def _report_html() -> str:
+    key = f"report:{'instant' in audit_store}:{len(audit_store.get('costly', {}))}:{view.outcome.depth is None}"
+    if key not in run.downloads:
+        run.downloads[key] = report.build_report(
+            view, reference=reference, instant=audit_store.get("instant"), costly=audit_store.get("costly"),
+            reference_name=None if ref_file is None else ref_file.name).encode("utf-8")
+    return run.downloads[key].decode("utf-8")
+
+
+with st.container(horizontal=True, gap="small", key="downloads"):
+    st.download_button("Report (HTML)", _report_html, file_name=f"{stem}.html", mime="text/html",
+                       icon=":material/slideshow:", key="dl_report", on_click="ignore",
+                       help="One self-contained file with every figure below and the numbers behind them; "
+                            "opens offline in any browser. Send it to people who will not run the app.")
+    st.download_button("Metrics (CSV)", analysis.metrics_csv(view), file_name=f"{stem}.csv", mime="text/csv",
+                       icon=":material/table:", key="dl_csv", on_click="ignore",
+                       help="One table: a row per class, with the run's settings in every row.")
+    st.download_button("Metrics (JSON)", analysis.metrics_json(view), file_name=f"{stem}.json",
+                       mime="application/json", icon=":material/data_object:", key="dl_json", on_click="ignore",
+                       help="Everything the backend reports; load it back below to reopen this run.")
+    st.download_button("Unlearned model (.safetensors)", _model_bytes, file_name=f"{stem}.safetensors",
+                       mime="application/octet-stream", icon=":material/download:", key="dl_model", on_click="ignore")
+    if st.button("Keep the unlearned model in my models", icon=":material/save:", key="keep_model",
+                 help="Saves it to the local models folder and selects it, so you can inspect it or forget more."):
+        try:
+            target = unused_path(user_models_dir(), stem)
+            model = analysis.cpu_model(r.model)
+            save_checkpoint(target, model, run.checkpoint.codes, forgotten_meta(run.checkpoint, o))
+        except (ValueError, OSError) as e:
+            st.error(f"Could not save the model: {e}")
+        else:
+            state.select_model(target)
+            state.flash(f"Saved and selected {target.name}: it is now the model in the sidebar.")
+            st.rerun()
+with st.container(key="presenter_hide_link"):
+    st.markdown("**Link to this run**: opening it recomputes this run and shows it (copy it with the icon on the "
+                "right).")
+    st.code(links.link_to(this_run, "/unlearn"), language=None, wrap_lines=True)
+
+tabs = st.tabs(["Accuracy per class", "Sensitivity", "Mnemonic codes", "Test images", "Confusion"])
 with tabs[0]:
     widgets.chart(figures.per_class_accuracy(names, o.before.per_class_accuracy, o.after.per_class_accuracy,
                                              view.forget, retrained=None if reference is None
@@ -142,7 +228,7 @@ with tabs[2]:
     widgets.chart(figures.prediction_gallery(
         view.code_images, list(view.code_classes), view.codes_before.labels, view.codes_before.confidence,
         view.codes_after.labels, view.codes_after.confidence, names, view.forget,
-        "Mnemonic codes: predicted class and confidence, before and after",
+        "Mnemonic codes: prediction was → now",
         columns=min(10, len(view.code_classes))), key="codes")
     scores = r.code_scores.get(r.sign)
     if scores:
@@ -153,7 +239,7 @@ with tabs[3]:
     widgets.chart(figures.prediction_gallery(
         view.sample_images, view.sample_labels, view.samples_before.labels, view.samples_before.confidence,
         view.samples_after.labels, view.samples_after.confidence, names, view.forget,
-        "Real test images: predicted class and confidence, before and after", columns=6), key="samples")
+        "Real test images: prediction was → now", columns=6), key="samples")
     st.caption("The first test images of each forgotten class (framed), then one of each of the first kept classes.")
 
 with tabs[4]:
@@ -163,52 +249,7 @@ with tabs[4]:
     if reference is None:
         st.caption(NO_REFERENCE)
 
-with tabs[5]:
-    stem = f"{model_id}-forgot-{'-'.join(view.forget_names)}"
-    stem = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in stem)[:100]
-
-    def _model_bytes() -> bytes:  # deferred: made on click, in the download thread, once
-        if "model" not in run.downloads:
-            run.downloads["model"] = analysis.model_bytes(run.checkpoint, o)
-        return run.downloads["model"]
-
-    audit_store = audit_state.run_store(run)  # what the audit page computed for this run (read at click time)
-    ref_file = audit_state.reference_path(path, view.forget)
-
-    def _report_html() -> str:
-        key = f"report:{'instant' in audit_store}:{len(audit_store.get('costly', {}))}:{view.outcome.depth is None}"
-        if key not in run.downloads:
-            run.downloads[key] = report.build_report(
-                view, reference=reference, instant=audit_store.get("instant"), costly=audit_store.get("costly"),
-                reference_name=None if ref_file is None else ref_file.name).encode("utf-8")
-        return run.downloads[key].decode("utf-8")
-
-    d = st.columns(4)
-    d[0].download_button("Unlearned model (.safetensors)", _model_bytes, file_name=f"{stem}.safetensors",
-                         mime="application/octet-stream", icon=":material/download:", key="dl_model", on_click="ignore")
-    d[1].download_button("Metrics (CSV)", analysis.metrics_csv(view), file_name=f"{stem}.csv", mime="text/csv",
-                         icon=":material/table:", key="dl_csv", on_click="ignore")
-    d[2].download_button("Metrics (JSON)", analysis.metrics_json(view), file_name=f"{stem}.json",
-                         mime="application/json", icon=":material/data_object:", key="dl_json", on_click="ignore")
-    d[3].download_button("Report (HTML)", _report_html, file_name=f"{stem}.html", mime="text/html",
-                         icon=":material/slideshow:", key="dl_report", on_click="ignore",
-                         help="One self-contained file with the figures; opens offline in any browser.")
-    st.caption("The report holds every figure above and the numbers behind them: send it to people who will not "
-               "run the app.")
-    if st.button("Keep the unlearned model in my models", icon=":material/save:", key="keep_model",
-                 help="Saves it to the local models folder and selects it, so you can inspect it or forget more."):
-        try:
-            target = unused_path(user_models_dir(), stem)
-            model = analysis.cpu_model(r.model)
-            save_checkpoint(target, model, run.checkpoint.codes, forgotten_meta(run.checkpoint, o))
-        except (ValueError, OSError) as e:
-            st.error(f"Could not save the model: {e}")
-        else:
-            state.select_model(target)
-            state.flash(f"Saved and selected {target.name}: it is now the model in the sidebar.")
-            st.rerun()
-
-# --- 3. is it gone? (the depth check, last: everything above is already on screen) ------------------
+# --- 4. is it gone? (the depth check, last: everything above is already on screen) ------------------
 if view.outcome.depth is None:
     try:
         view = audit_state.with_depth(run, path).view
@@ -220,4 +261,4 @@ if view.outcome.depth is None:
     else:
         with banner.container():
             widgets.verdict_banner(view)
-            st.page_link("pages/audit.py", label="See the whole audit: is it gone?", icon=":material/policy:")
+            st.page_link("app_pages/audit.py", label="See the whole audit: is it gone?", icon=":material/policy:")

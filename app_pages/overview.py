@@ -1,14 +1,10 @@
 """Overview: what machine unlearning is, the method in one picture, and a one-click demo."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from ui import analysis, audit_state, figures, state, widgets
 from unlearning.pipeline import default_lambdas
-
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
 st.title("Mnemonic Unlearning Studio")
 st.markdown("##### Make a trained classifier forget a class in a fraction of a second, and see exactly what changed.")
@@ -27,12 +23,28 @@ with right:
     st.markdown(
         "*One-Shot Machine Unlearning with Mnemonic Code* (Yamashita, Yamada, Shibata, ACML 2024). During "
         "training every class gets a fixed random image, its **mnemonic code**, mixed into the data. To forget "
-        "a class, the app measures on those codes alone which parameters matter far more to that class than to "
+        "a class, the paper's rule measures on those codes alone which parameters matter far more to that class than to "
         "the others (the Fisher information) and pushes exactly those, once. No training data, no gradient "
         "steps. Then it checks the result on **real test images**, because the codes can be fooled.")
 
-st.image(str(ASSETS / "method.svg"), width="stretch",
-         caption="Train once with codes; forget from the codes alone; always check on real test images.")
+# The method in three steps, as page text (legible at any width, unlike a scaled picture); step 2 says
+# what the app's default method does, in the backend's own words.
+mode = analysis.default_mode()
+steps = [
+    ("1 · Train once, with codes", "Every class gets a fixed random image, its **mnemonic code**. During training "
+     "some images are swapped for their class's code, so the model learns to recognise the codes too. The codes "
+     "ship with the model."),
+    ("2 · Forget, in one shot", f"The app's default method, **{mode}**: {analysis.available_modes()[mode]} "
+     "No gradient steps, a fraction of a second."),
+    ("3 · Check on real test images", "Accuracy on the forgotten classes (**A_F**) should fall to about zero and "
+     "accuracy on the others (**A_R**) stay where it was, measured on held-out test images the method never "
+     "saw. The codes alone can be fooled."),
+]
+with st.container(horizontal=True, gap="small", key="method_steps"):
+    for title, text in steps:
+        with st.container(border=True, width=215):
+            st.markdown(f"**{title}**")
+            st.markdown(text)
 
 st.subheader("Try it: one click")
 default = state.default_path()
@@ -50,6 +62,9 @@ if st.button(f"Forget {choice} now", type="primary", icon=":material/play_arrow:
     run = state.forget_with_progress(default, [names.index(choice)], demo=True, **demo_settings)
     if run is not None:
         st.session_state["demo_result"] = st.session_state[state.RUN_KEY] = run
+        # The Forget page shows this run with its controls filled in: the class chosen, the button enabled.
+        st.session_state[f"classes::{state.model_name(default)}"] = [choice]
+        st.session_state["mode"] = demo_settings["mode"]
         if state.selected_path() != default:  # the Forget page shows this run on the default model
             state.select_model(default)
             st.rerun()
@@ -62,7 +77,7 @@ if run is not None and run.matches(default):
     o = view.outcome
     widgets.chart(figures.per_class_accuracy(view.class_names, o.before.per_class_accuracy,
                                              o.after.per_class_accuracy, view.forget), key="demo_bars")
-    st.page_link("pages/forget.py", label="See everything that changed on the Forget page",
+    st.page_link("app_pages/forget.py", label="See everything that changed on the Forget page",
                  icon=":material/arrow_forward:")
     with banner.container():
         try:

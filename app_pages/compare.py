@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import streamlit as st
 
@@ -59,15 +60,23 @@ audits: dict[str, auditing.MethodAudit] = results.setdefault("audit", {})
 
 
 def run_methods(methods: list[str]) -> None:
-    """Run each method in its own status box with a progress bar; a failure is shown, the rest go on."""
+    """Run each method in its own open status box with a progress bar, the time left and a Stop button;
+    a failure is shown, the rest go on. Stop works by Streamlit's rerun: the click interrupts this run at
+    the method's next progress report, and nothing of the stopped method is kept."""
     mine = state.session_checkpoint(path, device)
     for method in methods:
         label = comparison.LABELS[method]
-        with st.status(f"{label}…", expanded=False) as status:
+        with st.status(f"{label}…", expanded=True) as status:
             bar = st.progress(0.0, text=f"{label}: starting")
+            st.button("Stop", icon=":material/stop:", key=f"compare_stop_{method}",
+                      help="Stops this method now; the rows already measured stay.")
+            started = time.perf_counter()
 
-            def progress(fraction: float, message: str, bar=bar) -> None:
-                bar.progress(min(max(float(fraction), 0.0), 1.0), text=message)
+            def progress(fraction: float, message: str, bar=bar, started=started) -> None:
+                f = min(max(float(fraction), 0.0), 1.0)
+                spent = time.perf_counter() - started
+                left = f" · about {analysis.seconds_text(spent * (1 - f) / f)} left" if 0.05 <= f < 1 else ""
+                bar.progress(f, text=f"{message}{left}")
 
             try:
                 result = comparison.run(method, mine, splits, classes, device=device, progress=progress, mode=mode)
@@ -80,7 +89,8 @@ def run_methods(methods: list[str]) -> None:
                 status.update(label=f"{label} failed", state="error", expanded=True)
                 st.error(str(e).strip().splitlines()[0][:400] if str(e).strip() else type(e).__name__)
                 continue
-            status.update(label=f"{label}: {row.seconds:.3g} s", state="complete")
+            status.update(label=f"{label}: {analysis.seconds_text(row.seconds)}", state="complete",
+                          expanded=False)
         rows[method] = row
 
 
@@ -135,6 +145,18 @@ def _label(r: comparison.MethodRow) -> str:
     return f"{comparison.LABELS[r.method]} · {r.mode}" if r.mode else comparison.LABELS[r.method]
 
 
+def _table_csv(rows: list[dict]) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    extra = {"model": model_id, "forget_classes": " ".join(selected), "device": device}
+    w = csv.DictWriter(out, fieldnames=[*extra, *rows[0]], lineterminator="\n")
+    w.writeheader()
+    w.writerows({**extra, **{k: ("" if v is None else v) for k, v in r.items()}} for r in rows)
+    return out.getvalue()
+
+
 table = [{
     "method": _label(r),
     "seconds": r.seconds,
@@ -148,7 +170,7 @@ table = [{
     "SVC MIA %": _pct(audits[r.method].mia_svc) if r.method in audits else None,
 } for r in ordered]
 st.dataframe(table, hide_index=True, width="stretch", column_config={
-    "seconds": st.column_config.NumberColumn(format="%.4f", help="The method's own work, model to forgotten model."),
+    "seconds": st.column_config.NumberColumn(format="%.3g", help="The method's own work, model to forgotten model."),
     "× one-shot": st.column_config.NumberColumn(format="%.0f×", help="How many times the one-shot method's time."),
     "A_F %": st.column_config.NumberColumn(help="Test accuracy on the forgotten classes: lower is better."),
     "A_R %": st.column_config.NumberColumn(help="Test accuracy on the remaining classes: higher is better."),
@@ -165,6 +187,10 @@ st.dataframe(table, hide_index=True, width="stretch", column_config={
     "SVC MIA %": st.column_config.NumberColumn(help="Confidence-based attack (SalUn's MIA efficacy): forget-class "
                                                     "training images called non-members; retraining's is the target."),
 })
+
+st.download_button("The comparison (CSV)", _table_csv(table), file_name=f"{model_id}-compare-{'-'.join(selected)}.csv",
+                   mime="text/csv", icon=":material/table:", key="compare_csv", on_click="ignore",
+                   help="The table above, one row per method, with the model, the classes and the device in each row.")
 
 widgets.chart(compare_figures.tradeoff(ordered), key="compare_tradeoff")
 widgets.chart(compare_figures.speed(ordered), key="compare_speed")
