@@ -97,7 +97,9 @@ def _first(mask: torch.Tensor) -> int | None:
 
 def forget_on(dev: torch.device, model: nn.Module, codes: torch.Tensor, chosen: list[int], mode: str,
                           images: torch.Tensor | None, labels: torch.Tensor | None,
-                          notes: list[str]) -> ForgetResult:
+                          notes: list[str], safety: float = VAL_SAFETY, floor: float = 0.0) -> ForgetResult:
+    """One classifier-layer forgetting; ``safety`` is the window above the validation threshold, and
+    ``floor`` x the threshold the least strength taken from it (0: the window's best validation score)."""
     base = copy.deepcopy(model).to(dev).eval()
     codes = codes.to(dev)
     k = len(codes)
@@ -155,8 +157,8 @@ def forget_on(dev: torch.device, model: nn.Module, codes: torch.Tensor, chosen: 
         if i is None:
             per_sign[sign_name] = (None, float("-inf"))
             continue
-        top = VAL_SAFETY * STRENGTHS[i] * (1 + 1e-9)
-        window = [j for j in range(i, len(STRENGTHS)) if STRENGTHS[j] <= top]
+        top = safety * STRENGTHS[i] * (1 + 1e-9)
+        window = [j for j in range(i, len(STRENGTHS)) if STRENGTHS[j] <= top and STRENGTHS[j] >= floor * STRENGTHS[i]]
         best = max(window, key=lambda j: (float(score[j]), j))  # the best validation score; ties to the stronger
         per_sign[sign_name] = (STRENGTHS[best], float(score[best]))
 
