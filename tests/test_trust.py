@@ -37,10 +37,10 @@ FORGET = "app_pages/forget.py"
 
 
 def quick_model() -> Path:
-    """The paper's MLP when it is shipped (the quickest in the app: ~0.3 s a forgetting run here, against
-    ~0.55 s for the ResNet-8 and the CNN), else the smallest shipped checkpoint."""
-    mlp = SHIPPED_DIR / f"mlp-mnist5k{SUFFIX}"
-    return mlp if mlp.is_file() else min(SHIPPED_DIR.glob(f"*{SUFFIX}"), key=lambda p: p.stat().st_size)
+    """The model that is quickest in the app with its depth check: the shipped ResNet-8 (its 64 features
+    make each 10-shot probe ~0.2 s, against ~8 s on the paper MLP's 1,000), else the smallest shipped one."""
+    quick = SHIPPED_DIR / f"resnet8-mnist5k{SUFFIX}"
+    return quick if quick.is_file() else min(SHIPPED_DIR.glob(f"*{SUFFIX}"), key=lambda p: p.stat().st_size)
 
 
 MODEL = quick_model()
@@ -382,6 +382,11 @@ def _failing_accelerator(monkeypatch):
             monkeypatch.setattr(fg, name, breaks_on_cuda(getattr(fg, name)))
 
 
+def unexpected_errors(at: AppTest) -> list[str]:
+    """Red elements other than the verdict's own (the paper's rule does not forget on the ResNet-8)."""
+    return [e.value for e in at.error if not e.value.startswith("**Not forgotten:")]
+
+
 @pytest.mark.parametrize("mode", sorted(analysis.available_modes()))
 def test_a_failing_accelerator_is_a_visible_notice_not_an_error(mode, ckpt, monkeypatch):
     _failing_accelerator(monkeypatch)
@@ -389,7 +394,7 @@ def test_a_failing_accelerator_is_a_visible_notice_not_an_error(mode, ckpt, monk
     if any(w.key == "mode" for w in at.selectbox):
         at.selectbox(key="mode").set_value(mode).run()
     forget(at, [ckpt.class_names[4]])
-    assert not at.error, [e.value for e in at.error]
+    assert not unexpected_errors(at), unexpected_errors(at)
     run = at.session_state[state.RUN_KEY]
     assert run.view.outcome.result.device == "cpu"
     assert result_headers(at) == [f"Forgetting {ckpt.class_names[4]}: before and after"]
@@ -414,7 +419,7 @@ def test_out_of_memory_while_weighing_parameters_retries_in_smaller_chunks_with_
     if any(w.key == "mode" for w in at.selectbox):
         at.selectbox(key="mode").set_value("paper").run()  # the rule that weighs every parameter
     forget(at, [ckpt.class_names[2]])
-    assert not at.error, [e.value for e in at.error]
+    assert not unexpected_errors(at), unexpected_errors(at)
     assert sizes and max(sizes) > 2 and sizes[-1] <= 2  # it did run out, then went on in smaller chunks
     assert any("retrying with" in c.value for c in at.info)
 
@@ -434,7 +439,7 @@ def live_tensor_bytes() -> int:
     return total
 
 
-def forget_many(warmup: int = 10, runs: int = 50) -> dict:
+def forget_many(warmup: int = 6, runs: int = 30) -> dict:
     """One session forgets ``warmup`` then ``runs`` times, a different class each time; what memory did."""
     ckpt = load_checkpoint(MODEL)
     names = ckpt.class_names
@@ -468,8 +473,8 @@ def forget_many(warmup: int = 10, runs: int = 50) -> dict:
             "model_bytes": model_bytes, "alive": sum(r() is not None for r in gone), "runs": runs}
 
 
-def test_forgetting_fifty_times_in_one_session_keeps_memory_flat(tmp_path):
-    """After a warm-up, 50 more runs in one session leave memory flat.
+def test_forgetting_thirty_times_in_one_session_keeps_memory_flat(tmp_path):
+    """After a warm-up, 30 more runs in one session leave memory flat.
 
     Exact: no earlier run's model is still alive, and the bytes of all live tensors are what they were
     (less than half of one model copy more). Resident memory: the process's own (anonymous) memory
@@ -477,7 +482,8 @@ def test_forgetting_fifty_times_in_one_session_keeps_memory_flat(tmp_path):
     arena (MALLOC_ARENA_MAX=1): every Streamlit script run is a new thread, and glibc's per-thread
     arenas otherwise move the resident size in steps of 40-80 MiB that come and go (measured: a band
     of ~60 MiB over 200 runs with no trend), hiding anything smaller; with one arena it is flat to
-    within 1 MiB. Keeping one model copy per run would add ~3 MiB a run, 30% over the 50."""
+    within 1 MiB. Each run (ResNet-8, with its depth check) takes ~3 s, so 30 runs, not more: keeping one
+    run's unlearned features (2.5 MiB) alive per run would already be ~10% over the 30."""
     env = {**os.environ, "MALLOC_ARENA_MAX": "1", "UNLEARNING_MODELS": str(tmp_path / "models")}
     child = subprocess.run([sys.executable, __file__, "--forget-many"], cwd=Path(__file__).parent, env=env,
                            capture_output=True, text=True, timeout=900)
@@ -489,7 +495,7 @@ def test_forgetting_fifty_times_in_one_session_keeps_memory_flat(tmp_path):
                             f"{m['runs']} more runs ({100 * (after[k] - warm[k]) / warm[k]:+.2f}%)" for k in warm)
           + f"; live tensors {m['warm_tensors'] / 2**20:.2f} -> {m['end_tensors'] / 2**20:.2f} MiB; "
             f"earlier runs' models still alive: {m['alive']}")
-    assert m["runs"] == 50
+    assert m["runs"] == 30
     assert m["alive"] == 0, f"{m['alive']} earlier runs' models are still referenced"
     assert m["end_tensors"] - m["warm_tensors"] < m["model_bytes"] / 2, m
     assert after["anon"] <= warm["anon"] * 1.05, (

@@ -93,6 +93,16 @@ def reference_evaluation(path: str, classes, device: str) -> Evaluation | None:
     return _reference_evaluation(*state.file_stamp(ref), path, _classes(classes), device)
 
 
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _original_probe(path: str, mtime: float, size: int, classes: tuple[int, ...], device: str) -> float:
+    return audit.probe(_original_features(path, mtime, size, device), classes).forget_test
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _reference_probe(ref: str, mtime: float, size: int, path: str, classes: tuple[int, ...], device: str) -> float:
+    return audit.probe(_reference_features(ref, mtime, size, path, classes, device), classes).forget_test
+
+
 def depth_check(run: state.Run, path: str) -> DepthCheck:
     """The run's quick depth check (10-shot probes), the original's and the reference's features cached;
     the same numbers as ``pipeline.check_depth`` for this run."""
@@ -107,6 +117,9 @@ def depth_check(run: state.Run, path: str) -> DepthCheck:
                              reference=ref.source if ref is not None else "none", device=device,
                              original_features=original_features(path, device),
                              retrained_features=reference_features(path, classes, device),
+                             original_probe=_original_probe(*state.file_stamp(path), _classes(classes), device),
+                             retrained_probe=(None if ref is None else _reference_probe(
+                                 *state.file_stamp(reference_path(path, classes)), path, _classes(classes), device)),
                              retain_drop=o.before.retain_accuracy(classes) - o.after.retain_accuracy(classes))
 
 

@@ -459,15 +459,20 @@ def depth_check(original: nn.Module, unlearned: nn.Module, splits: Splits, forge
                 forget_accuracy: float, original_accuracy: float, retrained: nn.Module | None = None,
                 reference: str = "none", device: str | torch.device | None = None, k: int = 10, draws: int = 3,
                 original_features: FeatureSet | None = None, retrained_features: FeatureSet | None = None,
-                retain_drop: float | None = None) -> DepthCheck:
-    """Probe the three models' features (pass cached ``*_features`` to skip their forward passes)."""
+                retain_drop: float | None = None, original_probe: float | None = None,
+                retrained_probe: float | None = None) -> DepthCheck:
+    """Probe the three models' features (pass cached ``*_features`` to skip their forward passes, and
+    cached ``*_probe`` values, this k and these draws, to skip their fits: on the MLP's 1,000
+    features one fit takes seconds)."""
     fo = original_features or feature_set(original, splits, device)
     fu = feature_set(unlearned, splits, device)
     changed = not (np.array_equal(fo.train, fu.train) and np.array_equal(fo.test, fu.test))
-    po = probe(fo, forget_classes, k=k, draws=draws).forget_test
+    po = original_probe if original_probe is not None else probe(fo, forget_classes, k=k, draws=draws).forget_test
     pu = probe(fu, forget_classes, k=k, draws=draws).forget_test if changed else po
     pr = None
-    if retrained is not None or retrained_features is not None:
+    if retrained_probe is not None:
+        pr = retrained_probe
+    elif retrained is not None or retrained_features is not None:
         fr = retrained_features or feature_set(retrained, splits, device)
         pr = probe(fr, forget_classes, k=k, draws=draws).forget_test
     v = depth_verdict(forget_accuracy, po, pu, pr, original_accuracy=original_accuracy, features_changed=changed,
