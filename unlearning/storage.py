@@ -1,7 +1,7 @@
 """Where models live on disk: shipped ones in assets/models, trained and uploaded ones in a local folder.
 
 The local folder (``$UNLEARNING_MODELS`` or ./models) holds what the operator put there (``train
---save``, copied files), visible to everyone, and ``sessions/<owner>/``: the uploads and trainings of
+--out``, copied files), visible to everyone, and ``sessions/<owner>/``: the uploads and trainings of
 one browser session, named by its owner token (16 to 32 lowercase hex digits, checked before it ever
 becomes part of a path). Shipped models are everyone's; a session sees the operator's and its own.
 
