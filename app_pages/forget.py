@@ -189,7 +189,8 @@ with st.container(horizontal=True, gap="small", key="downloads"):
             st.rerun()
 with st.container(key="presenter_hide_link"):
     st.markdown("**Link to this run**: opening it recomputes this run and shows it (copy it with the icon on the "
-                "right).")
+                "right). Share this one rather than the address bar's: it leaves out your owner key, so others get "
+                "the run, not your models.")
     st.code(links.link_to(this_run, "/unlearn"), language=None, wrap_lines=True)
 
 tabs = st.tabs(["Accuracy per class", "Sensitivity", "Mnemonic codes", "Test images", "Confusion"])
