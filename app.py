@@ -13,7 +13,7 @@ import pandas  # noqa: F401
 import PIL.Image  # noqa: F401
 import streamlit as st
 
-from ui import links, state, style
+from ui import links, owner, state, style
 from unlearning.device import available_devices
 
 st.set_page_config(page_title="Mnemonic Unlearning Studio", page_icon=":material/psychology_alt:", layout="wide")
@@ -35,12 +35,14 @@ pages = [
 PATHS = ["/", "/models", "/unlearn", "/is-it-gone", "/methods", "/guided-tour", "/how-to-read", "/start"]
 page = st.navigation(pages)
 style.apply_css()
+owner.ensure()  # this session's owner token (?owner=…): which uploaded and trained models are its own
 links.restore_model()  # a link's ?model=… picks the sidebar's model, once per session
 
 with st.sidebar:
     entries = [e for e in state.model_entries() if e.meta is not None]
     options = [str(e.path) for e in entries]
-    labels = {str(e.path): e.name + (" (yours)" if e.source == "local" else "") for e in entries}
+    tags = {"yours": " (yours)", "local": " (local)"}  # shipped ones need no tag
+    labels = {str(e.path): e.name + tags.get(e.source, "") for e in entries}
     if state.PENDING_MODEL in st.session_state:  # a model just uploaded, trained, or chosen by the demo
         st.session_state[state.MODEL_KEY] = st.session_state.pop(state.PENDING_MODEL)
     if st.session_state.get(state.MODEL_KEY) not in options and options:
@@ -48,8 +50,9 @@ with st.sidebar:
         st.session_state[state.MODEL_KEY] = default if default in options else options[0]
     if options:
         st.selectbox("Model", options, key=state.MODEL_KEY, format_func=lambda p: labels.get(p, p),
-                     help="Shipped models come with the app; yours are the ones you trained or uploaded "
-                          "(kept in the local models/ folder).")
+                     help="Shipped models come with the app; yours are the ones this session trained or "
+                          "uploaded (kept across a refresh: the address holds your key); local ones were put "
+                          "in the server's models folder by its operator.")
         meta = next(e.meta for e in entries if str(e.path) == st.session_state[state.MODEL_KEY])
         acc = meta.get("test_accuracy")
         st.caption(f"{meta['arch']} on {meta['dataset']} · {len(meta['class_names'])} classes · test accuracy "

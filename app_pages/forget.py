@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import analysis, audit_state, figures, links, report, state, widgets
+from ui import analysis, audit_state, figures, links, owner, report, state, widgets
 from ui.jobs import unused_path
 from unlearning.checkpoints import save_checkpoint
 from unlearning.pipeline import default_lambdas, forgotten_meta
-from unlearning.storage import user_models_dir
 
 st.title("Forget classes")
 
@@ -177,9 +176,9 @@ with st.container(horizontal=True, gap="small", key="downloads"):
     st.download_button("Unlearned model (.safetensors)", _model_bytes, file_name=f"{stem}.safetensors",
                        mime="application/octet-stream", icon=":material/download:", key="dl_model", on_click="ignore")
     if st.button("Keep the unlearned model in my models", icon=":material/save:", key="keep_model",
-                 help="Saves it to the local models folder and selects it, so you can inspect it or forget more."):
+                 help="Saves it as one of your models (this session's) and selects it, so you can inspect it or forget more."):
         try:
-            target = unused_path(user_models_dir(), stem)
+            target = unused_path(owner.folder(), stem, owner.others())
             model = analysis.cpu_model(r.model)
             save_checkpoint(target, model, run.checkpoint.codes, forgotten_meta(run.checkpoint, o))
         except (ValueError, OSError) as e:
@@ -190,7 +189,8 @@ with st.container(horizontal=True, gap="small", key="downloads"):
             st.rerun()
 with st.container(key="presenter_hide_link"):
     st.markdown("**Link to this run**: opening it recomputes this run and shows it (copy it with the icon on the "
-                "right).")
+                "right). Share this one rather than the address bar's: it leaves out your owner key, so others get "
+                "the run, not your models.")
     st.code(links.link_to(this_run, "/unlearn"), language=None, wrap_lines=True)
 
 tabs = st.tabs(["Accuracy per class", "Sensitivity", "Mnemonic codes", "Test images", "Confusion"])

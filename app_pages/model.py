@@ -6,13 +6,13 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from ui import analysis, figures, state, widgets
+from ui import analysis, figures, jobs, owner, state, widgets
 from ui.jobs import TrainJob
 from unlearning.checkpoints import MAX_FILE_BYTES, CheckpointError
 from unlearning.data import EMBEDDED, LOADERS
 from unlearning.pipeline import previously_forgotten
 from unlearning.safe_io import WriteError
-from unlearning.storage import store_upload, user_models_dir
+from unlearning.storage import store_upload
 from unlearning.training import TrainConfig, codes_warning
 
 JOB_KEY = "train_job"
@@ -109,12 +109,13 @@ upload_tab, train_tab = st.tabs(["Upload a model", "Train a new model"])
 # --- 2. upload ---------------------------------------------------------------------------------------
 with upload_tab:
     st.markdown("A `.safetensors` checkpoint saved by this app or by `python -m unlearning train` "
-                "(weights, mnemonic codes and metadata). Pickled `.pt` files are refused, never opened.")
+                "(weights, mnemonic codes and metadata). Pickled `.pt` files are refused, never opened. "
+                "It is yours: listed in this session (and after a refresh), not in anyone else's.")
     up = st.file_uploader("Checkpoint", type=["safetensors"], key="upload", max_upload_size=UPLOAD_MB)
     if up is not None and st.session_state.get("_uploaded") != up.file_id:
         st.session_state["_uploaded"] = up.file_id
         try:
-            stored = store_upload(up.getvalue(), up.name)
+            stored = store_upload(up.getvalue(), up.name, owner.folder(), also=owner.others())
         except (CheckpointError, WriteError) as e:  # a bad file, or a models folder we cannot write
             st.session_state["_upload_error"] = f"{up.name} cannot be used: {e}"
         else:
@@ -127,6 +128,9 @@ with upload_tab:
 
 # --- 3. train ----------------------------------------------------------------------------------------
 with train_tab:
+    # The owner's job, also one started before a refresh (a new session with the same owner token).
+    if (mine := jobs.job_of(owner.current())) is not None:
+        st.session_state[JOB_KEY] = mine
     job: TrainJob | None = st.session_state.get(JOB_KEY)
     busy = job is not None and job.running
     with st.form("train_form", border=True):
@@ -146,7 +150,8 @@ with train_tab:
         name = st.text_input("Name", value="", placeholder="e.g. my-mlp (default: arch-dataset-epochs-seed)",
                              key="train_name")
         start = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:", disabled=busy)
-    st.caption(f"Trained models are saved to `{user_models_dir()}` and selected as soon as they are done.")
+    st.caption("Trained models are saved as yours (this session's, kept across a refresh) and selected as soon "
+               "as they are done. A refresh during training shows it here again.")
     if start and not busy:
         try:
             config = TrainConfig(epochs=int(epochs), t_mix=float(t_mix), seed=int(seed), lr=float(lr))
@@ -154,8 +159,9 @@ with train_tab:
             st.error(str(e))
         else:
             job = TrainJob(dataset, arch, config, state.selected_device(),
-                           name.strip() or f"{arch}-{dataset}-e{int(epochs)}-s{int(seed)}").start()
-            st.session_state[JOB_KEY] = job
+                           name.strip() or f"{arch}-{dataset}-e{int(epochs)}-s{int(seed)}",
+                           folder=owner.folder(), also=owner.others())
+            st.session_state[JOB_KEY] = jobs.register(owner.ensure(), job.start())
 
     job = st.session_state.get(JOB_KEY)
 

@@ -64,3 +64,10 @@ def state_hash(model: torch.nn.Module) -> str:
         h.update(k.encode())
         h.update(v.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
+
+
+def owned(at) -> Path:
+    """The folder of an AppTest session's own models (``models/sessions/<its owner token>``)."""
+    from unlearning.storage import owner_dir
+
+    return owner_dir(at.session_state["_owner"])

@@ -10,7 +10,7 @@ import plotly.io as pio
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import state_hash
+from conftest import owned, state_hash
 from unlearning import forgetting
 from ui import analysis, auditing, figures
 from unlearning.checkpoints import load_checkpoint
@@ -291,14 +291,14 @@ def test_a_bad_upload_gets_a_message(name, data, local_models):
     assert not at.exception, [e.value for e in at.exception]
     assert any("cannot be used" in e.value for e in at.error)
     assert at.selectbox(key="model_path").value == str(default_model_path())
-    assert not list(local_models.glob("*.safetensors")) if local_models.exists() else True
+    assert not list(local_models.rglob("*.safetensors")) if local_models.exists() else True
 
 
 def test_a_good_upload_is_selected_at_once(local_models):
     at = app("app_pages/model.py")
     at.file_uploader(key="upload").upload("my model.safetensors", default_model_path().read_bytes()).run()
     assert not at.exception, [e.value for e in at.exception]
-    stored = local_models / "my-model.safetensors"
+    stored = owned(at) / "my-model.safetensors"
     assert stored.is_file()
     assert at.selectbox(key="model_path").value == str(stored)
 
@@ -342,7 +342,7 @@ def test_keep_the_unlearned_model_and_forget_more(local_models):
     at.button(key="forget_button").click().run()
     at.button(key="keep_model").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    kept = local_models / f"{MODEL_ID}-forgot-0.safetensors"
+    kept = owned(at) / f"{MODEL_ID}-forgot-0.safetensors"
     assert at.selectbox(key="model_path").value == str(kept)
     meta = load_checkpoint(kept).meta
     assert meta["forgotten"]["forget_classes"] == [0]
@@ -370,7 +370,7 @@ def test_train_a_model_from_the_page_and_select_it(local_models):
     at.run()  # the page notices, selects the model and shows the curves
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.selectbox(key="model_path").value == str(local_models / "tiny-digits.safetensors")
+    assert at.selectbox(key="model_path").value == str(owned(at) / "tiny-digits.safetensors")
     assert metrics(at)["Dataset"] == "digits"
     share = load_checkpoint(job.path).meta["code_accuracy"]
     assert f"{share:.0%} of its codes recognised" in job.message
@@ -393,7 +393,7 @@ def test_training_can_be_cancelled(local_models):
     assert job.state == "cancelled"
     at.run()
     assert not at.exception
-    assert not list(local_models.glob("*.safetensors")) if local_models.exists() else True
+    assert not list(local_models.rglob("*.safetensors")) if local_models.exists() else True
     assert at.selectbox(key="model_path").value == str(default_model_path())
 
 

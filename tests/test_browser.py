@@ -428,3 +428,54 @@ def test_the_audit_view_in_the_browser(server, browser):
     assert page.locator(".js-plotly-plot").count() >= 5
     _shot(page, "audit")
     context.close()
+
+
+def _owner_in(url: str) -> str | None:
+    from urllib.parse import parse_qs, urlsplit
+
+    return (parse_qs(urlsplit(url).query).get("owner") or [None])[-1]
+
+
+def _model_options(page) -> list[str]:
+    """The sidebar's model picker, as listed when opened."""
+    page.get_by_role("combobox", name="Model").click()
+    options = page.get_by_role("option").all_inner_texts()
+    page.keyboard.press("Escape")
+    return [o.strip() for o in options]
+
+
+def test_a_sessions_upload_is_its_own_through_page_moves_and_a_refresh(server, browser):
+    """Issue 12 item 8 in a real browser: the owner key is put in the address on the first visit, moving
+    between pages (which clears Streamlit's query) keeps it, a refresh keeps the upload as "(yours)",
+    and another browser never lists it."""
+    from unlearning.storage import default_model_path, is_owner
+
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.goto(f"{server}/models")
+    page.get_by_role("heading", name="Model", exact=True).wait_for(timeout=WAIT_MS)
+    _settle(page, 300)
+    key = _owner_in(page.url)
+    assert is_owner(key), page.url
+    page.get_by_test_id("stFileUploader").locator('input[type="file"]').set_input_files(
+        {"name": "browser upload.safetensors", "mimeType": "application/octet-stream",
+         "buffer": default_model_path().read_bytes()})
+    sync_api.expect(page.get_by_role("combobox", name="Model")).to_have_value("browser-upload (yours)",
+                                                                               timeout=WAIT_MS)
+    _goto_page(page, "Forget", "Forget classes")
+    _settle(page, 300)
+    assert _owner_in(page.url) == key, page.url
+    page.reload()
+    page.get_by_role("heading", name="Forget classes", exact=True).wait_for(timeout=WAIT_MS)
+    _settle(page, 300)
+    assert _owner_in(page.url) == key, page.url
+    assert "browser-upload (yours)" in _model_options(page)
+    other = browser.new_context(viewport=VIEWPORT).new_page()
+    other.goto(f"{server}/models")
+    other.get_by_role("heading", name="Model", exact=True).wait_for(timeout=WAIT_MS)
+    _settle(other, 300)
+    assert is_owner(_owner_in(other.url)) and _owner_in(other.url) != key
+    options = _model_options(other)
+    assert _default_label() in options and not any(o.startswith("browser-upload") for o in options), options
+    other.context.close()
+    context.close()

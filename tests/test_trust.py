@@ -23,7 +23,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from conftest import state_hash
+from conftest import owned, state_hash
 from ui import analysis, state
 from unlearning.checkpoints import load_checkpoint
 from unlearning.data import load_dataset
@@ -181,7 +181,8 @@ def test_two_sessions_forgetting_at_once_never_see_each_others_models_or_results
     b.run()
     no_exception(a)
     no_exception(b)
-    kept = next(local_models.glob(f"*{SUFFIX}"))
+    kept = next(owned(a).glob(f"*{SUFFIX}"))  # A's own folder, not B's and not the operator's
+    assert not list(local_models.glob(f"*{SUFFIX}"))
     assert a.selectbox(key=state.MODEL_KEY).value == str(kept)
     assert b.selectbox(key=state.MODEL_KEY).value == str(MODEL)
     assert result_headers(b) == [f"Forgetting {names[6]}, {names[8]}: before and after"]
@@ -305,8 +306,8 @@ def _nan_checkpoint(tmp_path: Path) -> bytes:
 
 
 def _no_files_left(folder: Path) -> None:
-    left = sorted(p.name for p in folder.iterdir()) if folder.exists() else []
-    assert left == [], left  # no checkpoint, and no hidden temporary file either
+    left = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if not p.is_dir()) if folder.exists() else []
+    assert left == [], left  # no checkpoint, and no hidden temporary file either (in any session's folder)
 
 
 HOSTILE = {  # what is uploaded -> what the message must say
@@ -350,7 +351,7 @@ def test_a_pt_file_is_stopped_before_the_page_runs(tmp_path, local_models):
     no_exception(at)
     at.file_uploader(key="upload").upload("model.safetensors", MODEL.read_bytes()).run()
     no_exception(at)
-    assert at.selectbox(key=state.MODEL_KEY).value == str(local_models / "model.safetensors")
+    assert at.selectbox(key=state.MODEL_KEY).value == str(owned(at) / "model.safetensors")
 
 
 def test_an_upload_name_cannot_leave_the_models_folder(tmp_path, local_models):
@@ -358,7 +359,7 @@ def test_an_upload_name_cannot_leave_the_models_folder(tmp_path, local_models):
     at.file_uploader(key="upload").upload("../../escaped.safetensors", MODEL.read_bytes()).run()
     no_exception(at)
     stored = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert stored == [local_models / "escaped.safetensors"], stored
+    assert stored == [owned(at) / "escaped.safetensors"], stored
     assert not (tmp_path.parent / "escaped.safetensors").exists()
     assert at.selectbox(key=state.MODEL_KEY).value == str(stored[0])
 

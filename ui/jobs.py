@@ -1,8 +1,10 @@
 """Training in a background thread, so the page stays live: progress, curves and a cancel button.
 
-A job belongs to one browser session (it sits in ``st.session_state``); the thread never calls
-Streamlit, it only appends epoch statistics that the page reads. Cancelling is polled between
-batches; a cancelled run saves nothing.
+A job belongs to its owner (the session's owner token, see ui/owner.py): it is kept in a small
+process-wide registry by owner, so a refresh of that session (same token, new Streamlit session)
+finds it again with its progress and cancel button, and its outcome when it is done; other owners
+never see it. The thread never calls Streamlit, it only appends epoch statistics that the page reads.
+Cancelling is polled between batches; a cancelled run saves nothing.
 """
 from __future__ import annotations
 
@@ -14,19 +16,14 @@ from pathlib import Path
 from unlearning.checkpoints import save_checkpoint
 from unlearning.data import Splits
 from unlearning.pipeline import train_new_model
-from unlearning.storage import SUFFIX, safe_filename, user_models_dir
+from unlearning.storage import is_owner, unique_path, user_models_dir
 from unlearning.training import EpochStats, TrainConfig, codes_warning
 
 
-def unused_path(folder: Path, name: str) -> Path:
-    """``folder/<safe name>.safetensors``, numbered when taken: a new model never replaces another."""
-    base = safe_filename(name)
-    stem = base[: -len(SUFFIX)]
-    path, n = folder / base, 1
-    while path.exists():
-        path = folder / f"{stem}-{n}{SUFFIX}"
-        n += 1
-    return path
+def unused_path(folder: Path, name: str, also: tuple[Path, ...] = ()) -> Path:
+    """``folder/<safe name>.safetensors``, numbered when taken (there or in ``also``): a new model never
+    replaces another."""
+    return unique_path(folder, name, also)
 
 
 @dataclass
@@ -39,6 +36,7 @@ class TrainJob:
     device: str
     name: str
     folder: Path | None = None  # default: the local models folder
+    also: tuple[Path, ...] = ()  # folders whose model names the saved file must not repeat
     epochs: list[EpochStats] = field(default_factory=list)
     state: str = "pending"  # pending, running, done, cancelled, failed
     message: str = ""
@@ -87,7 +85,7 @@ class TrainJob:
                 self.state, self.message = "cancelled", f"Cancelled after {len(history.epochs)} epochs; nothing was saved."
                 return
             folder = self.folder if self.folder is not None else user_models_dir()
-            path = unused_path(folder, self.name)
+            path = unused_path(folder, self.name, self.also)
             save_checkpoint(path, ckpt.model, ckpt.codes, ckpt.meta)
             self.path, self.test_accuracy = path, float(ckpt.meta["test_accuracy"])
             self.state = "done"
@@ -99,3 +97,31 @@ class TrainJob:
             self.state, self.message = "failed", (text[0][:400] if text else type(e).__name__)
         finally:
             self.finished = time.perf_counter()
+
+
+# --- jobs by owner, for the whole process ---------------------------------------------------------------
+
+_JOBS: dict[str, TrainJob] = {}  # owner token -> that owner's latest job
+_LOCK = threading.Lock()
+MAX_OWNERS = 256  # finished jobs beyond this many owners are forgotten, oldest first
+
+
+def register(owner: str, job: TrainJob) -> TrainJob:
+    """Keep ``job`` as ``owner``'s current job (replacing a finished one); returns it."""
+    if not is_owner(owner):
+        raise ValueError("jobs are kept by a well-formed owner token")
+    with _LOCK:
+        _JOBS.pop(owner, None)
+        _JOBS[owner] = job  # newest last
+        finished = [k for k, j in _JOBS.items() if not j.running and k != owner]
+        for k in finished[: max(0, len(_JOBS) - MAX_OWNERS)]:
+            del _JOBS[k]
+    return job
+
+
+def job_of(owner: str | None) -> TrainJob | None:
+    """``owner``'s current job, running or finished; None for no job (or no owner)."""
+    if owner is None:
+        return None
+    with _LOCK:
+        return _JOBS.get(owner)

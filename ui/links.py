@@ -142,7 +142,9 @@ def restore_model() -> None:
     st.session_state[SEEN_KEY] = key
     path = next((str(e.path) for e in state.model_entries() if e.meta is not None and e.name == request.model), None)
     if path is None:
-        st.warning(f"The link's model {request.model!r} is not here; pick one in the sidebar.",
+        st.warning(f"The link's model {request.model!r} is not here: it is not shipped with the app, not in "
+                   "the server's models folder and not among this session's own (a model uploaded or trained "
+                   "in the app belongs to the session that made it). Pick a model in the sidebar.",
                    icon=":material/link_off:")
         return
     state.select_model(path)
@@ -186,7 +188,7 @@ def link_to(request: RunRequest, page_path: str) -> str:
     parts = urlsplit(base)
     root = urlunsplit((parts.scheme, parts.netloc, page_path, "", "")) if parts.netloc else page_path
     extra: dict[str, Any] = {}
-    for k in ("theme",):
+    for k in ("theme",):  # never the owner token: a link is for others, and the key would hand them our models
         if k in st.query_params:
             extra[k] = st.query_params[k]
     return address(root, request, extra)

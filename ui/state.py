@@ -20,9 +20,9 @@ from unlearning.checkpoints import Checkpoint, CheckpointError, load_checkpoint
 from unlearning.data import DataError, ImageTensors, Splits, load_dataset
 from unlearning.device import available_devices, describe, pick_device
 from unlearning.metrics import Evaluation, evaluate
-from unlearning.storage import SHIPPED_DIR, SUFFIX, ModelEntry, default_model_path, list_models, user_models_dir
+from unlearning.storage import SUFFIX, ModelEntry, default_model_path, list_models, model_folders
 
-from . import analysis
+from . import analysis, owner
 
 MODEL_KEY = "model_path"  # the sidebar's model picker
 DEVICE_KEY = "device"  # the sidebar's device picker
@@ -67,18 +67,25 @@ def shared_before(path: str | Path, device: str) -> Evaluation:
     return _before(*file_stamp(path), device)
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _listing(stamp: tuple) -> list[ModelEntry]:
-    return list_models()
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _listing(owner: str | None, stamp: tuple) -> list[ModelEntry]:
+    return list_models(owner=owner)
 
 
 def model_entries() -> list[ModelEntry]:
-    """Shipped then local checkpoints; re-read only when a file in either folder changes."""
+    """What this session sees: shipped, its own ("yours"), then the operator's local checkpoints; re-read
+    only when a file in one of those folders changes. Other sessions' models are never listed."""
+    who = owner.current()
     stamp = []
-    for folder in (SHIPPED_DIR, user_models_dir()):
+    for folder in model_folders(who).values():
         if folder.is_dir():
-            stamp.extend(file_stamp(p) for p in sorted(folder.glob(f"*{SUFFIX}")) if not p.name.startswith("."))
-    return _listing(tuple(stamp))
+            for p in sorted(folder.glob(f"*{SUFFIX}")):
+                if not p.name.startswith("."):
+                    try:
+                        stamp.append(file_stamp(p))
+                    except OSError:  # removed between the glob and the stat
+                        pass
+    return _listing(who, tuple(stamp))
 
 
 def default_path() -> str | None:
