@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import tempfile
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ from unlearning.checkpoints import Checkpoint, save_checkpoint
 from unlearning.data import ImageTensors, to_floats
 from unlearning.metrics import Evaluation, predict
 from unlearning.pipeline import ForgetOutcome, forget_and_evaluate, forgotten_meta
+from unlearning.strict_json import dumps, finite
 
 # What the page accepts for the lambdas. The backend takes any positive number up to 1e12; these
 # bounds are what makes sense for this rule: lambda1 caps the per-tensor scale s (the paper uses
@@ -278,7 +278,7 @@ def summary(view: RunView) -> dict[str, Any]:
     return {"A_F_before": _pct(o.before.forget_accuracy(f)), "A_F_after": _pct(o.after.forget_accuracy(f)),
             "A_R_before": _pct(o.before.retain_accuracy(f, o.previously_forgotten)),
             "A_R_after": _pct(o.after.retain_accuracy(f, o.previously_forgotten)),
-            "E_F": _finite(o.efficacy), "seconds": dict(o.result.seconds)}
+            "E_F": finite(o.efficacy), "seconds": dict(o.result.seconds)}
 
 
 def run_settings(view: RunView) -> dict[str, Any]:
@@ -310,11 +310,11 @@ def metrics_json(view: RunView) -> str:
                      "test_accuracy": meta.get("test_accuracy")},
            "class_names": list(view.class_names),
            "forget_class_names": view.forget_names,
-           "settings": _finite(run_settings(view)),
+           "settings": finite(run_settings(view)),
            **view.outcome.to_dict(),
            "summary_pct": summary(view),
            "per_class": metrics_rows(view)}
-    return json.dumps(_finite(doc), indent=2)
+    return dumps(doc, indent=2)
 
 
 def model_bytes(checkpoint: Checkpoint, outcome: ForgetOutcome) -> bytes:
@@ -341,14 +341,3 @@ def _pct(x: float) -> float | None:
     return round(100.0 * x, 4) if x is not None and math.isfinite(x) else None
 
 
-def _finite(o: Any) -> Any:
-    """NaN and infinities become None so the JSON is strict; numpy scalars become Python numbers."""
-    if isinstance(o, (float, np.floating)):
-        return float(o) if math.isfinite(o) else None
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, dict):
-        return {k: _finite(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_finite(v) for v in o]
-    return o

@@ -37,6 +37,7 @@ from .data import ImageTensors, Splits, to_floats
 from .device import pick_device
 from .layers import layer_outputs, penultimate
 from .metrics import predict
+from .strict_json import finite
 
 ProgressFn = Callable[[float, str], None]
 
@@ -348,13 +349,12 @@ class Audit:
 
 
 def _plain(o):
-    if isinstance(o, float):
-        return o if math.isfinite(o) else None
+    """Strict-JSON-ready (``strict_json.finite``) with string keys, as a JSON round trip gives them."""
     if isinstance(o, dict):
         return {str(k): _plain(v) for k, v in o.items()}
     if isinstance(o, (list, tuple)):
         return [_plain(v) for v in o]
-    return o
+    return finite(o)
 
 
 def _cka_groups(a: nn.Module, b: nn.Module, splits: Splits, forget: Sequence[int], device, n: int = 200

@@ -25,7 +25,7 @@ from .device import describe, synchronize
 from .fisher import EPS, FisherPair
 from .layers import classifier_layer, features_and_logits as _features
 from .paper_rule import fisher_ratio
-from .results import HIST_BINS, ForgetResult, TensorReport, tensor_reports
+from .results import ForgetResult, tensor_reports, unweighed_report
 
 CODE_SAFETY = 8.0  # "classifier": multiple of the smallest strength that forgets the codes
 VAL_SAFETY = 4.0  # "calibrated": multiple of the smallest strength that forgets codes and validation images
@@ -205,10 +205,7 @@ def forget_on(dev: torch.device, model: nn.Module, codes: torch.Tensor, chosen: 
     scales = {f"{name}.{p}": float(alpha / r.max().clamp_min(1e-30)) for p, r in ratios.items()}
     edges, layer_reports = tensor_reports(base, full, full_deltas, scales)
     by_name = {r.name: r for r in layer_reports}
-    zeros = tuple(0 for _ in range(HIST_BINS))
-    reports = tuple(by_name.get(n) or TensorReport(
-        name=n, shape=tuple(p.shape), numel=p.numel(), scale=0.0, max_ratio=float("nan"), ratio_counts=zeros,
-        moved_counts=zeros, moved=0, max_delta=0.0, mean_abs_delta=0.0) for n, p in base.named_parameters())
+    reports = tuple(by_name.get(n) or unweighed_report(n, p) for n, p in base.named_parameters())
     if scores[sign][0] > 0:
         notes.append(f"{scores[sign][0]:.0%} of the forgotten classes' codes are still recognised")
     if calibration and calibration["val_forget_after"] > 0:

@@ -27,7 +27,7 @@ from torch import nn
 
 from . import classifier_edit
 from .device import inference_batch, synchronize
-from .results import HIST_BINS, MOVED_FRACTION, ForgetResult, TensorReport
+from .results import ForgetResult, unweighed_report
 
 MIN_PER_CLASS = 8  # images per class (in the eraser's half) below which the statistics are too thin
 ERASE_SAFETY = 2 * classifier_edit.VAL_SAFETY  # the classifier edit's window after erasure
@@ -228,19 +228,8 @@ def forget_on(dev: torch.device, model: nn.Module, codes: torch.Tensor, chosen: 
     if not erase_deltas:
         return res
     params = dict(model.named_parameters())
-    zeros = tuple(0 for _ in range(HIST_BINS))
-    reports = []
-    for t in res.tensors:
-        d = erase_deltas.get(t.name)
-        if d is None:
-            reports.append(t)
-            continue
-        rms = float(params[t.name].detach().float().square().mean().sqrt())
-        a = d.abs().float()
-        reports.append(TensorReport(
-            name=t.name, shape=t.shape, numel=t.numel, scale=0.0, max_ratio=float("nan"), ratio_counts=zeros,
-            moved_counts=zeros, moved=int((a >= MOVED_FRACTION * max(rms, 1e-12)).sum()), max_delta=float(a.max()),
-            mean_abs_delta=float(a.mean())))
+    reports = [t if t.name not in erase_deltas else unweighed_report(t.name, params[t.name], erase_deltas[t.name])
+               for t in res.tensors]
     seconds = dict(res.seconds)
     seconds["erase"] = t1 - t0
     seconds["total"] = res.seconds["total"] + (t1 - t0)

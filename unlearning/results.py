@@ -89,3 +89,17 @@ def tensor_reports(model: nn.Module, ratios: dict[str, torch.Tensor], deltas: di
             moved_counts=tuple(int(c) for c in moved_counts.cpu()),
             moved=int(moved_mask.sum()), max_delta=float(d.max()), mean_abs_delta=float(d.mean())))
     return tuple(float(e) for e in edges), tuple(reports)
+
+
+def unweighed_report(name: str, param: torch.Tensor, delta: torch.Tensor | None = None) -> TensorReport:
+    """The report of a tensor that no Fisher ratio weighed: untouched (``delta`` None), or moved by a
+    closed-form edit (the erasure), counted against the tensor's RMS as ``tensor_reports`` counts."""
+    zeros = tuple(0 for _ in range(HIST_BINS))
+    moved, max_delta, mean_abs = 0, 0.0, 0.0
+    if delta is not None:
+        a = delta.detach().abs().float()
+        rms = float(param.detach().float().square().mean().sqrt())
+        moved, max_delta, mean_abs = int((a >= MOVED_FRACTION * max(rms, 1e-12)).sum()), float(a.max()), float(a.mean())
+    return TensorReport(name=name, shape=tuple(param.shape), numel=param.numel(), scale=0.0, max_ratio=float("nan"),
+                        ratio_counts=zeros, moved_counts=zeros, moved=moved, max_delta=max_delta,
+                        mean_abs_delta=mean_abs)
