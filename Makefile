@@ -1,6 +1,8 @@
 # The two commands a fresh machine needs: `make app` and `make test`.
 PYTHON ?= python3
 PORT ?= 8501
+# test workers: one per core of the 2-core CI machine (each file stays on one worker: its fixtures are built once)
+WORKERS ?= 2
 
 .PHONY: app test install install-dev browser screenshots
 
@@ -18,7 +20,7 @@ app: install
 	$(PYTHON) -m streamlit run app.py --server.port $(PORT)
 
 test: install-dev browser
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q -n $(WORKERS) --dist loadfile
 
 # Refresh the README's screenshots from the running app (the browser test, writing to docs/).
 screenshots: install-dev browser

@@ -1,6 +1,7 @@
 """Shared fixtures: small data, a tiny trained model, and the devices present on this machine."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -12,6 +13,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from unlearning.device import available_devices  # noqa: E402
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs one worker per core: one thread each, children too
+    torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 # Every device test runs on the CPU, and on CUDA / MPS wherever they exist (skipped otherwise).
 DEVICES = [
