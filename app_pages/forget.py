@@ -116,8 +116,12 @@ if clicked or (request is not None and ready):  # a link's run computes without 
 # --- 2. what changed ---------------------------------------------------------------------------------
 run: state.Run | None = st.session_state.get(state.RUN_KEY)
 if run is None or not run.matches(path):
-    # Nothing to show yet: pay torch's first-call costs on this model now (once per process), not on the click.
-    state.warm_demo(path, [len(names) - 1], d1, d2, device, analysis.default_mode())
+    # Nothing to show yet: pay torch's first-call costs on this model now (once per process), not on the click,
+    # and show the model as it is (which also loads the browser's chart library before the result needs it).
+    as_is = state.warm_demo(path, [len(names) - 1], d1, d2, device, analysis.default_mode())
+    if as_is is not None:
+        chosen = analysis.class_indices(selected, names) if problem is None and selected else []
+        widgets.chart(figures.class_accuracy(names, as_is.per_class_accuracy, chosen), key="as_is")
     st.stop()
 
 view = run.view

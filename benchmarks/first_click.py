@@ -72,7 +72,8 @@ def one_run(browser, class_name: str) -> tuple[float, float]:
                                    timeout=WAIT_MS)
             start = time.perf_counter()
             button.click()
-            page.locator(".js-plotly-plot .xtick").first.wait_for(timeout=WAIT_MS)  # the result's first chart
+            # the result's first chart (the page already shows the model as it is before the click)
+            page.locator(".js-plotly-plot .gtitle", has_text="before and after").first.wait_for(timeout=WAIT_MS)
             return loaded, time.perf_counter() - start
         finally:
             proc.terminate()

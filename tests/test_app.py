@@ -15,6 +15,7 @@ from unlearning import forgetting
 from ui import analysis, auditing, figures
 from unlearning.checkpoints import load_checkpoint
 from unlearning.data import load_dataset
+from unlearning.metrics import evaluate
 from unlearning.pipeline import check_depth, default_lambdas, forget_and_evaluate
 from unlearning.storage import default_model_path
 
@@ -126,6 +127,20 @@ def test_forget_page_offers_classes_lambdas_and_a_disabled_button_until_a_class_
     assert at.text_input(key=f"lambda2::{MODEL_ID}").value == f"{d2:g}"
     assert at.button(key="forget_button").disabled
     assert "Choose the classes" in at.info[0].value
+
+
+def test_before_the_click_the_forget_page_shows_the_model_as_it_is(default_ckpt, mnist_test):
+    """The model's own per-class test accuracy, the classes chosen to forget shaded, before any click."""
+    at = app("app_pages/forget.py")
+    want = [100 * a for a in evaluate(default_ckpt.model, mnist_test, default_ckpt.num_classes, device="cpu")
+            .per_class_accuracy]
+    fig = charts(at)["The model as it is: test accuracy per class"]
+    assert list(fig.data[0].y) == pytest.approx(want)
+    at.multiselect(key=CLASSES).set_value(["3"]).run()
+    fig = charts(at)["The model as it is: test accuracy per class (to forget: shaded)"]
+    assert list(fig.data[0].y) == pytest.approx(want)
+    colours = list(fig.data[0].marker.color)
+    assert colours[3] == figures.FORGOTTEN and colours.count(figures.FORGOTTEN) == 1
 
 
 def test_guide_page_explains_every_view():
@@ -249,7 +264,7 @@ def test_the_cached_model_is_never_modified_and_sessions_are_separate():
     assert state_hash(state.shared_checkpoint(path).model) == pristine  # the shared object
     second = app("app_pages/forget.py")  # another browser session
     assert "run" not in second.session_state
-    assert not second.get("plotly_chart")
+    assert [el.key for el in second.get("plotly_chart")] == ["as_is"]  # only the model as it is, no result
 
 
 # --- bad input: a message, never a traceback --------------------------------------------------------------

@@ -264,3 +264,11 @@ def test_a_failure_is_never_green(run):
     assert widgets.delta_colours(with_verdict(True, True)) == ("inverse", "normal")
     assert widgets.delta_colours(with_verdict(False, True)) == ("off", "normal")
     assert widgets.delta_colours(with_verdict(True, False)) == ("inverse", "off")
+
+
+def test_the_model_as_it_is_carries_its_accuracies_and_shades_the_chosen_classes():
+    fig = figures.class_accuracy([str(i) for i in range(4)], [0.9, 0.5, 1.0, 0.25], chosen=[1])
+    assert list(fig.data[0].y) == pytest.approx([90.0, 50.0, 100.0, 25.0])
+    assert list(fig.data[0].marker.color) == [figures.BEFORE, figures.FORGOTTEN, figures.BEFORE, figures.BEFORE]
+    assert "shaded" in fig.layout.title.text
+    assert "shaded" not in figures.class_accuracy(["a", "b"], [1.0, 1.0]).layout.title.text

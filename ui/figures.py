@@ -98,6 +98,26 @@ def per_class_accuracy(class_names: Sequence[str], before: Sequence[float], afte
     return fig
 
 
+def class_accuracy(class_names: Sequence[str], accuracy: Sequence[float], chosen: Sequence[int] = ()) -> go.Figure:
+    """The model as it is: test accuracy per class in percent, the classes chosen to forget shaded.
+
+    Drawn before the first click, so that the reader sees what is about to change (and the browser has
+    its chart library loaded when the result comes)."""
+    f = set(chosen)
+    x = list(range(len(class_names)))
+    fig = go.Figure()
+    ys = _pct(accuracy)
+    fig.add_bar(name="now", x=x, y=ys, marker_color=[FORGOTTEN if i in f else BEFORE for i in x],
+                text=[f"{v:.0f}" if v is not None else "" for v in ys] if len(class_names) <= 12 else None,
+                textposition="outside", cliponaxis=False, textfont={"size": TICK_FONT}, constraintext="none",
+                customdata=list(class_names), hovertemplate="class %{customdata}: %{y:.1f}%<extra></extra>")
+    _style(fig, "The model as it is: test accuracy per class" + (" (to forget: shaded)" if f else ""), 380,
+           showlegend=False)
+    fig.update_xaxes(tickmode="array", tickvals=x, ticktext=_class_ticks(class_names, sorted(f)), title_text="class")
+    fig.update_yaxes(range=[0, 112], title_text="test accuracy (%)")
+    return fig
+
+
 def after_values(fig: go.Figure) -> list[float | None]:
     """The "after" accuracies of a per_class_accuracy figure, kept and forgotten classes merged."""
     kept = next(t for t in fig.data if t.name == "after").y

@@ -206,13 +206,15 @@ def _demo_run(path: str, mtime: float, size: int, classes: tuple[int, ...], lamb
     return mine, _forget(path, mine, list(classes), lambda1, lambda2, device, mode)
 
 
-def warm_demo(path: str, classes: list[int], lambda1: float, lambda2: float, device: str, mode: str | None) -> None:
+def warm_demo(path: str, classes: list[int], lambda1: float, lambda2: float, device: str, mode: str | None
+              ) -> Evaluation | None:
     """Compute a run ahead of the click (once per process and setting): the demo's click then answers at
-    once, and any later run on this model skips torch's first-call costs (about 2 s for a small CNN)."""
+    once, and any later run on this model skips torch's first-call costs (about 2 s for a small CNN).
+    Returns the model's own evaluation on the test split (None when the head start failed)."""
     try:
-        _demo_run(*file_stamp(path), tuple(classes), lambda1, lambda2, device, mode)
+        return _demo_run(*file_stamp(path), tuple(classes), lambda1, lambda2, device, mode)[1].outcome.before
     except Exception:  # noqa: BLE001 - only a head start; the click reports any failure itself
-        pass
+        return None
 
 
 def forget_with_progress(path: str, classes: list[int], lambda1: float, lambda2: float, device: str,
