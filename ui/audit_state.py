@@ -45,12 +45,19 @@ def _reference(ref: str, mtime: float, size: int, path: str, classes: tuple[int,
     return references.find_reference(state.shared_checkpoint(path), classes, folders=[Path(ref).parents[1]])
 
 
-def shared_reference(path: str, classes) -> references.Reference | None:
-    """The retrained model for these classes (shared, read-only), or None when none is at hand."""
+def _reference_stamp(path: str, classes) -> tuple | None:
+    """The file stamp of a reference that is at hand and loads (the key of every reference cache), or None."""
     ref = reference_path(path, classes)
     if ref is None:
         return None
-    return _reference(*state.file_stamp(ref), path, _classes(classes))
+    stamp = state.file_stamp(ref)
+    return stamp if _reference(*stamp, path, _classes(classes)) is not None else None
+
+
+def shared_reference(path: str, classes) -> references.Reference | None:
+    """The retrained model for these classes (shared, read-only), or None when none is at hand."""
+    stamp = _reference_stamp(path, classes)
+    return None if stamp is None else _reference(*stamp, path, _classes(classes))
 
 
 @st.cache_resource(show_spinner="Reading the original model's features…", max_entries=8)
@@ -71,10 +78,8 @@ def original_features(path: str, device: str) -> FeatureSet:
 
 
 def reference_features(path: str, classes, device: str) -> FeatureSet | None:
-    ref = reference_path(path, classes)
-    if ref is None or shared_reference(path, classes) is None:
-        return None
-    return _reference_features(*state.file_stamp(ref), path, _classes(classes), device)
+    stamp = _reference_stamp(path, classes)
+    return None if stamp is None else _reference_features(*stamp, path, _classes(classes), device)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -87,10 +92,8 @@ def _reference_evaluation(ref: str, mtime: float, size: int, path: str, classes:
 
 def reference_evaluation(path: str, classes, device: str) -> Evaluation | None:
     """The retrained model's evaluation on the test split (the third series of the Forget page), or None."""
-    ref = reference_path(path, classes)
-    if ref is None or shared_reference(path, classes) is None:
-        return None
-    return _reference_evaluation(*state.file_stamp(ref), path, _classes(classes), device)
+    stamp = _reference_stamp(path, classes)
+    return None if stamp is None else _reference_evaluation(*stamp, path, _classes(classes), device)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -109,17 +112,18 @@ def depth_check(run: state.Run, path: str) -> DepthCheck:
     o = run.view.outcome
     classes = o.result.forget_classes
     device = run.settings["device"]
-    ref = shared_reference(path, classes)
+    cls = _classes(classes)
+    stamp = _reference_stamp(path, classes)
+    ref = None if stamp is None else _reference(*stamp, path, cls)
     splits = state.shared_splits(run.checkpoint.meta["dataset"])
     return audit.depth_check(state.shared_checkpoint(path).model, o.result.model, splits, classes,
                              forget_accuracy=o.after.forget_accuracy(classes),
                              original_accuracy=o.before.forget_accuracy(classes),
                              reference=ref.source if ref is not None else "none", device=device,
                              original_features=original_features(path, device),
-                             retrained_features=reference_features(path, classes, device),
-                             original_probe=_original_probe(*state.file_stamp(path), _classes(classes), device),
-                             retrained_probe=(None if ref is None else _reference_probe(
-                                 *state.file_stamp(reference_path(path, classes)), path, _classes(classes), device)),
+                             retrained_features=None if stamp is None else _reference_features(*stamp, path, cls, device),
+                             original_probe=_original_probe(*state.file_stamp(path), cls, device),
+                             retrained_probe=None if stamp is None else _reference_probe(*stamp, path, cls, device),
                              retain_drop=o.before.retain_accuracy(classes) - o.after.retain_accuracy(classes))
 
 
@@ -162,14 +166,13 @@ def instant_audit(run: state.Run, path: str) -> auditing.InstantAudit:
     store = run_store(run)
     classes = _classes(run.view.outcome.result.forget_classes)
     device = run.settings["device"]
-    ref = shared_reference(path, classes)
+    stamp = _reference_stamp(path, classes)
+    ref = None if stamp is None else _reference(*stamp, path, classes)
     ref_key = None if ref is None else str(ref.path)
     if store.get("instant_ref") != ref_key or "instant" not in store:
         ckpt = state.shared_checkpoint(path)
         splits = state.shared_splits(ckpt.meta["dataset"])
-        ref_facts = None
-        if ref is not None:
-            ref_facts = _reference_facts(*state.file_stamp(reference_path(path, classes)), path, classes, device)
+        ref_facts = None if stamp is None else _reference_facts(*stamp, path, classes, device)
         store["instant"] = auditing.instant_audit(
             ckpt.model, run.view.outcome.result.model, splits, classes,
             retrained=ref.checkpoint.model if ref is not None else None,
