@@ -218,7 +218,8 @@ def confusion_matrices(before: np.ndarray, after: np.ndarray, class_names: Seque
     ticks = _class_ticks(class_names, forget)
     # Cells are not forced square: side by side at 1024 px, square cells left 16 px per row label.
     fig.update_xaxes(tickmode="array", tickvals=list(range(n)), ticktext=ticks, title_text="predicted")
-    fig.update_yaxes(tickmode="array", tickvals=list(range(n)), ticktext=ticks, title_text="true", autorange="reversed")
+    fig.update_yaxes(tickmode="array", tickvals=list(range(n)), ticktext=ticks, autorange="reversed")
+    fig.update_yaxes(title_text="true", row=1, col=1)  # once: the others' titles sat inside the panel to their left
     _style(fig, "Confusion matrices", 620)
     fig.update_layout(title_subtitle={"text": "rows: true class, % of its test images", "font": {"size": TICK_FONT}},
                       margin={"t": 150})
