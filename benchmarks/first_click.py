@@ -12,75 +12,44 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.app_server import Server  # noqa: E402
+
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 WAIT_MS = 300_000
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start_server(folder: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = {**os.environ, "UNLEARNING_MODELS": str(folder / "models")}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.headless", "true", "--server.address", "127.0.0.1"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                return proc, url
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("streamlit did not start")
-
-
 def one_run(browser, class_name: str) -> tuple[float, float]:
     """(seconds from opening the page until it finished loading, seconds from the click to the chart)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        proc, url = _start_server(Path(tmp))
-        try:
-            page = browser.new_page(viewport={"width": 1024, "height": 768})
-            t0 = time.perf_counter()
-            page.goto(f"{url}/unlearn")
-            page.get_by_role("heading", name="Forget classes").wait_for(timeout=WAIT_MS)
-            page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', state="attached",
-                                   timeout=WAIT_MS)
-            loaded = time.perf_counter() - t0
-            page.get_by_test_id("stMultiSelect").click()
-            page.keyboard.type(class_name)
-            page.keyboard.press("Enter")
-            page.keyboard.press("Escape")
-            button = page.get_by_role("button", name="Forget", exact=True)
-            page.wait_for_function("b => !b.disabled", arg=button.element_handle(), timeout=WAIT_MS)
-            page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', state="attached",
-                                   timeout=WAIT_MS)
-            start = time.perf_counter()
-            button.click()
-            # the result's first chart (the page already shows the model as it is before the click)
-            page.locator(".js-plotly-plot .gtitle", has_text="before and after").first.wait_for(timeout=WAIT_MS)
-            return loaded, time.perf_counter() - start
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with tempfile.TemporaryDirectory() as tmp, Server(Path(tmp)) as server:
+        page = browser.new_page(viewport={"width": 1024, "height": 768})
+        t0 = time.perf_counter()
+        page.goto(f"{server.url}/unlearn")
+        page.get_by_role("heading", name="Forget classes").wait_for(timeout=WAIT_MS)
+        page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', state="attached",
+                               timeout=WAIT_MS)
+        loaded = time.perf_counter() - t0
+        page.get_by_test_id("stMultiSelect").click()
+        page.keyboard.type(class_name)
+        page.keyboard.press("Enter")
+        page.keyboard.press("Escape")
+        button = page.get_by_role("button", name="Forget", exact=True)
+        page.wait_for_function("b => !b.disabled", arg=button.element_handle(), timeout=WAIT_MS)
+        page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', state="attached",
+                               timeout=WAIT_MS)
+        start = time.perf_counter()
+        button.click()
+        # the result's first chart (the page already shows the model as it is before the click)
+        page.locator(".js-plotly-plot .gtitle", has_text="before and after").first.wait_for(timeout=WAIT_MS)
+        return loaded, time.perf_counter() - start
 
 
 def main() -> None:
