@@ -266,6 +266,97 @@ def test_mnist_bad_idx_files_are_data_errors(damage, tmp_path):
         load_dataset("mnist", root=str(tmp_path))
 
 
+def gzip_all(folder: Path) -> None:
+    """Compress every idx file in ``folder`` as the official archives and Debian ship them (``name.gz``)."""
+    import gzip
+
+    for f in list(folder.iterdir()):
+        (folder / f"{f.name}.gz").write_bytes(gzip.compress(f.read_bytes()))
+        f.unlink()
+
+
+def test_fashion_mnist_reads_debian_s_gzipped_flat_layout(tmp_path):
+    written = write_mnist_raw(tmp_path)  # flat: the folder itself holds the files, as /usr/share/datasets/...
+    gzip_all(tmp_path)
+    s = load_dataset("fashion-mnist", root=str(tmp_path))
+    assert s.info.class_names == FASHION and s.source == str(tmp_path.resolve())
+    check_round_trip([s.train, s.val], *written["train"])
+    check_round_trip([s.test], *written["t10k"])
+
+
+def test_without_a_root_debian_s_folder_is_found(tmp_path, monkeypatch):
+    import unlearning.data as D
+
+    write_mnist_raw(tmp_path / "debian" / "fashion-mnist")
+    gzip_all(tmp_path / "debian" / "fashion-mnist")
+    monkeypatch.setattr(D, "DEBIAN_DATA", tmp_path / "debian")
+    monkeypatch.setenv("UNLEARNING_DATA", str(tmp_path / "empty"))
+    s = load_dataset("fashion-mnist")
+    assert s.source == str((tmp_path / "debian" / "fashion-mnist").resolve()) and len(s.test) == 20
+    with pytest.raises(DataError, match="mnist not found"):  # Debian ships no MNIST: nothing there to find
+        load_dataset("mnist")
+
+
+def test_missing_fashion_mnist_is_one_line_naming_the_apt_package(tmp_path, monkeypatch):
+    import unlearning.data as D
+
+    monkeypatch.setattr(D, "DEBIAN_DATA", tmp_path / "nowhere")
+    monkeypatch.setenv("UNLEARNING_DATA", str(tmp_path))
+    with pytest.raises(DataError) as err:
+        load_dataset("fashion-mnist")
+    msg = str(err.value)
+    assert "\n" not in msg and "apt-get install dataset-fashion-mnist" in msg and "--data-root" in msg
+    assert str(tmp_path / "nowhere" / "fashion-mnist") in msg
+
+
+def test_an_idx_file_that_unpacks_too_far_is_refused(tmp_path, monkeypatch):
+    import unlearning.data as D
+
+    write_mnist_raw(tmp_path)
+    gzip_all(tmp_path)
+    monkeypatch.setattr(D, "MAX_IDX_BYTES", 1000)  # the training images unpack to 40 * 784 bytes
+    with pytest.raises(DataError, match="fashion-mnist: .*unpacks to more than"):
+        load_dataset("fashion-mnist", root=str(tmp_path))
+
+
+def test_a_checkpoint_s_dataset_is_found_where_it_was_trained_then_searched(tmp_path, monkeypatch):
+    import shutil
+
+    import unlearning.data as D
+
+    write_mnist_raw(tmp_path / "mine")
+    monkeypatch.setattr(D, "DEBIAN_DATA", tmp_path / "nowhere")
+    monkeypatch.setenv("UNLEARNING_DATA", str(tmp_path / "elsewhere"))
+    meta = {"dataset": "fashion-mnist", "data_root": str(tmp_path / "mine")}
+    assert D.dataset_of(meta).source == str((tmp_path / "mine").resolve())
+    shutil.move(tmp_path / "mine", tmp_path / "elsewhere")  # moved since training: found by the search
+    assert D.dataset_of(meta).source == str((tmp_path / "elsewhere").resolve())
+    assert D.dataset_of({"dataset": "digits", "data_root": "/nonexistent"}).source is None  # embedded
+
+
+def test_sample_per_class_is_bounded_seeded_and_keeps_small_splits_whole():
+    from unlearning.data import ImageTensors, sample_per_class
+
+    labels = torch.tensor([0] * 30 + [1] * 5 + [2] * 12)
+    ds = ImageTensors(torch.arange(len(labels), dtype=torch.uint8).view(-1, 1, 1, 1), labels)
+    s = sample_per_class(ds, 10, seed=0)
+    assert torch.bincount(s.labels).tolist() == [10, 5, 10]
+    assert torch.equal(s.images, sample_per_class(ds, 10, seed=0).images)  # same seed, same sample
+    assert not torch.equal(s.images, sample_per_class(ds, 10, seed=1).images)
+    assert bool((s.images.flatten()[1:] > s.images.flatten()[:-1]).all())  # original order kept
+    assert sample_per_class(ds, 30) is ds
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file(),
+                    reason="Debian's dataset-fashion-mnist is not installed")
+def test_the_real_fashion_mnist_at_full_size():
+    s = load_dataset("fashion-mnist", root="/usr/share/datasets/fashion-mnist")
+    assert (len(s.train), len(s.val), len(s.test)) == (54000, 6000, 10000)
+    assert torch.bincount(s.test.labels).tolist() == [1000] * 10  # the official test split, untouched
+    assert torch.bincount(s.val.labels).tolist() == [600] * 10
+    assert s.info.class_names[0] == "T-shirt/top" and s.train.images.dtype == torch.uint8
+
+
 # --------------------------------------------------------------------------- CIFAR-10 / CIFAR-100 (python batches)
 
 

@@ -70,6 +70,7 @@ OPTIONAL: dict[str, type | tuple[type, ...]] = {
     "card": dict,
     "parent": dict,
     "forgotten": dict,
+    "data_root": str,  # the folder the training data came from (data.dataset_of looks there first)
 }
 
 

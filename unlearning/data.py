@@ -6,10 +6,13 @@ same way. Embedded datasets (``mnist5k``, ``digits``) ship inside pip packages: 
 
 On-disk formats (under the root folder; ``UNLEARNING_DATA`` or ``./data`` when none is given):
 
-- ``mnist`` / ``fashion-mnist``: read by torchvision from ``<root>/MNIST/raw/`` or
-  ``<root>/FashionMNIST/raw/``: the four uncompressed idx files ``train-images-idx3-ubyte``,
-  ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``. torchvision
-  checks only that they exist (its md5 sums cover the downloaded ``.gz`` archives, not these files).
+- ``mnist`` / ``fashion-mnist``: the four idx files ``train-images-idx3-ubyte``,
+  ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, each plain or
+  gzipped (``.gz``), read by ``read_idx`` (header checked, size bounded). Looked for in the root
+  itself, in torchvision's ``<root>/MNIST/raw/`` or ``<root>/FashionMNIST/raw/``, and, when no root
+  is given, in Debian's ``/usr/share/datasets/fashion-mnist/`` (``apt-get install
+  dataset-fashion-mnist``) or ``/usr/share/datasets/mnist/``. The 60,000 training images give a
+  seeded, stratified 10 % validation split; the official 10,000 test images stay the test split.
 - ``cifar10`` / ``cifar100``: the "python version" folders ``<root>/cifar-10-batches-py/``
   (``data_batch_1..5``, ``test_batch``, ``batches.meta``) and ``<root>/cifar-100-python/``
   (``train``, ``test``, ``meta``). Those files are pickles, so we read them ourselves with an
@@ -21,8 +24,10 @@ On-disk formats (under the root folder; ``UNLEARNING_DATA`` or ``./data`` when n
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -98,6 +103,7 @@ class Splits:
     train: ImageTensors
     val: ImageTensors
     test: ImageTensors
+    source: str | None = None  # the folder the files came from (None: embedded in a package)
 
 
 DIGIT_NAMES = tuple(str(i) for i in range(10))
@@ -127,6 +133,26 @@ def stratified_split(labels: np.ndarray, fractions: tuple[float, ...], seed: int
         for k in range(len(fractions)):
             parts[k].extend(idx[bounds[k]:bounds[k + 1]].tolist())
     return [np.sort(np.asarray(p, dtype=np.int64)) for p in parts]
+
+
+def sample_indices(labels: np.ndarray, per_class: int, seed: int = 0) -> np.ndarray | None:
+    """Sorted indices of at most ``per_class`` items of each class, drawn with ``seed``; None when no class
+    has more (nothing to leave out)."""
+    labels = np.asarray(labels)
+    counts = np.bincount(labels) if len(labels) else np.zeros(0, dtype=np.int64)
+    if not len(counts) or counts.max() <= per_class:
+        return None
+    rng = np.random.default_rng(seed)
+    keep = [idx if len(idx) <= per_class else rng.choice(idx, size=per_class, replace=False)
+            for idx in (np.flatnonzero(labels == c) for c in range(len(counts)))]
+    return np.sort(np.concatenate(keep))
+
+
+def sample_per_class(ds: ImageTensors, per_class: int, seed: int = 0) -> ImageTensors:
+    """At most ``per_class`` items of each class (``sample_indices``); ``ds`` itself when none has more.
+    What every cost that would grow with the data reads instead of the whole split."""
+    idx = sample_indices(ds.labels.numpy(), per_class, seed)
+    return ds if idx is None else ds.subset(idx)
 
 
 def _from_arrays(info: DatasetInfo, images: np.ndarray, labels: np.ndarray, seed: int,
@@ -183,39 +209,116 @@ def _checked(info: DatasetInfo, where: str, images: np.ndarray, labels: np.ndarr
 
 
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+DEBIAN_DATA = Path("/usr/share/datasets")  # where Debian's dataset-* packages put their files
+MAX_IDX_BYTES = 64 * 2**20  # the largest idx file read (Fashion-MNIST's training images: 47 MB unpacked)
 
 
-def _mnist_loader(cls_name: str, info: DatasetInfo) -> Callable[..., Splits]:
-    """MNIST-family loader: torchvision reads the idx files (it verifies no checksum on them) and downloads."""
+@dataclass(frozen=True)
+class IdxFormat:
+    """Where one MNIST-family dataset's four idx files may live, and the package that ships them."""
+
+    torchvision_class: str  # torchvision's layout: <root>/<class>/raw/, and the downloader
+    debian_folder: str  # <DEBIAN_DATA>/<folder>/*-idx?-ubyte.gz
+    apt_package: str | None  # the Debian package that installs them, if there is one
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """One idx file of unsigned bytes (plain or gzipped), checked against its own header; never more than
+    ``MAX_IDX_BYTES`` are unpacked (a gzip bomb stops there)."""
+    import gzip
+
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            data = f.read(MAX_IDX_BYTES + 1)
+    except (OSError, EOFError) as e:
+        raise DataError(f"cannot read {path}: {e}") from None
+    if len(data) > MAX_IDX_BYTES:
+        raise DataError(f"{path} unpacks to more than {MAX_IDX_BYTES // 2**20} MiB; not an MNIST-family idx file")
+    if len(data) < 4 or data[:3] != b"\x00\x00\x08" or not 1 <= data[3] <= 4:
+        raise DataError(f"{path} is not an idx file of unsigned bytes (bad magic number)")
+    ndim = data[3]
+    head = 4 + 4 * ndim
+    if len(data) < head:
+        raise DataError(f"{path} is truncated (incomplete header)")
+    dims = struct.unpack(f">{ndim}I", data[4:head])
+    if len(data) - head != int(np.prod(dims, dtype=np.int64)):
+        raise DataError(f"{path} holds {len(data) - head} bytes of data, its header promises {dims}")
+    return np.frombuffer(data, dtype=np.uint8, offset=head).reshape(dims).copy()
+
+
+def _idx_file(folder: Path, name: str) -> Path | None:
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def idx_folders(fmt: IdxFormat, root: str | None) -> list[Path]:
+    """The folders searched, in order: the root itself and torchvision's ``<root>/<class>/raw`` (root: the
+    argument, else ``UNLEARNING_DATA``, else ``./data``), then, with no root given, Debian's folder."""
+    where = Path(_torchvision_root(root))
+    folders = [where, where / fmt.torchvision_class / "raw"]
+    if root is None:
+        folders.append(DEBIAN_DATA / fmt.debian_folder)
+    return folders
+
+
+def find_idx(fmt: IdxFormat, root: str | None) -> tuple[Path, dict[str, Path]] | None:
+    """The first searched folder holding all four idx files (each plain or ``.gz``), with their paths."""
+    for folder in idx_folders(fmt, root):
+        files = {name: _idx_file(folder, name) for name in MNIST_FILES}
+        if all(files.values()):
+            return folder, files  # type: ignore[return-value]
+    return None
+
+
+def _missing_idx(info: DatasetInfo, fmt: IdxFormat, root: str | None) -> DataError:
+    """One line: where we looked (and what a half-filled folder lacks), what to install, what to pass."""
+    looked = []
+    for folder in idx_folders(fmt, root):
+        lacking = [name for name in MNIST_FILES if _idx_file(folder, name) is None]
+        looked.append(f"{folder} (lacks {', '.join(lacking)})" if len(lacking) < len(MNIST_FILES) else str(folder))
+    install = (f"install Debian's package {fmt.apt_package} (apt-get install {fmt.apt_package}), "
+               if fmt.apt_package else "")
+    return DataError(f"{info.name} not found: none of {'; '.join(looked)} holds the four idx files "
+                     f"({MNIST_FILES[0]}[.gz] and the other three); {install}or pass the folder that holds them "
+                     f"(--data-root), or allow the download (the app's download box, train --download)")
+
+
+def _mnist_loader(fmt: IdxFormat, info: DatasetInfo) -> Callable[..., Splits]:
+    """MNIST-family loader: the four idx files, gzipped (Debian, the official archives) or not (torchvision)."""
 
     def load(root: str | None = None, download: bool = False, seed: int = 0) -> Splits:
-        import torchvision.datasets as tvd
+        found = find_idx(fmt, root)
+        if found is None and download:
+            import torchvision.datasets as tvd
 
-        cls = getattr(tvd, cls_name)
-        where = _torchvision_root(root)
-        raw = Path(where) / cls_name / "raw"
-        processed = Path(where) / cls_name / "processed"  # torchvision's legacy training.pt / test.pt
+            where = _torchvision_root(root)
+            try:  # torchvision checks the archives' md5 and unpacks them into <where>/<class>/raw
+                getattr(tvd, fmt.torchvision_class)(where, train=True, download=True)
+            except Exception as e:
+                raise DataError(f"{info.name}: download into {Path(where) / fmt.torchvision_class / 'raw'} failed "
+                                f"({type(e).__name__}: {e})") from None
+            found = find_idx(fmt, root)
+        if found is None:
+            raise _missing_idx(info, fmt, root)
+        folder, files = found
+        parts = []
+        for prefix in ("train", "t10k"):
+            try:
+                images = read_idx(files[f"{prefix}-images-idx3-ubyte"])
+                labels = read_idx(files[f"{prefix}-labels-idx1-ubyte"])
+            except DataError as e:
+                raise DataError(f"{info.name}: {e}") from None
+            if images.ndim != 3 or labels.ndim != 1:
+                raise DataError(f"{info.name}: {folder}: {prefix} images must be [N, 28, 28] and labels [N], "
+                                f"found {images.shape} and {labels.shape}")
+            parts.append(_checked(info, str(folder), images[:, None], labels.astype(np.int64)))
+        splits = _train_test(info, *parts, seed)
+        return dataclasses.replace(splits, source=str(folder.resolve()))
 
-        def missing() -> list[str]:
-            if (processed / "training.pt").is_file() and (processed / "test.pt").is_file():
-                return []
-            return [f for f in MNIST_FILES if not (raw / f).is_file()]
-
-        if missing() and not download:
-            raise DataError(f"{info.name} not found: {raw} lacks {', '.join(missing())} (the uncompressed idx "
-                            f"files). Put them there or allow the download (--download / the app's download box).")
-        try:
-            train = cls(where, train=True, download=download)
-            test = cls(where, train=False, download=download)
-        except Exception as e:  # torchvision signals bad files with assert / RuntimeError / TypeError / ValueError
-            if missing():
-                raise DataError(f"{info.name}: download into {raw} failed ({type(e).__name__}: {e})") from None
-            raise DataError(f"{info.name}: cannot read the idx files in {raw}: {type(e).__name__}: {e}") from None
-        # The class names are the registry's (torchvision's MNIST says "0 - zero"; ours match mnist5k's "0").
-        parts = [_checked(info, str(raw), ds.data.numpy()[:, None], ds.targets.numpy()) for ds in (train, test)]
-        return _train_test(info, *parts, seed)
-
-    load.__doc__ = f"torchvision's {cls_name} from a local folder (downloaded only when asked)."
+    load.__doc__ = (f"{info.name} from its four idx files: the folder given, torchvision's "
+                    f"<root>/{fmt.torchvision_class}/raw, or Debian's {DEBIAN_DATA / fmt.debian_folder}.")
     return load
 
 
@@ -344,7 +447,8 @@ def _cifar_loader(fmt: _CifarFormat, info: DatasetInfo) -> Callable[..., Splits]
                 labels.append(np.asarray(lab, dtype=np.int64).reshape(-1))
             return _checked(info_, f"{folder} ({', '.join(batches)})", np.concatenate(images), np.concatenate(labels))
 
-        return _train_test(info_, part(fmt.train), part(fmt.test), seed)
+        return dataclasses.replace(_train_test(info_, part(fmt.train), part(fmt.test), seed),
+                                   source=str(Path(where).resolve()))
 
     load.__doc__ = (f"{info.name} from the python-format batches in <root>/{fmt.folder}/ (downloaded from the "
                     f"official archive only when asked; read without executing any pickle code).")
@@ -403,15 +507,16 @@ def load_imagefolder(root: str | None = None, download: bool = False, seed: int 
     if len(classes) < 2:
         raise DataError(f"imagefolder: need at least two classes, found {classes}")
     info = DatasetInfo("imagefolder", tuple(classes), (3, size, size), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
-    return _train_test(info, splits["train"], splits["test"], seed)
+    return dataclasses.replace(_train_test(info, splits["train"], splits["test"], seed), source=str(base.resolve()))
 
 
 LOADERS: dict[str, Callable[..., Splits]] = {
     "mnist5k": load_mnist5k,
     "digits": load_digits,
-    "mnist": _mnist_loader("MNIST", DatasetInfo("mnist", DIGIT_NAMES, (1, 28, 28), *RAW_GREY)),
-    "fashion-mnist": _mnist_loader(
-        "FashionMNIST", DatasetInfo("fashion-mnist", FASHION_NAMES, (1, 28, 28), *RAW_GREY)),
+    "mnist": _mnist_loader(IdxFormat("MNIST", "mnist", None),
+                           DatasetInfo("mnist", DIGIT_NAMES, (1, 28, 28), *RAW_GREY)),
+    "fashion-mnist": _mnist_loader(IdxFormat("FashionMNIST", "fashion-mnist", "dataset-fashion-mnist"),
+                                   DatasetInfo("fashion-mnist", FASHION_NAMES, (1, 28, 28), *RAW_GREY)),
     "cifar10": _cifar_loader(CIFAR10_FORMAT, DatasetInfo(
         "cifar10", CIFAR10_NAMES, (3, 32, 32), (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))),
     "cifar100": _cifar_loader(CIFAR100_FORMAT, DatasetInfo(
@@ -420,6 +525,18 @@ LOADERS: dict[str, Callable[..., Splits]] = {
     "imagefolder": load_imagefolder,
 }
 EMBEDDED = ("mnist5k", "digits")
+
+
+def dataset_of(meta: dict, root: str | None = None, seed: int = 0) -> Splits:
+    """A checkpoint's own dataset (``meta["dataset"]``): from ``root`` when given, else from the folder it was
+    trained from (``meta["data_root"]``) while that still holds the files, else wherever ``load_dataset`` finds it."""
+    recorded = meta.get("data_root")
+    if root is None and isinstance(recorded, str) and meta["dataset"] not in EMBEDDED:
+        try:
+            return load_dataset(meta["dataset"], root=recorded, seed=seed)
+        except DataError:
+            pass  # moved or deleted since training: search as for any other model
+    return load_dataset(meta["dataset"], root=root, seed=seed)
 
 
 def load_dataset(name: str, root: str | None = None, download: bool = False, seed: int = 0) -> Splits:
