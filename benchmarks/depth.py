@@ -31,7 +31,7 @@ import torch  # noqa: E402
 
 from unlearning import audit as A  # noqa: E402
 from unlearning import comparison, forgetting, zoo  # noqa: E402
-from unlearning.data import load_dataset  # noqa: E402
+from unlearning.data import dataset_of  # noqa: E402
 from unlearning.metrics import evaluate  # noqa: E402
 from unlearning.privacy import membership_attack  # noqa: E402
 from unlearning.references import find_reference, retrained_reference  # noqa: E402
@@ -180,7 +180,10 @@ def retain_drops(rows: list[dict]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", nargs="+", default=[m.name for m in zoo.list_zoo()])
+    ap.add_argument("--models", nargs="+", default=[m.name for m in zoo.list_zoo()],
+                    help="shipped model names or checkpoint paths (default: the whole zoo)")
+    ap.add_argument("--data-root", default=None, help="the folder holding the models' dataset (default: where each "
+                    "was trained from, else searched)")
     ap.add_argument("--sets", nargs="+", default=["singles"], choices=sorted(SETS))
     ap.add_argument("--classes", nargs="+", default=None, help="only these class sets, e.g. 3 1+7")
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
@@ -200,12 +203,16 @@ def main(argv: list[str] | None = None) -> int:
         return _write_docs(rows) if args.write_docs else 0
     torch.set_num_threads(args.threads)
     log = (lambda msg: print(msg, file=sys.stderr, flush=True))
-    splits = load_dataset("mnist5k", seed=0)
+    try:
+        chosen = [zoo.find_model(name) for name in args.models]
+    except ValueError as e:
+        ap.error(str(e))
     sets = ([tuple(int(c) for c in s.split("+")) for s in args.classes] if args.classes
             else [s for k in args.sets for s in SETS[k]])
     rows = []
-    for name in args.models:
-        ckpt = next(m for m in zoo.list_zoo() if m.name == name).load()
+    for entry in chosen:
+        name, ckpt = entry.name, entry.load()
+        splits = dataset_of(ckpt.meta, root=args.data_root)
         for classes in sets:
             if args.with_reference_only and not args.train_missing and find_reference(ckpt, classes) is None:
                 continue

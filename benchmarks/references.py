@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from unlearning import zoo  # noqa: E402
-from unlearning.data import load_dataset  # noqa: E402
+from unlearning.data import dataset_of  # noqa: E402
 from unlearning.references import SHIPPED_REFERENCES, retrained_reference  # noqa: E402
 
 SETS = {"singles": zoo.SINGLES, "pairs": zoo.PAIRS, "fives": zoo.FIVES}
@@ -30,16 +30,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", nargs="+", default=[zoo.default_name()])
     ap.add_argument("--sets", nargs="+", default=["singles"], choices=sorted(SETS))
     ap.add_argument("--classes", nargs="+", type=int, default=None, help="only these single classes")
+    ap.add_argument("--pairs", nargs="+", default=None, help="only these class sets, e.g. 0+6")
     ap.add_argument("--out", type=Path, default=SHIPPED_REFERENCES)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--data-root", default=None, help="the folder holding the models' dataset (default: where "
+                    "each was trained, else searched)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    splits = load_dataset("mnist5k", seed=0)
     for name in args.models:
-        ckpt = next(m for m in zoo.list_zoo() if m.name == name).load()
+        ckpt = zoo.find_model(name).load()
+        splits = dataset_of(ckpt.meta, root=args.data_root)
         sets = [s for k in args.sets for s in SETS[k]]
-        if args.classes is not None:
-            sets = [(c,) for c in args.classes]
+        if args.classes is not None or args.pairs is not None:
+            sets = [(c,) for c in args.classes or ()] + [tuple(int(c) for c in p.split("+")) for p in args.pairs or ()]
         for classes in sets:
             t0 = time.perf_counter()
             ref = retrained_reference(ckpt, splits, classes, device="cpu", folder=args.out, folders=[args.out])

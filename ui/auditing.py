@@ -84,8 +84,9 @@ def _passes(model: nn.Module, splits: Splits, device) -> tuple[FeatureSet, dict[
 def model_facts(model: nn.Module, splits: Splits, forget: Sequence[int], device: str | torch.device | None = None,
                 shots: Sequence[int] = INSTANT_SHOTS) -> ModelFacts:
     """One forward pass per split (features and logits together), one probe per k, both attacks, A_F and
-    the layer Gram matrices for CKA; the model is only read."""
+    the layer Gram matrices for CKA; the model is only read. Reads the audit sample (``audit.audit_sample``)."""
     forget = sorted(set(int(c) for c in forget))
+    splits = audit.audit_sample(splits)
     fs, logits = _passes(model, splits, device)
     train_y, test_y = splits.train.labels, splits.test.labels
     mask = torch.isin(test_y, torch.tensor(forget))

@@ -30,14 +30,21 @@ from .results import ForgetResult, tensor_reports, unweighed_report
 CODE_SAFETY = 8.0  # "classifier": multiple of the smallest strength that forgets the codes
 VAL_SAFETY = 4.0  # "calibrated": multiple of the smallest strength that forgets codes and validation images
 STRENGTHS = tuple(10.0 ** (k / 8) for k in range(-24, 33))  # the geometric grid of alpha, 1e-3 .. 1e4
+# The most validation images of each class any mode reads (a seeded sample beyond that): the 5,000-digit
+# split holds 50 a class, so a 60,000-image model's forgetting costs what a 5,000-image one's does.
+VALIDATION_PER_CLASS = 50
+VALIDATION_SEED = 0
 
 
 def calibration_tensors(calibration, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The labelled validation images a mode reads: at most ``VALIDATION_PER_CLASS`` of each class, seeded."""
+    from .data import sample_indices, sample_per_class
+
     if calibration is None:
         raise ValueError("modes 'calibrated' and 'erase' (the default) need labelled validation images (calibration=...); "
                          "pipeline.forget_and_evaluate loads the dataset's validation split for you")
     if isinstance(calibration, ImageTensors):
-        images, labels = calibration.tensors()
+        images, labels = sample_per_class(calibration, VALIDATION_PER_CLASS, VALIDATION_SEED).tensors()
     else:
         try:
             images, labels = calibration
@@ -49,6 +56,9 @@ def calibration_tensors(calibration, codes: torch.Tensor) -> tuple[torch.Tensor,
                          f"got {tuple(images.shape)} and {tuple(labels.shape)}")
     if int(labels.min()) < 0 or int(labels.max()) >= len(codes):
         raise ValueError(f"calibration labels must lie in 0..{len(codes) - 1}")
+    idx = sample_indices(labels.cpu().numpy(), VALIDATION_PER_CLASS, VALIDATION_SEED)
+    if idx is not None:
+        images, labels = images[torch.as_tensor(idx)], labels[torch.as_tensor(idx)]
     return images.float(), labels
 
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from . import __version__, distributed, strict_json
 from .checkpoints import CheckpointError, load_checkpoint, read_meta, save_checkpoint
-from .data import LOADERS, DataError, load_dataset
+from .data import LOADERS, DataError, dataset_of, load_dataset
 from .forgetting import DEFAULT_MODE, MODES, NEEDS_VALIDATION
 from .device import pick_device
 from .inputs import class_index
@@ -73,7 +73,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
     names = ckpt.class_names
     classes = [class_index(c, names) for c in args.classes]
     d1, d2 = default_lambdas(ckpt.meta["arch"])
-    splits = load_dataset(ckpt.meta["dataset"], root=args.data_root)
+    splits = dataset_of(ckpt.meta, root=args.data_root)
     if splits.info.class_names != tuple(names):
         raise DataError(f"dataset {ckpt.meta['dataset']!r} has classes {list(splits.info.class_names)[:5]}..., "
                         f"the checkpoint {names[:5]}...")
@@ -123,7 +123,7 @@ def cmd_zoo(args: argparse.Namespace) -> int:
         raise ValueError(f"{'--only' if args.only else '--no-table'} needs --rebuild (listing the zoo shows every model)")
     if args.rebuild:
         log = (lambda msg: print(msg, file=sys.stderr, flush=True))
-        zoo.rebuild(names=args.only or None, table=not args.no_table, log=log)
+        zoo.rebuild(names=args.only or None, table=not args.no_table, log=log, data_root=args.data_root)
     models = zoo.list_zoo()
     if args.json:
         print(strict_json.dumps([{"name": m.name, "default": m.is_default, "path": str(m.path),
@@ -192,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--lambda1", type=float, default=None, help="per-tensor scale cap (default: the paper's)")
     f.add_argument("--lambda2", type=float, default=None, help="cap on the largest perturbation (default: the paper's)")
     f.add_argument("--device", default=None)
-    f.add_argument("--data-root", default=None)
+    f.add_argument("--data-root", default=None, help="the folder holding the model's dataset (default: the folder "
+                   "it was trained from, else ./data, $UNLEARNING_DATA or Debian's /usr/share/datasets)")
     f.add_argument("--save", default=None, help="write the forgotten model to this .safetensors path")
     f.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     f.set_defaults(func=cmd_forget)
@@ -209,12 +210,28 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--only", nargs="+", default=None, help="rebuild only these recipes (e.g. cnn-mnist5k)")
     z.add_argument("--no-table", action="store_true", help="with --rebuild: skip the forgetting table")
     z.add_argument("--json", action="store_true", help="print the listing as JSON")
+    z.add_argument("--data-root", default=None, help="with --rebuild: the folder holding the full-size zoo's "
+                   "Fashion-MNIST (default: Debian's /usr/share/datasets/fashion-mnist)")
     z.set_defaults(func=cmd_zoo)
+    for computing in (t, f, z):
+        computing.add_argument("--threads", type=_threads, default=None,
+                               help="CPU threads for torch (default: torch's own choice, one per core)")
     return p
+
+
+def _threads(text: str) -> int:
+    """``--threads``: a whole number from 1 to 1024."""
+    if not text.isdigit() or not 1 <= int(text) <= 1024:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 1024, got {text!r}")
+    return int(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         if getattr(args, "device", None):
             try:

@@ -59,9 +59,13 @@ def check_classes(classes: Iterable[int | str], num_classes: int, names: Sequenc
 
 
 def class_index(token: str, names: Sequence[str]) -> int:
-    """A class typed on the command line: a class name, else a plain decimal index (no sign, no point)."""
+    """A class typed on the command line: a class name (any case: ``trouser``, ``ANKLE BOOT``), else a plain
+    decimal index (no sign, no point)."""
     if token in names:
         return list(names).index(token)
+    folded = [i for i, n in enumerate(names) if n.casefold() == token.casefold()]
+    if len(folded) == 1:
+        return folded[0]
     if _DIGITS.fullmatch(token):
         return int(token)
     raise ValueError(f"unknown class {token!r}; classes are {list(names)} or their indices 0..{len(names) - 1}")
