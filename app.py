@@ -49,6 +49,15 @@ with st.sidebar:
         default = state.default_path()
         st.session_state[state.MODEL_KEY] = default if default in options else options[0]
     if options:
+        groups = state.group_by_dataset(entries)  # dataset -> its models' paths, the embedded digits first
+        st.session_state[state.DATASET_KEY] = next(d for d, paths in groups.items()
+                                                   if st.session_state[state.MODEL_KEY] in paths)
+        if len(groups) > 1:
+            st.selectbox("Data", list(groups), key=state.DATASET_KEY, format_func=state.dataset_title,
+                         on_change=state.first_model_of, args=(groups,),
+                         help="Models are grouped by the data they were trained on: the embedded digits, or the "
+                              "full-size Fashion-MNIST (60,000 clothes images, Debian's dataset-fashion-mnist).")
+        options = groups[st.session_state[state.DATASET_KEY]]
         st.selectbox("Model", options, key=state.MODEL_KEY, format_func=lambda p: labels.get(p, p),
                      help="Shipped models come with the app; yours are the ones this session trained or "
                           "uploaded (kept across a refresh: the address holds your key); local ones were put "

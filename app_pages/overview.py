@@ -47,7 +47,10 @@ with st.container(horizontal=True, gap="small", key="method_steps"):
             st.markdown(text)
 
 st.subheader("Try it: one click")
-default = state.default_path()
+demos = state.demo_models()  # digits, and clothes where the full-size data is installed
+kind = (st.segmented_control("Data", list(demos), default=next(iter(demos)), key="demo_data", required=True)
+        if len(demos) > 1 else next(iter(demos), None))
+default = demos.get(kind) if kind else None
 if default is None:
     st.error("The default model is missing from assets/models; pick or train one on the Model page.")
     st.stop()
@@ -86,8 +89,8 @@ if run is not None and run.matches(default):
             pass
         widgets.verdict_banner(view)
 else:
-    st.caption("Forgets the chosen digit from the shipped model with the default method and settings, then "
-               "measures every digit's accuracy on real test images before and after.")
+    st.caption("Forgets the chosen class from the shipped model with the default method and settings, then "
+               "measures every class's accuracy on real test images before and after.")
 
 # Everything above is on screen; while the reader reads, compute the demo's run (once per process).
 if st.session_state.get("demo_result") is None:

@@ -49,12 +49,13 @@ def measure(model, splits, classes, target, device="cpu") -> dict:
     """The depth figures of one model (no reference needed)."""
     n = len(splits.info.class_names)
     ev = evaluate(model, splits.test, n, device=device)
+    sample = A.audit_sample(splits)  # the attack, like every audit figure, reads a bounded sample
     fs = A.feature_set(model, splits, device)
     curve = A.relearn(model, splits, classes, target, device=device)
     return {"forget_accuracy": ev.forget_accuracy(classes), "retain_accuracy": ev.retain_accuracy(classes),
             "probe_forget": A.probe(fs, classes).forget_test, "relearn_steps": curve.steps_to_50,
             "relearn_steps_90": curve.steps_to_90,
-            "mia_entropy": membership_attack(model, splits.train, splits.test, classes, device=device).member_fraction,
+            "mia_entropy": membership_attack(model, sample.train, sample.test, classes, device=device).member_fraction,
             "mia_svc": A.svc_mia(model, splits, classes, device), "_features": fs}
 
 

@@ -30,9 +30,11 @@ def main() -> int:
     ap.add_argument("--models", nargs="+", default=None,
                     help="measure only these shipped models; the others keep their rows from the existing CSV")
     ap.add_argument("--no-default", action="store_true", help="leave assets/models/DEFAULT as it is")
+    ap.add_argument("--data-root", default=None, help="the folder holding the models' datasets (default: where each "
+                    "was trained from, else searched)")
     args = ap.parse_args()
     rows = zoo.make_table(csv_path=Path(args.csv), md_path=Path(args.md), modes=args.modes,
-                          write_default=not args.no_default, names=args.models,
+                          write_default=not args.no_default, names=args.models, data_root=args.data_root,
                           log=lambda m: print(m, file=sys.stderr, flush=True))
     missed = [s for s in zoo.summaries(rows) if s.mode == DEFAULT_MODE and not s.meets_targets]
     for s in zoo.summaries(rows):

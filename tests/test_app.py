@@ -474,3 +474,31 @@ def test_the_theme_choice_goes_into_the_address():
     at.segmented_control(key="theme_choice").set_value("Dark").run()
     assert not at.exception
     assert any("stActiveTheme" in h.proto.body for h in at.get("html"))  # the script that applies it
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file(),
+                    reason="Debian's dataset-fashion-mnist is not installed")
+def test_the_sidebar_groups_models_by_dataset_and_a_full_size_model_forgets_on_its_clothes():
+    at = app()
+    data = at.sidebar.selectbox(key="_dataset")
+    assert data.value == "mnist5k" and "Clothes: Fashion-MNIST, 70,000" in data.options
+    data.set_value("fashion-mnist").run()
+    model = at.sidebar.selectbox(key="model_path")
+    assert model.value.endswith("resnet8-fashion.safetensors")  # the full-size default comes first
+    assert all("fashion" in o for o in model.options)
+    at.switch_page("app_pages/forget.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["_dataset"] == "fashion-mnist"  # the group follows the model across pages
+    names = at.multiselect(key="classes::resnet8-fashion").options
+    assert names[0] == "T-shirt/top" and "Ankle boot" in names  # the dataset's own class names
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file(),
+                    reason="Debian's dataset-fashion-mnist is not installed")
+def test_the_overview_demo_offers_clothes_as_well_as_digits():
+    at = app()
+    data = at.button_group(key="demo_data")
+    assert data.options[0].content == "Digits" and len(data.options) == 2
+    data.set_value("Clothes (60,000 images)").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Ankle boot" in [o.content for o in at.button_group(key="demo_class").options]

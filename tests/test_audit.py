@@ -1,5 +1,6 @@
 """The depth audit on cases with a known answer: a classifier-row edit is hidden, retraining is forgotten."""
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -56,13 +57,36 @@ def test_depth_verdict_levels_and_thresholds():
     assert v.thresholds["forgotten_at_most"] == pytest.approx(0.65) and "64%" in v.message
 
 
-def test_probe_sees_every_retained_image_and_k_per_forgotten_class(digits, digits_mlp):
+def test_probe_is_balanced_and_more_shots_recover_more(digits, digits_mlp):
     fs = A.feature_set(digits_mlp.model, digits, device="cpu")
     one, many, full = (A.probe(fs, FORGET, k=k, draws=3) for k in (1, 50, None))
     assert one.draws == 3 and full.draws == 1 and full.k is None
     assert one.forget_test < many.forget_test <= full.forget_test + 0.05  # more labelled images, more recovered
     assert 0.8 < full.retain_test <= 1.0
     assert A.probe(fs, FORGET, k=10, seed=1) == A.probe(fs, FORGET, k=10, seed=1)  # seeded
+
+
+def test_audit_sample_is_bounded_per_class_whatever_the_dataset_size(digits):
+    big = A.audit_sample(dataclasses.replace(digits, train=digits.train.subset(
+        torch.arange(len(digits.train)).repeat(4))))  # a training split four times the size
+    counts = torch.bincount(big.train.labels)
+    assert int(counts.max()) == A.AUDIT_TRAIN_PER_CLASS and len(counts) == 10
+    assert A.audit_sample(digits).test is digits.test  # a split already that small is kept whole
+
+
+def test_the_probe_reads_a_fixed_number_of_retained_images_per_class(monkeypatch, digits, digits_mlp):
+    """At 60,000 images the old probe saw 48,600 retained against 10 and never found the class, even in the
+    original; now it reads PROBE_RETAIN_PER_CLASS of each retained class beside the k forgotten ones."""
+    from sklearn.linear_model import LogisticRegression
+
+    seen = []
+    real_fit = LogisticRegression.fit
+    monkeypatch.setattr(LogisticRegression, "fit", lambda self, x, y, *a, **k: seen.append(np.bincount(y)) or
+                        real_fit(self, x, y, *a, **k))
+    fs = A.feature_set(digits_mlp.model, digits, device="cpu")
+    A.probe(fs, FORGET, k=10, draws=1, retain_per_class=20)
+    kept = [c for c in range(10) if c not in FORGET]
+    assert all(seen[0][c] == 10 for c in FORGET) and all(seen[0][c] == 20 for c in kept)
 
 
 def test_relearning_curve_counts_steps_to_half_and_most_of_the_original(digits, digits_mlp, row_edit):

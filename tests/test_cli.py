@@ -128,3 +128,20 @@ def test_train_and_forget_warn_on_a_model_that_did_not_learn_its_codes(tmp_path,
     captured = capsys.readouterr()
     assert captured.err.startswith("warning: the model recognises only")
     json.loads(captured.out)
+
+
+def test_forget_takes_a_shipped_model_by_name_and_class_names_in_any_case(capsys):
+    from unlearning.cli import main
+
+    assert main(["forget", "mlp-mnist5k", "--classes", "3", "--no-depth", "--mode", "classifier", "--json",
+                 "--threads", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["forget_classes"] == [3]
+    from unlearning.inputs import class_index
+
+    names = ["T-shirt/top", "Trouser", "Ankle boot"]
+    assert class_index("ankle BOOT", names) == 2 and class_index("Trouser", names) == 1
+    assert main(["forget", "no-such-model", "--classes", "3"]) == 2
+    assert "neither a shipped model" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # argparse refuses it before anything runs
+        main(["forget", "mlp-mnist5k", "--classes", "3", "--threads", "0"])
+    assert stop.value.code == 2 and "whole number from 1 to 1024" in capsys.readouterr().err

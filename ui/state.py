@@ -17,10 +17,10 @@ from typing import Any
 import streamlit as st
 
 from unlearning.checkpoints import Checkpoint, CheckpointError, load_checkpoint
-from unlearning.data import DataError, ImageTensors, Splits, load_dataset
+from unlearning.data import EMBEDDED, TITLES, DataError, ImageTensors, Splits, load_dataset
 from unlearning.device import available_devices, describe, pick_device
 from unlearning.metrics import Evaluation, evaluate
-from unlearning.storage import SUFFIX, ModelEntry, default_model_path, list_models, model_folders
+from unlearning.storage import SHIPPED_DIR, SUFFIX, ModelEntry, default_model_path, list_models, model_folders
 
 from . import analysis, owner
 
@@ -70,6 +70,45 @@ def shared_before(path: str | Path, device: str) -> Evaluation:
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _listing(owner: str | None, stamp: tuple) -> list[ModelEntry]:
     return list_models(owner=owner)
+
+
+DATASET_KEY = "_dataset"  # the sidebar's dataset group; follows the chosen model
+
+
+def group_by_dataset(entries: list[ModelEntry]) -> dict[str, list[str]]:
+    """The listed models' paths by the dataset they were trained on: embedded data first, each dataset's
+    default model first in its group, the listing's order otherwise."""
+    from unlearning.zoo import dataset_default
+
+    groups: dict[str, list[str]] = {}
+    for e in sorted(entries, key=lambda e: (e.meta["dataset"] not in EMBEDDED,
+                                            e.name != dataset_default(e.meta["dataset"]))):
+        groups.setdefault(e.meta["dataset"], []).append(str(e.path))
+    return groups
+
+
+def demo_models() -> dict[str, str]:
+    """The Overview demo's models, by the kind of data: the default digits model, and the full-size
+    Fashion-MNIST default where Debian's data is installed."""
+    from unlearning.data import is_available
+    from unlearning.zoo import FULL_SIZE_DEFAULT, recipe
+
+    out = {}
+    if default_path() is not None:
+        out["Digits"] = default_path()
+    full = SHIPPED_DIR / f"{FULL_SIZE_DEFAULT}{SUFFIX}"
+    if full.is_file() and is_available(recipe(FULL_SIZE_DEFAULT).dataset):
+        out["Clothes (60,000 images)"] = str(full)
+    return out
+
+
+def dataset_title(name: str) -> str:
+    return TITLES.get(name, name)
+
+
+def first_model_of(groups: dict[str, list[str]]) -> None:
+    """A new dataset group was picked: select its first model (the shipped ones are listed first)."""
+    st.session_state[MODEL_KEY] = groups[st.session_state[DATASET_KEY]][0]
 
 
 def model_entries() -> list[ModelEntry]:

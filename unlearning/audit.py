@@ -37,13 +37,11 @@ from torch import nn
 from .data import ImageTensors, Splits, to_floats
 from .device import pick_device
 from .layers import layer_outputs, penultimate
-from .metrics import predict
+from .metrics import FORGOTTEN_AT_MOST, RETAIN_DROP_AT_MOST, predict
 from .strict_json import finite
 
 ProgressFn = Callable[[float, str], None]
 
-FORGOTTEN_AT_MOST = 0.02  # outputs: the forgotten classes' accuracy at most this (as pipeline.verdict)
-RETAIN_DROP_AT_MOST = 0.03  # the remaining classes may lose at most 3 points for a success (as pipeline.verdict)
 DEPTH_MARGIN = 0.05  # recoverability within 5 points of the retrained model's counts as forgotten
 HIDDEN_SHARE = 0.5  # less than half of the original-to-retrained probe gap closed: hidden
 PROBE_SHOTS = (1, 5, 10, 50)

@@ -6,6 +6,7 @@ by field, rebuilds the architecture it names, and loads the weights with ``stric
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -224,3 +225,14 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
                               f"with {len(meta['class_names'])} classes: {' '.join(first[:3])[:400]}") from None
     # the codes follow the model's dtype (float32 here), never the other way round
     return Checkpoint(model.to(device).eval(), codes.to(device, next(model.parameters()).dtype), meta)
+
+
+def weights_sha256(ckpt: Checkpoint) -> str:
+    """SHA-256 over every state-dict tensor (sorted by name) and the codes: what the card vouches for."""
+    h = hashlib.sha256()
+    tensors = {f"model.{k}": v for k, v in ckpt.model.state_dict().items()}
+    tensors["codes"] = ckpt.codes
+    for k in sorted(tensors):
+        h.update(k.encode())
+        h.update(tensors[k].detach().to("cpu").contiguous().numpy().tobytes())
+    return h.hexdigest()

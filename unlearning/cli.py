@@ -56,6 +56,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checkpoint_path(text: str) -> str:
+    """A checkpoint argument: a file path, or the name of a shipped model (``resnet8-fashion``)."""
+    if os.path.exists(text) or os.sep in text or text.endswith(".safetensors"):
+        return text  # a path: the loader says what is wrong with it
+    from . import zoo
+
+    return str(zoo.find_model(text).path)
+
+
 def _fmt(v: float, spec: str = ".4f") -> str:
     return format(v, spec) if isinstance(v, (int, float)) and math.isfinite(v) else "n/a"
 
@@ -69,7 +78,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
         raise ValueError(f"--lambda1 / --lambda2 apply to --mode paper only; mode {args.mode!r} does not use them")
     if args.save:
         check_target(args.save, probe=True, create=False)  # a bad --save fails now, not after the forgetting
-    ckpt = load_checkpoint(args.checkpoint)
+    ckpt = load_checkpoint(_checkpoint_path(args.checkpoint))
     names = ckpt.class_names
     classes = [class_index(c, names) for c in args.classes]
     d1, d2 = default_lambdas(ckpt.meta["arch"])
@@ -143,7 +152,7 @@ def cmd_zoo(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    print(strict_json.dumps(read_meta(args.checkpoint), indent=2, sort_keys=True))
+    print(strict_json.dumps(read_meta(_checkpoint_path(args.checkpoint)), indent=2, sort_keys=True))
     return 0
 
 
@@ -180,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("forget", help="forget classes in one shot and measure it on the test split",
                        description="Forget classes in one shot and evaluate on the dataset's test split: on the "
                                    "outputs (A_F, A_R) and on the features (is the class gone or only hidden?).")
-    f.add_argument("checkpoint")
+    f.add_argument("checkpoint", help="a .safetensors file, or a shipped model's name (e.g. resnet8-fashion)")
     f.add_argument("--classes", nargs="+", required=True, help="class indices or names to forget")
     f.add_argument("--mode", default=DEFAULT_MODE, choices=list(MODES),
                    help=f"default {DEFAULT_MODE}; " + "; ".join(f"{k}: {v}" for k, v in MODES.items())

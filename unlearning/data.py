@@ -510,12 +510,13 @@ def load_imagefolder(root: str | None = None, download: bool = False, seed: int 
     return dataclasses.replace(_train_test(info, splits["train"], splits["test"], seed), source=str(base.resolve()))
 
 
+IDX_FORMATS = {"mnist": IdxFormat("MNIST", "mnist", None),
+               "fashion-mnist": IdxFormat("FashionMNIST", "fashion-mnist", "dataset-fashion-mnist")}
 LOADERS: dict[str, Callable[..., Splits]] = {
     "mnist5k": load_mnist5k,
     "digits": load_digits,
-    "mnist": _mnist_loader(IdxFormat("MNIST", "mnist", None),
-                           DatasetInfo("mnist", DIGIT_NAMES, (1, 28, 28), *RAW_GREY)),
-    "fashion-mnist": _mnist_loader(IdxFormat("FashionMNIST", "fashion-mnist", "dataset-fashion-mnist"),
+    "mnist": _mnist_loader(IDX_FORMATS["mnist"], DatasetInfo("mnist", DIGIT_NAMES, (1, 28, 28), *RAW_GREY)),
+    "fashion-mnist": _mnist_loader(IDX_FORMATS["fashion-mnist"],
                                    DatasetInfo("fashion-mnist", FASHION_NAMES, (1, 28, 28), *RAW_GREY)),
     "cifar10": _cifar_loader(CIFAR10_FORMAT, DatasetInfo(
         "cifar10", CIFAR10_NAMES, (3, 32, 32), (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))),
@@ -525,6 +526,23 @@ LOADERS: dict[str, Callable[..., Splits]] = {
     "imagefolder": load_imagefolder,
 }
 EMBEDDED = ("mnist5k", "digits")
+TITLES = {  # how people see each dataset (the app's sidebar groups models under these)
+    "mnist5k": "Digits: 5,000 MNIST (embedded)",
+    "digits": "Digits: 8x8 (embedded)",
+    "mnist": "Digits: MNIST, 70,000",
+    "fashion-mnist": "Clothes: Fashion-MNIST, 70,000",
+    "cifar10": "Colour: CIFAR-10",
+    "cifar100": "Colour: CIFAR-100",
+    "imagefolder": "Your own image folders",
+}
+
+
+def is_available(name: str, root: str | None = None) -> bool:
+    """Whether ``load_dataset(name, root)`` would find its files, without reading them (embedded: always)."""
+    if name in EMBEDDED:
+        return True
+    fmt = IDX_FORMATS.get(name)
+    return find_idx(fmt, root) is not None if fmt is not None else False
 
 
 def dataset_of(meta: dict, root: str | None = None, seed: int = 0) -> Splits:

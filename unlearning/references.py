@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .baselines import ProgressFn, StopFn, run_baseline
-from .checkpoints import Checkpoint, CheckpointError, load_checkpoint, read_meta, save_checkpoint
+from .checkpoints import Checkpoint, CheckpointError, load_checkpoint, read_meta, save_checkpoint, weights_sha256
 from .data import Splits
 from .storage import ROOT
-from .zoo import weights_sha256
 
 SHIPPED_REFERENCES = ROOT / "assets" / "references"
 

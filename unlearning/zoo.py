@@ -15,7 +15,6 @@ holds one row per model, mode and forgotten class set; ``table_rows`` reads it f
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import platform
 import time
@@ -26,7 +25,7 @@ from typing import Any
 
 import torch
 
-from .checkpoints import Checkpoint, load_checkpoint, read_meta, save_checkpoint
+from .checkpoints import Checkpoint, load_checkpoint, read_meta, save_checkpoint, weights_sha256  # noqa: F401
 from .data import EMBEDDED, dataset_of, load_dataset
 from .safe_io import atomic_write_text
 from .storage import ROOT, SHIPPED_DIR, SUFFIX
@@ -114,17 +113,6 @@ def recipe(name: str) -> Recipe:
     raise KeyError(f"no zoo recipe named {name!r}; the zoo has {[r.name for r in RECIPES]}")
 
 
-def weights_sha256(ckpt: Checkpoint) -> str:
-    """SHA-256 over every state-dict tensor (sorted by name) and the codes: what the card vouches for."""
-    h = hashlib.sha256()
-    tensors = {f"model.{k}": v for k, v in ckpt.model.state_dict().items()}
-    tensors["codes"] = ckpt.codes
-    for k in sorted(tensors):
-        h.update(k.encode())
-        h.update(tensors[k].detach().to("cpu").contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
 # ---------------------------------------------------------------------------------------------
 # Listing
 
@@ -156,8 +144,13 @@ def default_name(folder: Path = SHIPPED_DIR) -> str:
     return text[: -len(SUFFIX)] if text.endswith(SUFFIX) else text
 
 
+def dataset_default(dataset: str, folder: Path = SHIPPED_DIR) -> str:
+    """The model offered first for a dataset: the full-size default on Fashion-MNIST, else ``DEFAULT``'s."""
+    return FULL_SIZE_DEFAULT if dataset == recipe(FULL_SIZE_DEFAULT).dataset else default_name(folder)
+
+
 def list_zoo(folder: Path = SHIPPED_DIR) -> list[ZooModel]:
-    """The shipped models in recipe order (the default first), with their metadata."""
+    """The shipped models in recipe order (the default first, then the full-size default), with their metadata."""
     default = default_name(folder)
     order = {r.name: i for i, r in enumerate(RECIPES)}
     found = []
@@ -166,7 +159,8 @@ def list_zoo(folder: Path = SHIPPED_DIR) -> list[ZooModel]:
             continue
         name = path.name[: -len(SUFFIX)]
         found.append(ZooModel(name, path, read_meta(path), name == default, path.with_suffix(".md")))
-    return sorted(found, key=lambda m: (not m.is_default, order.get(m.name, len(order)), m.name))
+    return sorted(found, key=lambda m: (not m.is_default, m.name != FULL_SIZE_DEFAULT, order.get(m.name, len(order)),
+                                        m.name))
 
 
 def find_model(name_or_path: str, folder: Path = SHIPPED_DIR) -> ZooModel:
@@ -467,8 +461,10 @@ def table_markdown(rows: Sequence[dict[str, Any]], default_mode: str, default_mo
         "# Forgetting table (generated)",
         "",
         "Made by `python benchmarks/forgetting_table.py` (also run by `python -m unlearning zoo --rebuild`) from "
-        "the checkpoints in `assets/models/`. Every number is measured on the real `mnist5k` test split "
-        "(1,000 digits); the `calibrated` mode looks at the validation split only. A_F / A_R: test accuracy on "
+        "the checkpoints in `assets/models/`. Every number is measured on the model's own real test split "
+        "(`mnist5k`: 1,000 digits; `fashion-mnist`: the official 10,000 images); the modes that read images read "
+        "at most 50 validation images a class (`classifier_edit.VALIDATION_PER_CLASS`), never the test split. "
+        "A_F / A_R: test accuracy on "
         "the forgotten / remaining classes, before and after; drop: A_R before minus after, in points; "
         "E_F: share of the forgotten classes' accuracy removed, in percent; seconds: the whole forgetting "
         f"(Fisher, perturbation, calibration) on {TABLE_THREADS} CPU thread, torch {torch.__version__}.",

@@ -1,0 +1,93 @@
+"""Does a 60,000-image model cost what a 5,000-image one does? Forgetting and the depth check, timed.
+
+    python benchmarks/scale_check.py                  # ResNet-8 on 5,000 digits against ResNet-8 on Fashion-MNIST
+    python benchmarks/scale_check.py --small mlp-mnist5k --large mlp-fashion
+
+One process, one CPU thread (``--threads``), the default mode. Each model forgets every single class
+once untimed (warm-up: lazy imports, caches), then every class again, timed by the method's own
+``seconds["total"]``; the median and the ratio large / small are printed (target: at most 2x). Then
+the depth check (``pipeline.check_depth``: the 10-shot probes of the original, the unlearned and the
+retrained model, on the bounded audit sample) is timed after one forget of each class that has a
+shipped reference (target: within 30 s for the full-size ResNet-8).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from unlearning import load_checkpoint, zoo  # noqa: E402
+from unlearning.data import dataset_of  # noqa: E402
+from unlearning.metrics import evaluate  # noqa: E402
+from unlearning.pipeline import check_depth, forget_and_evaluate  # noqa: E402
+from unlearning.references import find_reference  # noqa: E402
+
+FORGET_RATIO_AT_MOST = 2.0
+DEPTH_SECONDS_AT_MOST = 30.0
+
+
+def forget_seconds(name: str) -> tuple[float, list]:
+    """Median seconds of a default-mode forget over the ten classes, and the (checkpoint, splits, before)."""
+    ckpt = load_checkpoint(zoo.find_model(name).path)
+    splits = dataset_of(ckpt.meta)
+    before = evaluate(ckpt.model, splits.test, ckpt.num_classes, device="cpu")
+    runs = [lambda c=c: forget_and_evaluate(ckpt, splits.test, [c], device="cpu", before=before,
+                                            calibration=splits.val) for c in range(ckpt.num_classes)]
+    for run in runs:  # warm-up
+        run()
+    secs = [run().result.seconds["total"] for run in runs]
+    return statistics.median(secs), [ckpt, splits, before]
+
+
+def depth_seconds(ckpt, splits, before) -> list[tuple[str, float, str]]:
+    """(classes, seconds of check_depth, verdict) for every single class and pair with a shipped reference; for
+    class 0 alone (two probes instead of three) when none has one."""
+    sets = [s for s in (*zoo.SINGLES, *zoo.PAIRS) if find_reference(ckpt, s) is not None] or [(0,)]
+    out = []
+    for classes in sets:
+        outcome = forget_and_evaluate(ckpt, splits.test, list(classes), device="cpu", before=before,
+                                      calibration=splits.val)
+        t0 = time.perf_counter()
+        checked = check_depth(ckpt, outcome, splits, device="cpu")
+        out.append(("+".join(ckpt.class_names[c] for c in classes), time.perf_counter() - t0,
+                    checked.depth.verdict.level))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--small", default="resnet8-mnist5k")
+    ap.add_argument("--large", default=zoo.FULL_SIZE_DEFAULT)
+    ap.add_argument("--depth", nargs="*", default=None, help="models whose depth check to time (default: --large)")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    small, _ = forget_seconds(args.small)
+    large, large_ctx = forget_seconds(args.large)
+    ratio = large / small
+    print(f"forget, default mode, {args.threads} thread(s), median of 10 classes: {args.small} {small:.3f} s, "
+          f"{args.large} {large:.3f} s: {ratio:.2f}x (target <= {FORGET_RATIO_AT_MOST:.0f}x): "
+          f"{'met' if ratio <= FORGET_RATIO_AT_MOST else 'NOT met'}")
+    for name in args.depth if args.depth is not None else [args.large]:
+        ctx = large_ctx if name == args.large else None
+        if ctx is None:
+            ckpt = load_checkpoint(zoo.find_model(name).path)
+            splits = dataset_of(ckpt.meta)
+            ctx = [ckpt, splits, evaluate(ckpt.model, splits.test, ckpt.num_classes, device="cpu")]
+        rows = depth_seconds(*ctx)
+        for classes, secs, level in rows:
+            print(f"depth check, {name}, {classes}: {secs:.1f} s ({level})")
+        worst = max(s for _, s, _ in rows)
+        print(f"depth check, {name}: slowest {worst:.1f} s (target <= {DEPTH_SECONDS_AT_MOST:.0f} s for the "
+              f"full-size ResNet-8): {'met' if worst <= DEPTH_SECONDS_AT_MOST else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
