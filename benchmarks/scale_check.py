@@ -32,10 +32,10 @@ FORGET_RATIO_AT_MOST = 2.0
 DEPTH_SECONDS_AT_MOST = 30.0
 
 
-def forget_seconds(name: str) -> tuple[float, list]:
+def forget_seconds(name: str, data_root: str | None = None) -> tuple[float, list]:
     """Median seconds of a default-mode forget over the ten classes, and the (checkpoint, splits, before)."""
     ckpt = load_checkpoint(zoo.find_model(name).path)
-    splits = dataset_of(ckpt.meta)
+    splits = dataset_of(ckpt.meta, root=data_root)
     before = evaluate(ckpt.model, splits.test, ckpt.num_classes, device="cpu")
     runs = [lambda c=c: forget_and_evaluate(ckpt, splits.test, [c], device="cpu", before=before,
                                             calibration=splits.val) for c in range(ckpt.num_classes)]
@@ -66,10 +66,11 @@ def main() -> int:
     ap.add_argument("--large", default=zoo.FULL_SIZE_DEFAULT)
     ap.add_argument("--depth", nargs="*", default=None, help="models whose depth check to time (default: --large)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--data-root", default=None, help="the folder holding the full-size data (default: searched)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     small, _ = forget_seconds(args.small)
-    large, large_ctx = forget_seconds(args.large)
+    large, large_ctx = forget_seconds(args.large, args.data_root)
     ratio = large / small
     print(f"forget, default mode, {args.threads} thread(s), median of 10 classes: {args.small} {small:.3f} s, "
           f"{args.large} {large:.3f} s: {ratio:.2f}x (target <= {FORGET_RATIO_AT_MOST:.0f}x): "
@@ -78,7 +79,7 @@ def main() -> int:
         ctx = large_ctx if name == args.large else None
         if ctx is None:
             ckpt = load_checkpoint(zoo.find_model(name).path)
-            splits = dataset_of(ckpt.meta)
+            splits = dataset_of(ckpt.meta, root=args.data_root)
             ctx = [ckpt, splits, evaluate(ckpt.model, splits.test, ckpt.num_classes, device="cpu")]
         rows = depth_seconds(*ctx)
         for classes, secs, level in rows:
