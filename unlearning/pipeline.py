@@ -18,6 +18,7 @@ from .forgetting import DEFAULT_MODE, NEEDS_VALIDATION, PAPER_LAMBDAS, ForgetRes
 from .inputs import check_classes
 from .metrics import Evaluation, code_accuracy, evaluate, forgetting_efficacy
 from .models import build_model, count_parameters
+from .paper_rule import check_lambda
 from .training import ProgressFn, TrainConfig, TrainHistory, codes_warning, train
 
 if TYPE_CHECKING:
@@ -149,6 +150,9 @@ def forget_and_evaluate(checkpoint: Checkpoint, test_set: ImageTensors, classes:
     which) count neither as forgotten now nor as remaining. A lambda other than the paper's given
     to a mode that does not use it is noted in ``notes``.
     """
+    for name, value in (("lambda1", lambda1), ("lambda2", lambda2)):
+        if value is not None:
+            check_lambda(name, value)  # a string or NaN is refused here, not formatted or coerced below
     d1, d2 = default_lambdas(checkpoint.meta["arch"])
     dev = pick_device(device)
     n = checkpoint.num_classes
