@@ -1,0 +1,31 @@
+"""Text from outside the app, shown as text: never as markdown, a link, an image or an icon.
+
+Streamlit renders markdown in almost every element (messages, captions, headers, status labels, table
+cells). A model name, a class name, a file name, a metadata field or an address parameter is chosen by
+whoever made the file or the link, so ``[Sign in](https://evil.example)`` would be a live link inside
+the app's own message box and ``![t](https://evil.example/pixel)`` an image fetched on sight. HTML is
+escaped by Streamlit already; markdown is not. Every such text goes through ``plain`` before it is
+placed in a string Streamlit renders.
+"""
+from __future__ import annotations
+
+import re
+
+# Every ASCII punctuation character may be backslash-escaped in CommonMark; these are the ones markdown,
+# GitHub's extensions (tables, autolinks, strikethrough), LaTeX ($) and Streamlit's :icon: / :colour[...]
+# directives give a meaning to.
+_SPECIAL = re.compile(r"""([\\`*_{}\[\]()#+\-.!|<>~$:=&"'^%@/])""")
+MAX_SHOWN = 300  # characters of one outside text shown; the rest is cut, marked with an ellipsis
+
+
+def plain(text: object, limit: int = MAX_SHOWN) -> str:
+    """``text`` on one line, at most ``limit`` characters, every markdown character escaped."""
+    s = " ".join(str(text).split())  # no newline may start a heading, a list or a table row
+    if len(s) > limit:
+        s = s[:limit] + "…"
+    return _SPECIAL.sub(r"\\\1", s)
+
+
+def plain_list(items: object, limit: int = MAX_SHOWN) -> str:
+    """Items from outside joined by commas, each ``plain``."""
+    return ", ".join(plain(i, limit) for i in items)  # type: ignore[union-attr]
