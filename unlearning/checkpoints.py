@@ -184,11 +184,13 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, codes: torch.Tens
 def read_meta(path: str | os.PathLike) -> dict[str, Any]:
     """The validated metadata of a checkpoint, from its header alone (no tensor is read).
 
-    The header's tensor table is checked too: the codes are there, floating point, shaped one per
-    class, and the weights within ``MAX_PARAMS``; so ``info`` and the model listing reject what
-    loading would.
+    The header's tensor table is checked too, against the architecture built on the meta device: the
+    codes are there, floating point, one per class, and every weight is there with its shape, within
+    ``MAX_PARAMS``; so ``info`` and the model listing reject what loading would.
     """
-    return _header(path)[1]
+    tensors, meta = _header(path)
+    _skeleton(meta, tensors)
+    return meta
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
