@@ -412,3 +412,79 @@ def test_the_library_refuses_string_lambdas_and_meta_codes(digits_mlp):
         forget(digits_mlp.model, digits_mlp.codes, [1], lambda1="0.001", mode="paper")
     with pytest.raises(ValueError, match="meta"):
         forget(digits_mlp.model, digits_mlp.codes.to("meta"), [1], mode="classifier")
+
+
+def test_the_readme_states_the_limits_the_code_enforces():
+    from unlearning.checkpoints import MAX_CLASSES, MAX_FILE_BYTES, MAX_HEADER_BYTES, MAX_SIDE
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    for fact in (f"| file size | {MAX_FILE_BYTES // 2**20} MiB |", f"{MAX_PARAMS:,} values",
+                 f"sides 1 to {MAX_SIDE} px", f"2 to {MAX_CLASSES} |", f"| safetensors header | {MAX_HEADER_BYTES // 2**20} MiB |",
+                 f"{MAX_META_BYTES // 1024} KiB, nested at most {MAX_META_DEPTH} levels"):
+        assert fact in text, fact
+
+
+# --- the app: markdown from the address and from files, hostile files in the folder and in uploads ---------
+
+APP = str(ROOT / "app.py")
+
+
+def _app(query: dict | None = None, page: str | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    if query:
+        at.query_params = query
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _shown_text(at) -> list[str]:
+    return [m.value for kind in (at.warning, at.error, at.info, at.markdown, at.caption) for m in kind]
+
+
+@pytest.mark.parametrize("query", [
+    {"model": "[Session expired - click here to sign in](https://evil.example/login)", "forget": ["3"]},
+    {"model": "![t](https://evil.example/pixel.png)", "forget": ["3"]},
+    {"model": "mlp-mnist5k", "forget": ["3"], "method": "[fix](https://evil.example)"},
+    {"model": "mlp-mnist5k", "forget": ["3"], "method": "paper", "l1": "[fix](https://evil.example)"},
+    {"model": "mlp-mnist5k", "forget": ["3"] * 1000},
+])
+def test_markdown_in_the_address_is_shown_as_text_and_every_case_is_answered(query, local_models):
+    at = _app(query)
+    warnings = [w.value for w in at.warning]
+    assert warnings, "the address was dropped without a word"
+    for text in _shown_text(at):
+        assert re.search(r"(?<!\\)\]\(|(?<!\\)!\\?\[", text) is None, text  # no live link, no image
+
+
+def test_hostile_files_in_the_models_folder_are_listed_as_unusable_in_plain_text(local_models):
+    local_models.mkdir(parents=True, exist_ok=True)
+    raw_checkpoint(local_models / "deep.safetensors", "[" * 100_000 + "]" * 100_000, mlp_tensors())
+    raw_checkpoint(local_models / "link.safetensors",
+                   json.dumps(tiny_meta(format="[Model outdated - download the fix](https://evil.example/fix.exe)")),
+                   mlp_tensors())
+    raw_checkpoint(local_models / "bomb.safetensors", json.dumps(tiny_meta(
+        class_names=["a", "b"], input_shape=[3, 1024, 1024], mean=[0.0] * 3, std=[1.0] * 3)),
+        {"codes": ("F16", [2, 3, 1024, 1024])})
+    at = _app(page="app_pages/model.py")
+    listed = [t for t in _shown_text(at) if "safetensors" in t and ("deep" in t or "link" in t or "bomb" in t)]
+    assert len(listed) == 3, _shown_text(at)
+    for text in listed:
+        assert re.search(r"(?<!\\)\]\(", text) is None and "Traceback" not in text, text
+
+
+@pytest.mark.parametrize("kind", ["deep", "huge integer"])
+def test_a_hostile_upload_is_a_message_not_a_traceback(kind, tmp_path, local_models):
+    meta = ("[" * 100_000 + "]" * 100_000 if kind == "deep"
+            else json.dumps(tiny_meta()).replace('"mean"', '"seed": ' + "9" * 5000 + ', "mean"'))
+    data = raw_checkpoint(tmp_path / "x.safetensors", meta, mlp_tensors()).read_bytes()
+    at = _app(page="app_pages/model.py")
+    at.file_uploader(key="upload").upload("x.safetensors", data).run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert any(e.startswith("x.safetensors cannot be used") for e in errors), errors
+    assert not any("Traceback" in e or "File \"" in e for e in errors)
