@@ -163,6 +163,9 @@ def test_weights_that_do_not_match_the_architecture_are_refused_before_it_is_bui
     ("metadata over the byte limit", json.dumps(tiny_meta(created="x" * MAX_META_BYTES)), "", ["KiB"]),
     ("architecture os.system", json.dumps(tiny_meta(arch="os.system")), "", ["unknown architecture 'os.system'"]),
     ("codes not matching the classes", json.dumps(tiny_meta(class_names=["a", "b", "c"])), "", ["codes have shape"]),
+    ("a class name with a link for the charts",
+     json.dumps(tiny_meta(class_names=['<a href="https://evil.example">0</a>', *map(str, range(1, 10))])), "",
+     ["markup characters"]),
     ("not JSON", "{nope", "", ["not valid JSON"]),
     ("metadata not text", None, '"unlearning": 5', ["not text"]),
 ])

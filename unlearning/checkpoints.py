@@ -122,6 +122,9 @@ def validate_meta(meta: Any) -> dict[str, Any]:
         raise CheckpointError(f"class_names must be 2..{MAX_CLASSES} non-empty strings")
     if len(set(names)) != len(names):
         raise CheckpointError("class_names must be distinct")
+    if not all(n.isprintable() and "<" not in n and ">" not in n for n in names):
+        # class names reach chart labels, where Plotly reads <a href=...> as a live link
+        raise CheckpointError("class_names may not hold control characters or the markup characters < and >")
     shape = meta["input_shape"]
     if (len(shape) != 3 or not all(isinstance(s, int) and not isinstance(s, bool) for s in shape)
             or shape[0] not in (1, 3) or not all(1 <= s <= MAX_SIDE for s in shape[1:])):
