@@ -36,7 +36,6 @@ pages = [
 PATHS = ["/", "/models", "/unlearn", "/is-it-gone", "/methods", "/guided-tour", "/how-to-read", "/start"]
 page = st.navigation(pages)
 style.apply_css()
-links.warn_if_address_ignored()  # before owner.ensure() rewrites the address
 owner.ensure()  # this session's owner token (?owner=…): which uploaded and trained models are its own
 links.restore_model()  # a link's ?model=… picks the sidebar's model, once per session
 

@@ -278,15 +278,16 @@ def test_random_address_parameters_give_a_run_none_or_a_sentence(params):
 
 
 def _unescaped(shown: str) -> str:
-    """The markdown of ``shown`` that no backslash escapes: special characters, a bare www., a list mark."""
+    """The markdown left live in ``shown``: a special character without its backslash, or (in the text as
+    parsed, backslashes gone) an autolink or a Streamlit directive, or a list mark at the start."""
     from ui.plain import DIRECTIVE_COLON, SPECIAL
 
     found = "".join(c for c in re.sub(r"\\.", "", shown) if c in SPECIAL)
-    for m in re.finditer(r"(?:\\.|[^\\])", shown):  # each character, with its escape if it has one
-        if m.group(0) == ":" and DIRECTIVE_COLON.match(re.sub(r"\\(.)", r"\1", shown[m.start():])):
-            found += "(directive)"
-    if re.search(r"(?i)\bwww\.", shown) or re.match(r"[-+=]|\d+[.)]", shown):
-        found += "(link or list)"
+    parsed = re.sub(r"\\(.)", r"\1", shown)
+    if DIRECTIVE_COLON.search(parsed) or re.search(r"(?i)\bwww\.|@[\w.+-]", parsed):
+        found += "(autolink or directive)"
+    if re.match(r"[-+=]|\d+[.)]", shown):
+        found += "(list)"
     return found
 
 
@@ -304,7 +305,7 @@ def test_plain_defuses_the_links_and_images_of_the_issue():
     for text in ("[Session expired - click here to sign in](https://evil.example/login)",
                  "![t](https://evil.example/pixel.png)", "[Model outdated](https://evil.example/fix.exe)"):
         shown = plain(text)
-        assert re.search(r"(?<!\\)\]\(", shown) is None and "https\\://" in shown and not _unescaped(shown)
+        assert re.search(r"(?<!\\)\]\(", shown) is None and "https:\u200b//" in shown and not _unescaped(shown)
 
 
 # --- writes: the mode of a replaced file, dead writers' leftovers, a full disk ---------------------------
@@ -458,7 +459,8 @@ def _shown_text(at) -> list[str]:
     {"model": "![t](https://evil.example/pixel.png)", "forget": ["3"]},
     {"model": "mlp-mnist5k", "forget": ["3"], "method": "[fix](https://evil.example)"},
     {"model": "mlp-mnist5k", "forget": ["3"], "method": "paper", "l1": "[fix](https://evil.example)"},
-    {"model": "mlp-mnist5k", "forget": ["3"] * 1000},
+    # 999 and not 1,000: Streamlit itself drops an address of over 1,000 parameters before any app code runs
+    {"model": "mlp-mnist5k", "forget": ["3"] * 999},
 ])
 def test_markdown_in_the_address_is_shown_as_text_and_every_case_is_answered(query, local_models):
     at = _app(query)

@@ -139,28 +139,6 @@ def _all_params() -> dict[str, list[str]]:
     return {k: st.query_params.get_all(k) for k in st.query_params.keys()}
 
 
-def _ignored_query() -> int:
-    """How many parameters the address had when Streamlit ignored all of them (over its limit of 1000
-    parameters or 512 Ki characters, checked before any script runs); 0 when it read them."""
-    try:
-        from streamlit.runtime.scriptrunner import get_script_run_ctx
-        from streamlit.runtime.state.query_params import sanitize_query_string
-
-        raw = getattr(get_script_run_ctx(), "query_string", "") or ""
-        return raw.count("&") + 1 if raw and not sanitize_query_string(raw) else 0
-    except Exception:  # noqa: BLE001 - Streamlit internals; without them there is nothing to tell
-        return 0
-
-
-def warn_if_address_ignored() -> None:
-    """Say so when Streamlit ignored the whole address (``forget=3`` a thousand times). Call first: once
-    the app writes a parameter (the owner token), the address as it came is gone."""
-    if (ignored := _ignored_query()):
-        st.warning(f"The link's run cannot be reopened: the address has {ignored:,} parameters or is too long, "
-                   "and the app reads none of such an address (at most 1,000 parameters). Name each class once.",
-                   icon=":material/link_off:")
-
-
 def address_request() -> RunRequest | None:
     """The run the current address asks for (None for none or a malformed one, with a warning)."""
     try:

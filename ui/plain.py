@@ -11,26 +11,29 @@ from __future__ import annotations
 
 import re
 
-# Every ASCII punctuation character may be backslash-escaped in CommonMark; these are the ones markdown,
-# GitHub's extensions (tables, autolinks, strikethrough), LaTeX ($) and Streamlit's :icon: / :colour[...]
-# directives give a meaning to anywhere in a line. '@' breaks the autolink of an e-mail address; '(', '.',
-# '/' need no escape once '[' has one, and stay readable in messages.
-SPECIAL = "\\`*_{}[]<>#!|~$@&"
-# ':' only where it starts something: "https://" (a bare URL is a link), ":red[", ":material/x:", ":smile:";
-# "Error: message" keeps its colon as it is.
-DIRECTIVE_COLON = re.compile(r":(?=//|[A-Za-z0-9_+-]+[:\[/])")
-_ESCAPE = re.compile("[" + re.escape(SPECIAL) + "]|" + DIRECTIVE_COLON.pattern)  # one pass over the text
-_WWW = re.compile(r"(?i)\b(www)\.")  # "www.evil.example" is a link in GitHub markdown even without a scheme
+# Two kinds of markdown reach a text. What the parser reads (links, images, emphasis, code, HTML, tables,
+# LaTeX) is defused by a backslash before each of these characters; '(', '.', '/' need none once '['
+# has one, and stay readable in messages.
+SPECIAL = "\\`*_{}[]<>#!|~$&"
+# What is found after parsing, in the text itself, where a backslash is already gone: GitHub's autolinks
+# (https://..., www...., user@host) and Streamlit's :material/icon:, :smile:, :red[...]. These are
+# broken by a zero-width space (seen in Chromium: with a backslash alone, https://evil.example stayed a link).
+BREAK = "\u200b"
+DIRECTIVE_COLON = re.compile(r":(?=//|[A-Za-z0-9_+-]+[:\[/])")  # "Error: message" keeps its colon as it is
+_PARSED = re.compile("[" + re.escape(SPECIAL) + "]")
+_FOUND = re.compile(DIRECTIVE_COLON.pattern + r"|@|(?i:\bwww)(?=\.)")
 _LEADING = re.compile(r"^([-+=]|\d+(?=[.)]))")  # a list item or heading underline at the start of a line
 MAX_SHOWN = 300  # characters of one outside text shown; the rest is cut, marked with an ellipsis
 
 
 def plain(text: object, limit: int = MAX_SHOWN) -> str:
-    """``text`` on one line, at most ``limit`` characters, every markdown character escaped."""
+    """``text`` on one line, at most ``limit`` characters, every markdown character escaped and every
+    autolink or Streamlit directive broken (it reads the same)."""
     s = " ".join(str(text).split())  # no newline may start a heading, a list or a table row
     if len(s) > limit:
         s = s[:limit] + "…"
-    s = _WWW.sub(r"\1\\.", _ESCAPE.sub(lambda m: "\\" + m.group(0), s))
+    s = _FOUND.sub(lambda m: m.group(0) + BREAK, s)
+    s = _PARSED.sub(lambda m: "\\" + m.group(0), s)
     m = _LEADING.match(s)
     if m:  # "1. x" or "- x" would be a list: escape the mark after the number, or the dash itself
         s = (s[:m.end()] + "\\" + s[m.end():]) if m.group(1)[0].isdigit() else "\\" + s
