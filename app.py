@@ -14,6 +14,7 @@ import PIL.Image  # noqa: F401
 import streamlit as st
 
 from ui import links, owner, state, style
+from ui.plain import plain
 from unlearning.device import available_devices
 
 st.set_page_config(page_title="Mnemonic Unlearning Studio", page_icon=":material/psychology_alt:", layout="wide")
@@ -64,7 +65,7 @@ with st.sidebar:
                           "in the server's models folder by its operator.")
         meta = next(e.meta for e in entries if str(e.path) == st.session_state[state.MODEL_KEY])
         acc = meta.get("test_accuracy")
-        st.caption(f"{meta['arch']} on {meta['dataset']} · {len(meta['class_names'])} classes · test accuracy "
+        st.caption(f"{plain(meta['arch'])} on {plain(meta['dataset'])} · {len(meta['class_names'])} classes · test accuracy "
                    f"{'–' if acc is None else f'{acc:.1%}'}" + (" · already forgot some classes" if meta.get("forgotten") else ""))
     else:
         st.error("No usable model found: add a .safetensors checkpoint on the Model page.")

@@ -6,6 +6,7 @@ from dataclasses import replace
 import streamlit as st
 
 from ui import audit_figures, audit_state, auditing, state, widgets
+from ui.plain import plain_list
 from unlearning import references
 from unlearning.baselines import Cancelled
 
@@ -30,7 +31,7 @@ view = run.view
 names, forget = view.class_names, view.forget
 device = run.settings["device"]
 splits = state.shared_splits(ckpt.meta["dataset"])
-st.header(f"Forgetting {', '.join(view.forget_names)} with {view.outcome.result.mode}", divider="gray")
+st.header(f"Forgetting {plain_list(view.forget_names, 60)} with {view.outcome.result.mode}", divider="gray")
 
 # --- the reference ------------------------------------------------------------------------------------
 ref = audit_state.shared_reference(path, forget)
@@ -60,7 +61,7 @@ if ref is None:
                 status.update(label=f"Retrained in {made.seconds:.0f} s and cached", state="complete")
                 st.rerun()
 else:
-    st.caption(f"Reference: retrained from scratch without {', '.join(view.forget_names)} with the model's own "
+    st.caption(f"Reference: retrained from scratch without {plain_list(view.forget_names, 60)} with the model's own "
                f"recipe ({ref.source}, `{ref.path.name}`"
                + (f", {ref.seconds:.0f} s to train" if ref.seconds == ref.seconds else "") + ").")
 

@@ -7,6 +7,7 @@ import time
 import streamlit as st
 
 from ui import analysis, audit_state, auditing, compare_figures, state, widgets
+from ui.plain import plain, plain_list
 from unlearning import audit, comparison
 from unlearning.baselines import recipe_from_meta
 
@@ -25,7 +26,7 @@ splits = state.shared_splits(ckpt.meta["dataset"])  # loaded by the check above
 
 meta, names = ckpt.meta, ckpt.class_names
 model_id = state.model_name(path)
-st.markdown(f"Model **{model_id}** · {meta['arch']} on {meta['dataset']} · {len(names)} classes · "
+st.markdown(f"Model **{plain(model_id)}** · {plain(meta['arch'])} on {plain(meta['dataset'])} · {len(names)} classes · "
             f"{len(splits.train):,} training images (the baselines read them; the one-shot method does not)")
 
 selected = st.multiselect("Classes to forget", names, key=f"compare_classes::{model_id}", persist_state="session",
@@ -131,7 +132,7 @@ one = rows.get(comparison.ONE_SHOT)
 if one is not None and one.mode and one.mode != mode:
     st.caption(f"The one-shot row was run in mode **{one.mode}**; press the first button again for **{mode}**.")
 reference = rows.get(comparison.REFERENCE)
-st.header(f"Forgetting {', '.join(selected)}: every method side by side", divider="gray")
+st.header(f"Forgetting {plain_list(selected, 60)}: every method side by side", divider="gray")
 if reference is None:
     st.info("Run retraining (section 2) to see the reference point: the model that never saw these classes.",
             icon=":material/info:")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import analysis, audit_state, figures, links, owner, report, state, widgets
+from ui.plain import plain, plain_list
 from ui.jobs import unused_path
 from unlearning.checkpoints import save_checkpoint
 from unlearning.pipeline import default_lambdas, forgotten_meta
@@ -16,7 +17,7 @@ ckpt = state.page_checkpoint(path, "This model cannot be used for forgetting her
 meta, names = ckpt.meta, ckpt.class_names
 model_id = state.model_name(path)
 acc = meta.get("test_accuracy")
-st.markdown(f"Model **{model_id}** · {meta['arch']} on {meta['dataset']} · {len(names)} classes · "
+st.markdown(f"Model **{plain(model_id)}** · {plain(meta['arch'])} on {plain(meta['dataset'])} · {len(names)} classes · "
             f"test accuracy {'–' if acc is None else f'{acc:.1%}'}")
 
 with st.expander("Reopen a run from its JSON file", icon=":material/upload_file:"):
@@ -26,7 +27,7 @@ with st.expander("Reopen a run from its JSON file", icon=":material/upload_file:
         try:
             links.open_request(links.from_json(saved.getvalue()))
         except ValueError as e:
-            st.error(f"{saved.name}: {e}.", icon=":material/error:")
+            st.error(f"{plain(saved.name)}: {plain(e)}.", icon=":material/error:")
         else:
             st.rerun()
 
@@ -35,7 +36,7 @@ request = links.take_request(model_id)
 if request is not None:
     unknown = [c for c in request.forget if c not in names]
     if unknown:
-        st.warning(f"The link asks to forget {', '.join(unknown)}, which {model_id} does not have.",
+        st.warning(f"The link asks to forget {plain_list(unknown, 60)}, which {plain(model_id)} does not have.",
                    icon=":material/link_off:")
         request = None
     else:
@@ -128,7 +129,7 @@ view = run.view
 o, r = view.outcome, view.outcome.result
 this_run = links.request_for(model_id, view.forget_names, r.mode, r.lambda1, r.lambda2)
 links.show_in_address(this_run)  # a refresh or a copied address reopens this run
-st.header(f"Forgetting {', '.join(view.forget_names)}: before and after", divider="gray")
+st.header(f"Forgetting {plain_list(view.forget_names, 60)}: before and after", divider="gray")
 st.caption(" · ".join(analysis.settings_line(r)) + f" · measured on {int(o.before.confusion.sum()):,} real test images")
 banner = st.empty()  # filled at the end: the depth check reads features, the charts come first
 if view.outcome.depth is not None:
@@ -186,10 +187,10 @@ with st.container(horizontal=True, gap="small", key="downloads"):
             model = analysis.cpu_model(r.model)
             save_checkpoint(target, model, run.checkpoint.codes, forgotten_meta(run.checkpoint, o))
         except (ValueError, OSError) as e:
-            st.error(f"Could not save the model: {e}")
+            st.error(f"Could not save the model: {plain(e)}")
         else:
             state.select_model(target)
-            state.flash(f"Saved and selected {target.name}: it is now the model in the sidebar.")
+            state.flash(f"Saved and selected {plain(target.name)}: it is now the model in the sidebar.")
             st.rerun()
 with st.container(key="presenter_hide_link"):
     st.markdown("**Link to this run**: opening it recomputes this run and shows it (copy it with the icon on the "

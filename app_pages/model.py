@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 
 from ui import analysis, figures, jobs, owner, state, widgets
+from ui.plain import plain, plain_list
 from ui.jobs import TrainJob
 from unlearning.checkpoints import MAX_FILE_BYTES, CheckpointError
 from unlearning.data import EMBEDDED, LOADERS
@@ -29,11 +30,11 @@ else:
     try:
         ckpt = state.shared_checkpoint(path)
     except (CheckpointError, OSError) as e:
-        st.error(f"This model cannot be loaded: {e}")
+        st.error(f"This model cannot be loaded: {plain(e)}")
 
 if ckpt is not None:
     meta = ckpt.meta
-    st.subheader(state.model_name(path))
+    st.subheader(plain(state.model_name(path)))
     training = meta.get("training") or {}
     acc, val = meta.get("test_accuracy"), meta.get("val_accuracy")
     cols = st.columns(4)
@@ -43,7 +44,7 @@ if ckpt is not None:
     cols[3].metric("Test accuracy", "–" if acc is None else f"{acc:.1%}", border=True,
                    help="On the dataset's held-out test split, real images only.")
     facts = {
-        "classes": f"{len(ckpt.class_names)}: {', '.join(ckpt.class_names[:20])}"
+        "classes": f"{len(ckpt.class_names)}: {plain_list(ckpt.class_names[:20], 60)}"
                    + (" …" if len(ckpt.class_names) > 20 else ""),
         "input": " × ".join(str(s) for s in meta["input_shape"]),
         "t_mix (share of samples swapped for their code)": meta.get("t_mix", "–"),
@@ -60,9 +61,9 @@ if ckpt is not None:
     if (warning := codes_warning(meta.get("code_accuracy"), len(ckpt.class_names))) is not None:
         st.warning(warning[0].upper() + warning[1:], icon=":material/warning:")
     if meta.get("forgotten"):
-        facts["already forgot"] = ", ".join(ckpt.class_names[c] for c in previously_forgotten(meta))
+        facts["already forgot"] = plain_list(ckpt.class_names[c] for c in previously_forgotten(meta))
     facts_table = "| this model | |\n|---|---|\n" + "\n".join(
-        f"| {k} | {str(v).replace('|', '/')} |" for k, v in facts.items())
+        f"| {k} | {v if k in ('classes', 'already forgot') else plain(v)} |" for k, v in facts.items())
     card_md = Path(path).with_suffix(".md")  # the model zoo's card, when there is one
     if card_md.is_file():
         st.markdown(analysis.demote_headings(card_md.read_text(encoding="utf-8"), levels=2))
@@ -80,7 +81,7 @@ if ckpt is not None:
         test = state.test_split(ckpt)
     except (ValueError, OSError) as e:
         test = None
-        st.info(f"Real samples cannot be shown: {e}")
+        st.info(f"Real samples cannot be shown: {plain(e)}")
     names = ckpt.class_names
     shown = list(range(min(len(names), analysis.MAX_GALLERY)))
     if len(names) > analysis.MAX_GALLERY:
@@ -101,7 +102,7 @@ if ckpt is not None:
     if broken:
         with st.expander(f"{len(broken)} checkpoint(s) in the model folders cannot be used"):
             for e in broken:
-                st.markdown(f"- `{e.path.name}`: {e.error}")
+                st.markdown(f"- {plain(e.path.name)}: {plain(e.error)}")
 
 st.divider()
 upload_tab, train_tab = st.tabs(["Upload a model", "Train a new model"])
@@ -117,11 +118,13 @@ with upload_tab:
         try:
             stored = store_upload(up.getvalue(), up.name, owner.folder(), also=owner.others())
         except (CheckpointError, WriteError) as e:  # a bad file, or a models folder we cannot write
-            st.session_state["_upload_error"] = f"{up.name} cannot be used: {e}"
+            st.session_state["_upload_error"] = f"{plain(up.name)} cannot be used: {plain(e)}"
+        except Exception as e:  # noqa: BLE001 - whatever a file provokes, a sentence, never a traceback
+            st.session_state["_upload_error"] = f"{plain(up.name)} cannot be used ({type(e).__name__})"
         else:
             st.session_state.pop("_upload_error", None)
             state.select_model(stored)
-            state.flash(f"Uploaded and selected {stored.name}.")
+            state.flash(f"Uploaded and selected {plain(stored.name)}.")
             st.rerun()
     if st.session_state.get("_upload_error"):
         st.error(st.session_state["_upload_error"], icon=":material/error:")

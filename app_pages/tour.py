@@ -7,6 +7,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from ui import analysis, state, widgets
+from ui.plain import plain
 from ui import tour_figures as tf
 from unlearning import tour
 from unlearning.forgetting import DEFAULT_MODE, MODES, MOVED_FRACTION
@@ -69,7 +70,7 @@ def _computed(fn: Callable, what: str):
         with st.spinner(what):
             return fn()
     except Exception as e:  # noqa: BLE001 - the page boundary
-        st.error(f"Could not run the tour on {model_id}: {str(e).strip().splitlines()[0][:300] if str(e) else e!r}")
+        st.error(f"Could not run the tour on {plain(model_id)}: {plain(str(e).strip().splitlines()[0][:300] if str(e).strip() else repr(e))}")
         st.stop()
 
 

@@ -444,3 +444,26 @@ def test_a_sessions_upload_is_its_own_through_page_moves_and_a_refresh(server, b
     assert _default_label() in options and not any(o.startswith("browser-upload") for o in options), options
     other.context.close()
     context.close()
+
+
+def test_markdown_in_the_address_is_text_in_the_browser(server, browser):
+    """Issue 20: a link or an image in ?model=, ?method=, ?l1= is shown as its text; nothing is linked or
+    fetched (AppTest sees only the markdown source; GitHub's autolinks are found after parsing)."""
+    from urllib.parse import quote
+
+    page = browser.new_page(viewport=VIEWPORT)
+    fetched: list[str] = []
+    page.on("request", lambda r: fetched.append(r.url))
+    for query in ["model=" + quote("[Session expired - click here to sign in](https://evil.example/login)") + "&forget=3",
+                  "model=" + quote("![t](https://evil.example/pixel.png)") + "&forget=3",
+                  "model=mlp-mnist5k&forget=3&method=" + quote("[fix](https://evil.example)"),
+                  "model=mlp-mnist5k&forget=3&method=paper&l1=" + quote("[fix](https://www.evil.example)"),
+                  "model=mlp-mnist5k&" + "&".join(["forget=3"] * 999)]:
+        page.goto(f"{server}/unlearn?{query}")
+        alert = page.locator("[data-testid='stAlert']", has_text="link").first
+        alert.wait_for(timeout=WAIT_MS)
+        hrefs = page.eval_on_selector_all("a, img", "els => els.map(e => e.href || e.src)")
+        assert not [h for h in hrefs if "evil.example" in h and not h.startswith(server)], (query[:60], hrefs)
+        assert "](" in alert.inner_text() or "999 times" in alert.inner_text()
+    page.close()
+    assert not [u for u in fetched if u.startswith("https://") and "evil.example" in u]

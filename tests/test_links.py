@@ -22,8 +22,10 @@ def test_the_lambdas_belong_to_the_paper_rule_only_and_the_default_method_fills_
     other = next(m for m in forgetting.MODES if m != "paper")
     req = links.decode({"model": ["m"], "forget": ["1"], "method": [other], "l1": ["0.5"], "l2": ["3"]})
     assert (req.lambda1, req.lambda2) == (None, None) and "l1" not in links.encode(req)
-    assert links.decode({"model": ["m"], "forget": ["1", "1", "2"]}) == \
+    assert links.decode({"model": ["m"], "forget": ["1", "2"]}) == \
         links.RunRequest("m", ("1", "2"), forgetting.DEFAULT_MODE)
+    with pytest.raises(ValueError, match="names the class '1' 2 times"):  # refused, not deduplicated in silence
+        links.decode({"model": ["m"], "forget": ["1", "1", "2"]})
 
 
 @pytest.mark.parametrize("params", [{"model": ["m"], "forget": ["1"], "method": ["nope"]},

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,8 +21,12 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import streamlit as st
 
 from unlearning import forgetting
+from unlearning.checkpoints import MAX_CLASSES
+
+from .plain import plain
 
 MODEL, FORGET, METHOD, L1, L2 = "model", "forget", "method", "l1", "l2"
+MAX_NAME = 255  # characters of a model or class name in an address (a file name's own limit)
 RUN_PARAMS = (MODEL, FORGET, METHOD, L1, L2)
 PAPER = "paper"  # the one method whose strength is set by λ1 and λ2
 
@@ -57,6 +62,19 @@ def _number(text: str | None, name: str) -> float | None:
     return value
 
 
+def _check_names(model: str, forget: Sequence[str], where: str) -> None:
+    """Refuse, with a sentence, what would otherwise be cut or dropped without a word: over-long names,
+    more classes than a model may have, a class named twice (``forget=3`` a thousand times)."""
+    if len(model) > MAX_NAME or any(len(f) > MAX_NAME for f in forget):
+        raise ValueError(f"a model or class name in {where} is longer than {MAX_NAME} characters")
+    if len(forget) > MAX_CLASSES:
+        raise ValueError(f"{where} names {len(forget):,} classes to forget; a model has at most {MAX_CLASSES}")
+    counts = Counter(forget)
+    twice = next(((f, n) for f, n in counts.items() if n > 1), None)
+    if twice is not None:
+        raise ValueError(f"{where} names the class {twice[0]!r} {twice[1]:,} times; name each class once")
+
+
 def decode(params: Mapping[str, Sequence[str]]) -> RunRequest | None:
     """The run an address asks for; None when it asks for none; ValueError with a sentence when malformed.
 
@@ -69,13 +87,14 @@ def decode(params: Mapping[str, Sequence[str]]) -> RunRequest | None:
     model, forget = one(MODEL), [f for f in (params.get(FORGET) or []) if f != ""]
     if not model or not forget:
         return None
+    _check_names(model, forget, "the address")
     method = one(METHOD) or forgetting.DEFAULT_MODE
     if method not in forgetting.MODES:
         raise ValueError(f"the address asks for the method {method!r}; this app has {', '.join(forgetting.MODES)}")
     l1, l2 = _number(one(L1), "l1"), _number(one(L2), "l2")
     if method != PAPER:
         l1 = l2 = None
-    return RunRequest(model, tuple(dict.fromkeys(forget)), method, l1, l2)
+    return RunRequest(model, tuple(forget), method, l1, l2)
 
 
 def from_json(text: str | bytes) -> RunRequest:
@@ -89,6 +108,7 @@ def from_json(text: str | bytes) -> RunRequest:
         raise ValueError("this file is not a run downloaded from the Forget page (Metrics (JSON))") from None
     if not isinstance(model, str) or not forget:
         raise ValueError("this file names no model or no forgotten class")
+    _check_names(model, forget, "this file")
     if method not in forgetting.MODES:
         raise ValueError(f"this run used the method {method!r}, which this app does not have")
     l1, l2 = doc.get("lambda1"), doc.get("lambda2")
@@ -124,7 +144,7 @@ def address_request() -> RunRequest | None:
     try:
         return decode(_all_params())
     except ValueError as e:
-        st.warning(f"The link's run cannot be reopened: {e}.", icon=":material/link_off:")
+        st.warning(f"The link's run cannot be reopened: {plain(e)}.", icon=":material/link_off:")
         return None
 
 
@@ -142,7 +162,7 @@ def restore_model() -> None:
     st.session_state[SEEN_KEY] = key
     path = next((str(e.path) for e in state.model_entries() if e.meta is not None and e.name == request.model), None)
     if path is None:
-        st.warning(f"The link's model {request.model!r} is not here: it is not shipped with the app, not in "
+        st.warning(f"The link's model {plain(repr(request.model))} is not here: it is not shipped with the app, not in "
                    "the server's models folder and not among this session's own (a model uploaded or trained "
                    "in the app belongs to the session that made it). Pick a model in the sidebar.",
                    icon=":material/link_off:")

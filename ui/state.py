@@ -23,6 +23,7 @@ from unlearning.metrics import Evaluation, evaluate
 from unlearning.storage import SHIPPED_DIR, SUFFIX, ModelEntry, default_model_path, list_models, model_folders
 
 from . import analysis, owner
+from .plain import plain, plain_list
 
 MODEL_KEY = "model_path"  # the sidebar's model picker
 DEVICE_KEY = "device"  # the sidebar's device picker
@@ -159,7 +160,7 @@ def page_checkpoint(path: str | None, cannot: str, measure: bool = True) -> Chec
         if measure:
             shared_before(path, selected_device())
     except (ValueError, OSError) as e:  # CheckpointError, DataError
-        st.error(f"{cannot}: {e}")
+        st.error(f"{cannot}: {plain(e)}")
         st.stop()
     return ckpt
 
@@ -263,7 +264,7 @@ def forget_with_progress(path: str, classes: list[int], lambda1: float, lambda2:
     The session's own copy of the model is what forgets. With ``demo``, the run is the shared,
     read-only demo run of this model and class (computed once per process, see ``warm_demo``).
     """
-    names = ", ".join(shared_checkpoint(path).class_names[c] for c in classes)
+    names = plain_list(shared_checkpoint(path).class_names[c] for c in classes)
     with st.status(f"Forgetting {names}…", expanded=False) as status:
         bar = st.progress(0.0, text="Starting…")
         try:
@@ -276,7 +277,7 @@ def forget_with_progress(path: str, classes: list[int], lambda1: float, lambda2:
                                progress=lambda f, t: bar.progress(f, text=t))
         except Exception as e:  # noqa: BLE001 - the page boundary: any failure becomes a message, not a traceback
             status.update(label=f"Could not forget {names}", state="error", expanded=True)
-            st.error(_first_line(e))
+            st.error(plain(_first_line(e), 500))
             return None
         bar.progress(1.0, text="Done")
         status.update(label=f"Forgot {names} in {analysis.seconds_text(view.outcome.result.seconds['total'])}", state="complete")

@@ -15,11 +15,56 @@ from .checkpoints import CheckpointError, load_checkpoint, read_meta, save_check
 from .data import LOADERS, DataError, dataset_of, load_dataset
 from .forgetting import DEFAULT_MODE, MODES, NEEDS_VALIDATION
 from .device import pick_device
-from .inputs import class_index
+from .inputs import check_classes, class_index
 from .models import ARCHITECTURES, ModelError
 from .pipeline import check_depth, default_lambdas, forget_and_evaluate, forgotten_meta, train_new_model
+from .paper_rule import check_lambda
 from .safe_io import check_target
+from .storage import SUFFIX
 from .training import RECIPE_DEFAULTS, TrainConfig, codes_warning, data_kind
+
+# Numeric flags, checked before any work starts: (smallest, largest) accepted, both inclusive.
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes a signed 64-bit integer
+INT_RANGES = {"epochs": (1, 100_000), "batch_size": (1, 1 << 20), "seed": (0, MAX_SEED)}
+FLOAT_RANGES = {"lr": (1e-12, 10.0), "weight_decay": (0.0, 1.0), "t_mix": (0.0, 1.0)}
+
+
+def shown(text: object) -> str:
+    """A path or name as it may be printed: quoted and escaped when it holds a newline or another control
+    character, so that no file name can forge a line of output."""
+    s = str(text)
+    return s if s.isprintable() else repr(s)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def check_numbers(args: argparse.Namespace) -> None:
+    """Every numeric flag within its range and finite, before a minute of work is spent on it
+    (``--lr inf`` would otherwise train to the end and fail on NaN weights)."""
+    for name, (lo, hi) in INT_RANGES.items():
+        v = getattr(args, name, None)
+        if v is not None and not lo <= v <= hi:
+            raise ValueError(f"{_flag(name)} must be an integer from {lo:,} to {hi:,}, got {v}")
+    for name, (lo, hi) in FLOAT_RANGES.items():
+        v = getattr(args, name, None)
+        if v is not None and not (math.isfinite(v) and lo <= v <= hi):
+            raise ValueError(f"{_flag(name)} must be a number from {lo:g} to {hi:g}, got {v}")
+    for name in ("lambda1", "lambda2"):
+        v = getattr(args, name, None)
+        if v is not None:
+            check_lambda(_flag(name), v)
+
+
+def check_checkpoint_path(text: str, flag: str) -> None:
+    """A path to write a checkpoint to: named, a file (not a folder), ending in .safetensors."""
+    if not text.strip():
+        raise ValueError(f"{flag} is empty: name the .safetensors file to write")
+    if text.endswith(("/", os.sep)) or os.path.isdir(text):
+        raise ValueError(f"{flag} {shown(text)} names a folder; name the .safetensors file to write in it")
+    if not text.endswith(SUFFIX):
+        raise ValueError(f"{flag} {shown(text)} must end in {SUFFIX}: checkpoints are written as safetensors only")
 
 
 def _progress_to_stderr(stats, total: int) -> None:
@@ -28,6 +73,7 @@ def _progress_to_stderr(stats, total: int) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    check_checkpoint_path(args.out, "--out")
     check_target(args.out, probe=True, create=False)  # a bad --out fails now, not after the training
     launch = distributed.launch_from_environment()  # torchrun: one of several processes
     device = distributed.start(launch, args.device) if launch is not None else args.device
@@ -49,7 +95,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if launch is not None and not launch.is_main:
         return 0
     print(f"test accuracy {ckpt.meta['test_accuracy']:.4f}; codes recognised {history.code_accuracy:.0%}; "
-          f"trained {history.seconds:.1f}s; saved {path}", file=sys.stderr)
+          f"trained {history.seconds:.1f}s; saved {shown(path)}", file=sys.stderr)
     warning = codes_warning(history.code_accuracy, ckpt.num_classes)
     if warning is not None:
         print(f"warning: {warning}", file=sys.stderr)
@@ -58,7 +104,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _checkpoint_path(text: str) -> str:
     """A checkpoint argument: a file path, or the name of a shipped model (``resnet8-fashion``)."""
-    if os.path.exists(text) or os.sep in text or text.endswith(".safetensors"):
+    if os.path.exists(text) or os.sep in text or text.endswith(SUFFIX):
         return text  # a path: the loader says what is wrong with it
     from . import zoo
 
@@ -76,53 +122,68 @@ def _fmt_row(label: str, summary: dict) -> str:
 def cmd_forget(args: argparse.Namespace) -> int:
     if args.mode != "paper" and (args.lambda1 is not None or args.lambda2 is not None):
         raise ValueError(f"--lambda1 / --lambda2 apply to --mode paper only; mode {args.mode!r} does not use them")
-    if args.save:
+    if args.save is not None:
+        check_checkpoint_path(args.save, "--save")
         check_target(args.save, probe=True, create=False)  # a bad --save fails now, not after the forgetting
     ckpt = load_checkpoint(_checkpoint_path(args.checkpoint))
     names = ckpt.class_names
-    classes = [class_index(c, names) for c in args.classes]
+    classes = check_classes([class_index(c, names) for c in args.classes], len(names), names)
     d1, d2 = default_lambdas(ckpt.meta["arch"])
     splits = dataset_of(ckpt.meta, root=args.data_root)
     if splits.info.class_names != tuple(names):
         raise DataError(f"dataset {ckpt.meta['dataset']!r} has classes {list(splits.info.class_names)[:5]}..., "
                         f"the checkpoint {names[:5]}...")
+    _say(f"forgetting ({args.mode}) and measuring on the test split")
     outcome = forget_and_evaluate(ckpt, splits.test, classes,
                                   lambda1=args.lambda1 if args.lambda1 is not None else d1,
                                   lambda2=args.lambda2 if args.lambda2 is not None else d2, device=args.device,
                                   mode=args.mode, calibration=splits.val if args.mode in NEEDS_VALIDATION else None)
-    if not args.no_depth:
-        outcome = check_depth(ckpt, outcome, splits, device=args.device, train_reference=args.train_reference)
-    report = outcome.to_dict()
     for note in outcome.result.notes:
         if note.startswith("warning: "):
             print(note, file=sys.stderr)
-    if args.save:
+    if not args.json:  # the result first: the depth check below may take a while
+        _print_forgetting(outcome, names)
+    if not args.no_depth:
+        _say("depth check: a 10-shot linear probe on the features (--no-depth skips it)")
+        outcome = check_depth(ckpt, outcome, splits, device=args.device, train_reference=args.train_reference)
+    report = outcome.to_dict()
+    if args.save is not None:
         save_checkpoint(args.save, outcome.result.model.to("cpu"), ckpt.codes, forgotten_meta(ckpt, outcome))
     if args.json:
         print(strict_json.dumps(report))
     else:
-        r = outcome.result
-        how = (f"lambda1={r.lambda1:g}, lambda2={r.lambda2:g}" if r.mode == "paper"
-               else f"mode {r.mode}, layer {r.layer}, strength {r.strength:.3g}")
-        print(f"forgot {[names[c] for c in r.forget_classes]} with sign {r.sign} "
-              f"({how}) on {r.device} in {r.seconds['total']:.3f}s")
-        if outcome.previously_forgotten:
-            print(f"already forgotten before: {[names[c] for c in outcome.previously_forgotten]} "
-                  "(counted neither as forgotten now nor as remaining)")
-        print(_fmt_row("before", report["before"]))
-        print(_fmt_row("after", report["after"]))
-        ef = report["E_F"]
-        print(f"E_F {_fmt(ef, '.1f')}{'%' if math.isfinite(ef) else ''}   {outcome.verdict.message}")
-        for note in report["notes"]:
-            print(f"note: {note}")
         if outcome.depth is not None:
             d = outcome.depth
             print(f"depth: {d.verdict.level.upper()}. {d.verdict.message}")
             if d.probe_retrained is None:
                 print("       (no retrained reference for these classes: --train-reference trains one, minutes)")
-        if args.save:
-            print(f"saved {args.save}")
+        if args.save is not None:
+            print(f"saved {shown(args.save)}")
     return 0
+
+
+def _say(message: str) -> None:
+    """Progress on stderr, so that stdout stays the result (and --json one object)."""
+    print(f"... {message}", file=sys.stderr, flush=True)
+
+
+def _print_forgetting(outcome, names: Sequence[str]) -> None:
+    report = outcome.to_dict()
+    r = outcome.result
+    how = (f"lambda1={r.lambda1:g}, lambda2={r.lambda2:g}" if r.mode == "paper"
+           else f"mode {r.mode}, layer {r.layer}, strength {r.strength:.3g}")
+    print(f"forgot {[names[c] for c in r.forget_classes]} with sign {r.sign} "
+          f"({how}) on {r.device} in {r.seconds['total']:.3f}s")
+    if outcome.previously_forgotten:
+        print(f"already forgotten before: {[names[c] for c in outcome.previously_forgotten]} "
+              "(counted neither as forgotten now nor as remaining)")
+    print(_fmt_row("before", report["before"]))
+    print(_fmt_row("after", report["after"]))
+    ef = report["E_F"]
+    print(f"E_F {_fmt(ef, '.1f')}{'%' if math.isfinite(ef) else ''}   {outcome.verdict.message}")
+    for note in report["notes"]:
+        print(f"note: {note}")
+    sys.stdout.flush()
 
 
 def cmd_zoo(args: argparse.Namespace) -> int:
@@ -190,7 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Forget classes in one shot and evaluate on the dataset's test split: on the "
                                    "outputs (A_F, A_R) and on the features (is the class gone or only hidden?).")
     f.add_argument("checkpoint", help="a .safetensors file, or a shipped model's name (e.g. resnet8-fashion)")
-    f.add_argument("--classes", nargs="+", required=True, help="class indices or names to forget")
+    f.add_argument("--classes", nargs="+", action="extend", required=True,
+                   help="class indices or names (any case) to forget; repeating --classes adds to the list (3 and "
+                        "5 in --classes 3 --classes 5)")
     f.add_argument("--mode", default=DEFAULT_MODE, choices=list(MODES),
                    help=f"default {DEFAULT_MODE}; " + "; ".join(f"{k}: {v}" for k, v in MODES.items())
                    + " (docs/zoo.md, docs/depth.md)")
@@ -242,7 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     try:
-        if getattr(args, "device", None):
+        check_numbers(args)
+        if getattr(args, "device", None) is not None:
             try:
                 pick_device(args.device)
             except RuntimeError as e:

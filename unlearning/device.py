@@ -20,7 +20,11 @@ def pick_device(preferred: str | torch.device | None = None) -> torch.device:
     """The preferred device if it is usable, else the best available; 'auto' or None means best."""
     if preferred is None or str(preferred) == "auto":
         return torch.device(available_devices()[0])
-    device = torch.device(preferred)
+    try:
+        device = torch.device(preferred)
+    except (RuntimeError, TypeError, ValueError):  # torch's message lists every device type it knows of
+        raise ValueError(f"unknown device {str(preferred)!r}; use one of {available_devices()} "
+                         "(or cuda:<index> for one GPU)") from None
     if device.type not in available_devices():
         raise ValueError(f"device {str(preferred)!r} is not available here; available: {available_devices()}")
     return device

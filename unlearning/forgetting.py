@@ -76,8 +76,8 @@ def forget(model: nn.Module, codes: torch.Tensor, classes: Sequence[int],
     model, codes, chosen = checked.model, checked.codes, checked.classes
     dev = pick_device(device)
     notes: list[str] = list(checked.notes)
+    lambda1, lambda2 = _check_lambda("lambda1", lambda1), _check_lambda("lambda2", lambda2)  # in every mode
     if mode == "paper":
-        lambda1, lambda2 = _check_lambda("lambda1", lambda1), _check_lambda("lambda2", lambda2)
         def run(dev: torch.device) -> ForgetResult:
             return _forget_on(dev, model, codes, chosen, lambda1, lambda2, chunk_size, notes)
     else:

@@ -76,6 +76,8 @@ def model_dtype(model: nn.Module) -> torch.dtype:
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     dtypes = {p.dtype for p in model.parameters()}
+    if any(p.device.type == "meta" for p in model.parameters()):
+        raise ValueError("the model's weights are on the 'meta' device (shapes without values); load real weights first")
     if not dtypes:
         raise ValueError("the model has no parameters: there is nothing to forget")
     odd = sorted(str(d) for d in dtypes if not d.is_floating_point)
@@ -97,6 +99,8 @@ def check_codes(model: nn.Module, codes: torch.Tensor, num_classes: int | None =
         raise ValueError(f"codes must be a torch.Tensor, got {type(codes).__name__}")
     if not codes.is_floating_point():
         raise ValueError(f"codes must be floating point (images in [0, 1]), got {codes.dtype}")
+    if codes.device.type == "meta":
+        raise ValueError("codes are on the 'meta' device (shapes without values); load or compute real codes first")
     if codes.dim() < 2 or len(codes) < 2:
         raise ValueError(f"codes must be [classes, *input shape] with at least 2 classes, got {tuple(codes.shape)}")
     if num_classes is not None and len(codes) != num_classes:

@@ -293,6 +293,21 @@ ARCHITECTURES = {
 }
 
 
+def check_arch(arch: object) -> None:
+    """ModelError unless ``arch`` names a known architecture; checked from metadata before anything is built."""
+    if not isinstance(arch, str) or not arch:
+        raise ModelError(f"the architecture must be a name, got {arch!r}")
+    if arch in ARCHITECTURES:
+        return
+    if arch.startswith("tv:"):
+        import torchvision.models as tvm
+
+        if arch[3:] in tvm.list_models(module=tvm):
+            return
+        raise ModelError(f"unknown torchvision classifier {arch[3:][:80]!r}")
+    raise ModelError(f"unknown architecture {arch[:80]!r}; choose one of {sorted(ARCHITECTURES)} or 'tv:<torchvision name>'")
+
+
 def build_model(arch: str, input_shape: Sequence[int], num_classes: int,
                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> Classifier:
     """A freshly initialised classifier; raises ModelError on an unknown name or a shape it cannot take."""

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 import time
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -26,9 +28,13 @@ PAPER_LAMBDAS = {  # (lambda1, lambda2) from the reference configs
 
 
 def check_lambda(name: str, value: float) -> float:
+    """``value`` as a float if it is a positive finite real number up to 1e12; a string such as "0.001" or a
+    boolean is refused, never converted (a caller's type error should surface, not be guessed at)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
     try:
         v = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{name} must be a number, got {value!r}") from None
     if not math.isfinite(v) or v <= 0:
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")

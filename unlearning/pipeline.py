@@ -20,6 +20,7 @@ from .metrics import (  # noqa: F401  the thresholds, re-exported where the verd
     FORGOTTEN_AT_MOST, RETAIN_DROP_AT_MOST, Evaluation, code_accuracy, evaluate, forgetting_efficacy,
 )
 from .models import build_model, count_parameters
+from .paper_rule import check_lambda
 from .training import ProgressFn, TrainConfig, TrainHistory, codes_warning, train
 
 if TYPE_CHECKING:
@@ -147,6 +148,9 @@ def forget_and_evaluate(checkpoint: Checkpoint, test_set: ImageTensors, classes:
     which) count neither as forgotten now nor as remaining. A lambda other than the paper's given
     to a mode that does not use it is noted in ``notes``.
     """
+    for name, value in (("lambda1", lambda1), ("lambda2", lambda2)):
+        if value is not None:
+            check_lambda(name, value)  # a string or NaN is refused here, not formatted or coerced below
     d1, d2 = default_lambdas(checkpoint.meta["arch"])
     dev = pick_device(device)
     n = checkpoint.num_classes

@@ -7,7 +7,11 @@ to a file elsewhere. ``os.replace`` would put a regular file in place of any of 
 - never a symbolic link (the link itself would be replaced), a directory, a device, a FIFO, a socket;
 - the parent folder must be a folder this process may write into (checked before anything is made);
 - the bytes go to a hidden temporary file in the same folder, which is renamed over the target only
-  once complete, so a failure at any point leaves the original untouched and no stray file behind.
+  once complete, so a failure at any point leaves the original untouched and no stray file behind;
+- a file replaced keeps its permission bits and, where this process may set it, its owner and group
+  (saving over a private ``chmod 600`` file must not make it world-readable);
+- the temporary name carries the writer's process id, so that the leftovers of a writer killed before
+  it could clean up are removed by the next write into that folder.
 
 Every refusal or failure is a ``WriteError`` whose message is one line naming the path.
 """
@@ -96,16 +100,57 @@ def _recheck(p: Path) -> None:
         raise WriteError(f"refusing to write {str(p)!r}: it became {_kind(st.st_mode) if not stat.S_ISLNK(st.st_mode) else 'a symbolic link'} while writing")
 
 
+TMP_SUFFIX = ".tmp"
+
+
+def _temp_prefix(p: Path) -> str:
+    return f".{p.name[:100]}.{os.getpid()}."
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, but belongs to someone else
+        return True
+    return True
+
+
+def clean_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Remove the hidden temporary files of writers that died mid-write (their process is gone); returns them."""
+    removed = []
+    try:
+        candidates = [c for c in Path(folder).iterdir() if c.name.startswith(".") and c.name.endswith(TMP_SUFFIX)]
+    except OSError:
+        return removed
+    for c in candidates:
+        parts = c.name[: -len(TMP_SUFFIX)].rsplit(".", 2)  # .<name>.<pid>.<random>
+        if len(parts) == 3 and parts[1].isdigit() and not _pid_alive(int(parts[1])):
+            try:
+                if stat.S_ISREG(os.lstat(c).st_mode):
+                    c.unlink()
+                    removed.append(c)
+            except OSError:
+                pass
+    return removed
+
+
 def atomic_write(path: str | os.PathLike, fill: Callable[[str], None] | bytes | str, mode: int | None = None) -> Path:
     """Write ``path`` atomically: ``fill`` is the content (bytes or text) or a function that writes a given path.
 
     The file appears complete under its name or not at all; on any failure the original (if any) is
     untouched and the temporary file is removed. ``mode`` defaults to 0o666 less the umask, like
-    ``open``. Raises WriteError (a ValueError) for a refused target or a failed write.
+    ``open``; a file replaced keeps its own mode and owner instead. Raises WriteError (a ValueError) for a refused target or a failed write.
     """
     p = check_target(path)
+    clean_stale_temps(p.parent)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name[:100]}.", suffix=".tmp", dir=p.parent)
+        old = os.stat(p)
+    except OSError:
+        old = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(p), suffix=TMP_SUFFIX, dir=p.parent)
     except OSError as e:
         raise WriteError(f"cannot write {str(p)!r}: {_reason(e)}") from None
     try:
@@ -117,7 +162,13 @@ def atomic_write(path: str | os.PathLike, fill: Callable[[str], None] | bytes | 
                 f.write(fill.encode() if isinstance(fill, str) else bytes(fill))
                 f.flush()
                 os.fsync(f.fileno())
-        if mode is None:
+        if old is not None:  # a replaced file keeps its mode (and owner, where allowed): never more open
+            mode = stat.S_IMODE(old.st_mode)
+            try:
+                os.chown(tmp, old.st_uid, old.st_gid)
+            except OSError:  # only root may give a file away; the mode is kept all the same
+                pass
+        elif mode is None:
             umask = os.umask(0)
             os.umask(umask)
             mode = 0o666 & ~umask
@@ -126,6 +177,10 @@ def atomic_write(path: str | os.PathLike, fill: Callable[[str], None] | bytes | 
         os.replace(tmp, p)
     except OSError as e:
         raise WriteError(f"cannot write {str(p)!r}: {_reason(e)}") from None
+    except Exception as e:  # noqa: BLE001 - e.g. safetensors' own error for a full disk: name the path
+        if isinstance(e, ValueError):
+            raise  # our own refusals (a bad upload) say what they mean already
+        raise WriteError(f"cannot write {str(p)!r}: {str(e).strip()[:200] or type(e).__name__}") from None
     finally:
         Path(tmp).unlink(missing_ok=True)
     return p

@@ -113,6 +113,8 @@ def store_upload(data: bytes, name: str, folder: str | os.PathLike | None = None
             load_checkpoint(tmp)  # full validation; raises CheckpointError
         except CheckpointError as e:  # speak of the user's file, not of our temporary name
             raise CheckpointError(str(e).replace(Path(tmp).name, shown)) from None
+        except Exception as e:  # noqa: BLE001 - whatever a hostile file provokes, the uploader gets one sentence
+            raise CheckpointError(f"{shown} cannot be read ({type(e).__name__})") from None
 
     return atomic_write(unique_path(target_dir, shown, also), fill, mode=0o644)
 
@@ -146,6 +148,8 @@ def list_models(folders: dict[str, Path] | None = None, owner: str | None = None
                 entries.append(ModelEntry(path, source, read_meta(path)))
             except CheckpointError as e:
                 entries.append(ModelEntry(path, source, None, str(e)))
+            except Exception as e:  # noqa: BLE001 - one bad file must never take down everyone's listing
+                entries.append(ModelEntry(path, source, None, f"cannot be read ({type(e).__name__})"))
     return entries
 
 
