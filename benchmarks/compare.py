@@ -229,6 +229,29 @@ def scaling(ckpt, splits, classes: list[int], methods: list[str], device, repeat
     return rows
 
 
+def plot_scaling(rows: list[dict], methods: list[str], path: Path, title: str) -> None:
+    """Seconds against training-set size, one line per method, both axes logarithmic (a PNG for the docs)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    for m in methods:
+        pts = sorted((r["train_size"], r["seconds"]) for r in rows if r["method"] == m)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=comparison.LABELS.get(m, m))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training images the method may read")
+    ax.set_ylabel("seconds to forget (one CPU thread)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    log(f"wrote {path}")
+
+
 def print_scaling(rows: list[dict], methods: list[str]) -> None:
     sizes = list(dict.fromkeys((r["train_size"], r["set"]) for r in rows))
     others = [m for m in methods if m != ONE_SHOT]
@@ -267,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--json", action="store_true", help="print JSON rows instead of the table")
     ap.add_argument("--scaling", action="store_true", help="time every method on growing training sets")
+    ap.add_argument("--plot", type=Path, default=None, help="with --scaling: also draw the curve into this PNG")
     ap.add_argument("--augment", type=int, default=3, help="shifted copies for the largest scaling set (0: none)")
     ap.add_argument("--mnist-root", default=None, help="where torchvision's MNIST may be (scaling; never downloaded)")
     args = ap.parse_args(argv)
@@ -300,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"seconds of each method (median of {args.repeats}; retrain once) and its ratio to the one-shot "
                   f"method\n")
             print_scaling(rows, methods)
+        if args.plot:
+            plot_scaling(rows, methods, args.plot, f"{ckpt_path.stem}, forgetting {classes}: time against data size")
         return 0
 
     rows = compare(ckpt, splits, classes, methods, device, args.repeats, retrain)
