@@ -28,6 +28,10 @@ model_id = state.model_name(path)
 st.markdown(f"Model **{model_id}** · {meta['arch']} on {meta['dataset']} · {len(names)} classes · "
             f"{len(splits.train):,} training images (the baselines read them; the one-shot method does not)")
 
+last = st.session_state.get(state.RUN_KEY)
+if last is not None and last.matches(path) and st.session_state.get("_compare_adopted") is not last:
+    st.session_state["_compare_adopted"] = last  # a new run on this model: Compare starts from its classes
+    st.session_state[f"compare_classes::{model_id}"] = list(last.view.forget_names)
 selected = st.multiselect("Classes to forget", names, key=f"compare_classes::{model_id}", persist_state="session",
                           placeholder="Choose one or more classes")
 classes = [names.index(s) for s in selected]

@@ -111,7 +111,7 @@ if clicked or (request is not None and ready):  # a link's run computes without 
     run = state.forget_with_progress(path, analysis.class_indices(selected, names), lambdas["lambda1"],
                                      lambdas["lambda2"], device, mode=mode)
     if run is not None:
-        st.session_state[state.RUN_KEY] = run
+        state.keep_run(run)
 
 # --- 2. what changed ---------------------------------------------------------------------------------
 run: state.Run | None = st.session_state.get(state.RUN_KEY)

@@ -61,7 +61,7 @@ demo_settings = dict(lambda1=lambda1, lambda2=lambda2, device=state.selected_dev
 if st.button(f"Forget {choice} now", type="primary", icon=":material/play_arrow:", key="demo_button"):
     run = state.forget_with_progress(default, [names.index(choice)], demo=True, **demo_settings)
     if run is not None:
-        st.session_state["demo_result"] = st.session_state[state.RUN_KEY] = run
+        state.keep_run(run, demo=True)
         # The Forget page shows this run with its controls filled in: the class chosen, the button enabled.
         st.session_state[f"classes::{state.model_name(default)}"] = [choice]
         st.session_state["mode"] = demo_settings["mode"]
@@ -69,7 +69,7 @@ if st.button(f"Forget {choice} now", type="primary", icon=":material/play_arrow:
             state.select_model(default)
             st.rerun()
 
-run = st.session_state.get("demo_result")
+run = st.session_state.get(state.DEMO_KEY)
 if run is not None and run.matches(default):
     view = run.view
     banner = st.empty()  # the verdict waits for the depth check; the numbers and bars show first
@@ -90,5 +90,5 @@ else:
                "measures every digit's accuracy on real test images before and after.")
 
 # Everything above is on screen; while the reader reads, compute the demo's run (once per process).
-if st.session_state.get("demo_result") is None:
+if st.session_state.get(state.DEMO_KEY) is None:
     state.warm_demo(default, [names.index(choice)], **demo_settings)

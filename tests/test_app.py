@@ -459,18 +459,52 @@ def test_after_the_demo_the_forget_page_has_its_class_chosen_and_the_button_enab
     assert not at.button(key="forget_button").disabled
 
 
-def test_presenter_mode_lives_in_the_address_and_can_be_left():
+def test_presenter_mode_lives_in_the_address_keeps_a_page_switcher_and_can_be_left():
     at = app("app_pages/guide.py")
     assert not any(b.key == "leave_presenter" for b in at.button)
     at.toggle(key="presenter_mode").set_value(True).run()
     assert at.query_params.get("present") in ("1", ["1"])
+    links = [p.proto.label for p in at.get("page_link")]
+    assert {"Overview", "Forget", "Is it gone?", "Compare"} <= set(links), links  # the sidebar is hidden
+    at.switch_page("app_pages/compare.py").run()  # a page move keeps presenter mode
+    assert not at.exception and any(b.key == "leave_presenter" for b in at.button)
     at.button(key="leave_presenter").click().run()
     assert not at.exception
     assert "present" not in at.query_params and not any(b.key == "leave_presenter" for b in at.button)
 
 
-def test_the_theme_choice_goes_into_the_address():
+def _theme_scripts(at: AppTest) -> list[str]:
+    return [h.proto.body for h in at.get("html") if "stActiveTheme" in h.proto.body]
+
+
+def test_a_chosen_theme_reloads_once_and_page_moves_keep_it_without_reloading():
+    """Moving between pages clears the query; the theme used to be missing from it then, and the page
+    reloaded to put it back, which started a new session and lost the last run."""
     at = app("app_pages/guide.py")
     at.segmented_control(key="theme_choice").set_value("Dark").run()
     assert not at.exception
-    assert any("stActiveTheme" in h.proto.body for h in at.get("html"))  # the script that applies it
+    assert len(_theme_scripts(at)) == 1  # the script that applies it (one reload)
+    assert at.query_params.get("theme") in ("dark", ["dark"])
+    for page in ("app_pages/forget.py", "app_pages/audit.py", "app_pages/guide.py"):
+        at.switch_page(page).run()
+        assert not at.exception
+        assert _theme_scripts(at) == [], page  # no reload
+        assert at.query_params.get("theme") in ("dark", ["dark"]), page
+
+
+def test_a_reload_of_the_same_owner_keeps_the_last_run_and_compare_starts_from_its_classes():
+    """Applying a theme reloads the browser page: a new session with the same address (owner key)."""
+    at = app("app_pages/forget.py")
+    at.multiselect(key=CLASSES).set_value(["3", "8"]).run()
+    at.button(key="forget_button").click().run()
+    assert not at.exception and metrics(at)
+    params = {k: at.query_params[k] for k in at.query_params}
+    again = AppTest.from_file(APP, default_timeout=TIMEOUT)  # the reloaded page: a new session
+    again.query_params = params
+    again.run()
+    again.switch_page("app_pages/audit.py").run()
+    assert not again.exception
+    assert not any("Forget a class first" in i.value for i in again.info)
+    assert any("Forgetting 3, 8 with" in h.value for h in again.header)
+    again.switch_page("app_pages/compare.py").run()
+    assert again.multiselect(key=f"compare_classes::{MODEL_ID}").value == ["3", "8"]

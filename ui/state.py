@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -243,6 +245,55 @@ def forget_with_progress(path: str, classes: list[int], lambda1: float, lambda2:
         status.update(label=f"Forgot {names} in {analysis.seconds_text(view.outcome.result.seconds['total'])}", state="complete")
     settings = {"classes": list(classes), "lambda1": lambda1, "lambda2": lambda2, "device": device, "mode": mode}
     return Run(file_stamp(path), view, mine, settings)
+
+
+DEMO_KEY = "demo_result"  # the Overview's one-click run (also the session's last run when it was the last)
+KEPT_OWNERS = 64  # how many owners' last runs the server keeps for a reload
+
+
+@st.cache_resource(show_spinner=False)
+def _kept_runs() -> tuple[threading.Lock, OrderedDict]:
+    return threading.Lock(), OrderedDict()
+
+
+def keep_run(run: Run, demo: bool = False) -> None:
+    """Make ``run`` this session's last run, and keep it on the server under the owner token: applying
+    a theme reloads the browser page, which starts a new session, and a refresh does too. The token
+    is in the address, so the new session finds the run again (``restore_run``)."""
+    st.session_state[RUN_KEY] = run
+    if demo:
+        st.session_state[DEMO_KEY] = run
+    who = owner.current()
+    if who is None:
+        return
+    lock, kept = _kept_runs()
+    with lock:
+        slot = kept.pop(who, {})
+        slot[RUN_KEY] = run
+        if demo:
+            slot[DEMO_KEY] = run
+        kept[who] = slot
+        while len(kept) > KEPT_OWNERS:
+            kept.popitem(last=False)
+
+
+def restore_run() -> None:
+    """A new session of a known owner (after a reload) starts from that owner's last run, on its model.
+    Call after ``owner.ensure`` and before the sidebar draws."""
+    if RUN_KEY in st.session_state or "_run_restored" in st.session_state:
+        return
+    st.session_state["_run_restored"] = True
+    who = owner.current()
+    lock, kept = _kept_runs()
+    with lock:
+        slot = dict(kept.get(who, {})) if who else {}
+    run = slot.get(RUN_KEY)
+    if run is None or not run.matches(run.model[0]):  # its model file was replaced or removed
+        return
+    st.session_state[RUN_KEY] = run
+    if DEMO_KEY in slot:
+        st.session_state[DEMO_KEY] = slot[DEMO_KEY]
+    st.session_state.setdefault(PENDING_MODEL, run.model[0])
 
 
 def flash(message: str) -> None:
