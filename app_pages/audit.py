@@ -75,7 +75,7 @@ with st.spinner("Auditing: probes, attacks and layer-wise similarity…"):
 verdict = instant.depth.verdict
 tone = auditing.verdict_tone(replace(view.outcome, depth=instant.depth))
 show = {"ok": st.success, "warn": st.warning, "bad": st.error}[tone]
-show(f"**{auditing.DEPTH_TITLES.get(verdict.level, verdict.level)}.** {verdict.message}",
+show(auditing.titled(verdict.level, verdict.message),
      icon={"ok": ":material/check_circle:", "warn": ":material/warning:", "bad": ":material/error:"}[tone])
 th = verdict.thresholds
 rule = (f"Rule: the outputs must recognise at most {th['outputs_at_most']:.0%} of the forgotten classes' test "

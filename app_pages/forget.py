@@ -62,7 +62,9 @@ if len(modes) > 1:
     mode = st.selectbox("Method", list(modes), key="mode", persist_state="session",
                         format_func=lambda m: f"{m} (default)" if m == default else m,
                         help="\n\n".join(f"**{k}**: {v}" for k, v in modes.items()))
-    st.caption(modes[mode])
+    st.caption(analysis.plain_mode(mode))
+    with st.expander("For the curious: the method precisely", key="presenter_hide_method"):
+        st.markdown(modes[mode])
 
 lambdas, lambda_errors = {}, []
 d1, d2 = default_lambdas(meta["arch"])
@@ -97,8 +99,6 @@ if analysis.uses_lambdas(mode):
             f"{analysis.LAMBDA_RANGES['lambda2'][1]:g}.")
 else:
     lambdas = {"lambda1": d1, "lambda2": d2}  # unused by this method; passed for the record
-    st.caption("λ1 and λ2 belong to the paper's rule; this method chooses its own strength from the codes"
-               + (" and a few validation images." if analysis.needs_validation(mode) else "."))
 
 device = state.selected_device()
 st.caption(f"Runs on **{state.device_label(device)}** (change it in the sidebar).")
@@ -137,7 +137,7 @@ if view.outcome.depth is not None:
         st.page_link("app_pages/audit.py", label="See the whole audit: is it gone?", icon=":material/policy:")
 else:
     banner.info("Checking whether the class left the features or is only hidden…", icon=":material/hourglass_top:")
-widgets.metric_cards(view)
+widgets.metric_cards(view, audit_state.retrain_seconds(path, view.forget))
 reference = audit_state.reference_evaluation(path, view.forget, run.settings["device"])
 NO_REFERENCE = ("No model retrained without these classes is at hand, so there is no reference to compare with. "
                 "Train one on the **Is it gone?** page (minutes), or ship one with `python benchmarks/references.py`.")

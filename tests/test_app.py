@@ -77,7 +77,7 @@ def banner(at: AppTest) -> tuple[str, str]:
     for tone, alerts in (("ok", at.success), ("warn", at.warning), ("bad", at.error)):
         for a in alerts:
             if "Outputs:" in a.value:
-                return tone, a.value
+                return tone, a.value.replace("**", "")  # the title is in bold
     raise AssertionError("no verdict banner on the page")
 
 
@@ -97,9 +97,9 @@ def test_overview_renders_with_the_default_model_and_a_demo_button():
     assert at.selectbox(key="model_path").value == str(default_model_path())
     assert at.selectbox(key="device").value in ("cpu", "cuda", "mps")
     assert at.button(key="demo_button").label == "Forget 7 now"
-    # the method in three steps, the second naming the app's default method in the backend's words
+    # "The method here" describes the method that runs (the default), in plain words, not the paper's rule
     steps = " ".join(m.value for m in at.markdown)
-    assert f"**{forgetting.DEFAULT_MODE}**: {forgetting.MODES[forgetting.DEFAULT_MODE]}" in steps
+    assert f"default method is **{forgetting.DEFAULT_MODE}**: {analysis.plain_mode(forgetting.DEFAULT_MODE)}" in steps
 
 
 def test_model_page_shows_the_card_codes_upload_and_training_form():
@@ -508,3 +508,10 @@ def test_a_reload_of_the_same_owner_keeps_the_last_run_and_compare_starts_from_i
     assert any("Forgetting 3, 8 with" in h.value for h in again.header)
     again.switch_page("app_pages/compare.py").run()
     assert again.multiselect(key=f"compare_classes::{MODEL_ID}").value == ["3", "8"]
+
+
+def test_a_banner_says_its_title_once():
+    """Issue 21: the audit banner read "Hidden, not gone. Hidden, not gone: ..."."""
+    text = auditing.titled("hidden", "Hidden, not gone: the outputs no longer predict the class.")
+    assert text == "**Hidden, not gone**: the outputs no longer predict the class."
+    assert auditing.titled("unknown depth", "The outputs forgot.") == "**Depth unknown.** The outputs forgot."

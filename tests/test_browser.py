@@ -279,17 +279,55 @@ def test_every_page_fits_a_projector(server, browser, size, scheme):
     assert not {k: v for k, v in problems.items() if v}, problems
 
 
-def test_the_theme_control_switches_the_theme(server, browser):
+def _same_document(page) -> bool:
+    """True while the browser page was not reloaded since ``_mark`` (a reload is a new session)."""
+    return page.evaluate("() => window.__musMark === 1")
+
+
+def _mark(page) -> None:
+    page.evaluate("() => { window.__musMark = 1; }")
+
+
+def test_theme_presenter_mode_and_page_moves_keep_the_last_run(server, browser):
+    """Issue 21: once a theme was chosen, every page move reloaded the browser page (a new session, the
+    last run lost). Now: the choice reloads once and keeps the run; page moves, the audit link, Presenter
+    mode and its page switcher keep the same page and session."""
     page = browser.new_page(viewport=PROJECTORS[0], color_scheme="light")
-    page.goto(f"{server}/how-to-read")
-    page.get_by_role("heading", name="How to read the plots").wait_for(timeout=WAIT_MS)
+    page.goto(server)
+    page.get_by_role("button", name="Forget 7 now").click()
+    page.get_by_test_id("stMetricValue").first.wait_for(timeout=WAIT_MS)
     _settle(page, 300)
     assert _background_luminance(page) > 0.8
     page.get_by_test_id("stSidebar").get_by_text("Dark", exact=True).click()
     page.wait_for_url(re.compile(r"theme=dark"), timeout=WAIT_MS)
-    page.get_by_role("heading", name="How to read the plots").wait_for(timeout=WAIT_MS)
-    _settle(page, 300)
+    page.get_by_test_id("stMetricValue").first.wait_for(timeout=WAIT_MS)  # the demo run survived the reload
+    _settle(page, 500)
     assert _background_luminance(page) < 0.2
+    _mark(page)
+    _goto_page(page, "Forget", "Forget classes")
+    page.get_by_role("heading", name="Forgetting 7: before and after").wait_for(timeout=WAIT_MS)
+    _settle(page, 300)
+    assert _same_document(page) and "theme=dark" in page.url and _background_luminance(page) < 0.2
+    page.get_by_text("See the whole audit: is it gone?").click()
+    page.get_by_role("heading", name=re.compile(r"Forgetting 7 with")).wait_for(timeout=WAIT_MS)
+    _settle(page, 300)
+    assert _same_document(page) and page.get_by_text("Forget a class first").count() == 0
+    page.get_by_test_id("stSidebar").get_by_text("Presenter mode").click()
+    bar = page.locator(".st-key-presenter_bar")
+    bar.wait_for(timeout=WAIT_MS)
+    _settle(page, 300)
+    _shot(page, "presenter-audit-1024x768-dark", PROJECTORS[0])
+    bar.get_by_text("Compare", exact=True).click()
+    page.get_by_role("heading", name="Compare methods").wait_for(timeout=WAIT_MS)
+    _settle(page, 300)
+    tags = page.get_by_test_id("stMultiSelect").locator("[data-tag]")
+    sync_api.expect(tags).to_have_count(1, timeout=WAIT_MS)  # Compare starts from the last run's classes
+    sync_api.expect(tags.first).to_have_attribute("aria-label", "7")
+    assert _same_document(page) and "present=1" in page.url
+    page.locator(".st-key-presenter_bar").get_by_role("button", name="Leave presenter mode").click()
+    page.get_by_test_id("stSidebar").wait_for(timeout=WAIT_MS)
+    _settle(page, 300)
+    assert _same_document(page) and _background_luminance(page) < 0.2
     page.reload()  # the choice survives a refresh
     _settle(page, 300)
     assert _background_luminance(page) < 0.2

@@ -60,6 +60,13 @@ def shared_reference(path: str, classes) -> references.Reference | None:
     return None if stamp is None else _reference(*stamp, path, _classes(classes))
 
 
+def retrain_seconds(path: str, classes) -> float | None:
+    """How long retraining without these classes took when the reference at hand was made (its recorded
+    training time), or None when there is no reference or it recorded none."""
+    ref = shared_reference(path, classes)
+    return ref.seconds if ref is not None and ref.seconds == ref.seconds and ref.seconds > 0 else None
+
+
 @st.cache_resource(show_spinner="Reading the original model's features…", max_entries=8)
 def _original_features(path: str, mtime: float, size: int, device: str) -> FeatureSet:
     return audit.feature_set(state.shared_checkpoint(path).model, state.shared_splits(

@@ -36,6 +36,15 @@ DEPTH_TITLES = {"forgotten": "Forgotten", "hidden": "Hidden, not gone", "partly 
                 "never recognised": "Nothing to forget"}
 
 
+def titled(level: str, message: str) -> str:
+    """Markdown for a depth verdict with its title in bold, once: the backend's messages already open
+    with it ("Hidden, not gone: ..."), and a banner that added it again read "Hidden, not gone. Hidden, not gone:"."""
+    title = DEPTH_TITLES.get(level, level)
+    if message.lower().startswith(title.lower()):
+        return f"**{message[:len(title)]}**{message[len(title):]}"
+    return f"**{title}.** {message}"
+
+
 def verdict_tone(outcome) -> str:
     """"ok", "warn" or "bad" for a ForgetOutcome: green only when the class left the features as deep as
     retraining and the rest was kept; amber for hidden, partly forgotten, unknown depth or a cost to the

@@ -22,7 +22,7 @@ def verdict_banner(view: analysis.RunView) -> None:
     if d is None:
         text = f"{v.message}\n\nWhether the class left the features or is only hidden was not measured."
     else:
-        text = f"**{d.verdict.message}**\n\nOutputs: {v.message}"
+        text = f"{auditing.titled(d.verdict.level, d.verdict.message)}\n\nOutputs: {v.message}"
         if d.probe_retrained is None:
             text += " No retrained reference is at hand for these classes: the audit page can train one."
     show = {"ok": (st.success, ":material/check_circle:"), "warn": (st.warning, ":material/warning:"),
@@ -49,9 +49,10 @@ def delta_colours(view: analysis.RunView) -> tuple[str, str]:
     return ("inverse" if v.forgot else "off"), ("normal" if v.kept else "off")
 
 
-def metric_cards(view: analysis.RunView) -> None:
+def metric_cards(view: analysis.RunView, retrain_seconds: float | None = None) -> None:
     """A_F, A_R (after, with the change from before), E_F and the time, as four large cards that wrap
-    two by two on a narrow screen rather than cutting their numbers."""
+    two by two on a narrow screen rather than cutting their numbers. ``retrain_seconds``: the retrained
+    reference's recorded training time, shown under the time (a speed means little without it)."""
     s = analysis.summary(view)
     sec = view.outcome.result.seconds
     af_colour, ar_colour = delta_colours(view)
@@ -67,5 +68,10 @@ def metric_cards(view: analysis.RunView) -> None:
         st.metric("E_F · accuracy removed", _fmt(s["E_F"]), border=True, width=155,
                   help="Share of the forgotten classes' accuracy that was removed; 100% means all of it.")
         parts = " + ".join(f"{k} {analysis.seconds_text(v)}" for k, v in sec.items() if k != "total")
-        st.metric("Time to forget", analysis.seconds_text(sec["total"]), border=True, width=155,
-                  help=f"{parts or 'total'} on {view.outcome.result.device}. Evaluation not included.")
+        retrain = None if retrain_seconds is None else f"retraining: {analysis.seconds_text(retrain_seconds)}"
+        st.metric("Time to forget", analysis.seconds_text(sec["total"]), retrain, delta_color="off",
+                  delta_arrow="off", border=True, width=155,
+                  help=f"{parts or 'total'} on {view.outcome.result.device}. Evaluation not included."
+                       + ("" if retrain is None else " Retraining: the time recorded when the shipped model "
+                                                     "retrained without these classes was made (another "
+                                                     "machine's load, so compare orders of magnitude)."))
