@@ -214,16 +214,18 @@ with tabs[1]:
     if not r.tensors:
         st.info(f"The {r.mode} method does not use the Fisher information, so there is no sensitivity to show.")
     else:
-        widgets.chart(figures.ratio_histogram(*r.ratio_histogram(), model_params=r.total_params), key="hist_all")
+        widgets.chart(figures.ratio_histogram(*r.ratio_histogram(), model_params=r.total_params,
+                                              model_moved=r.moved_params), key="hist_all")
         st.caption("Every parameter the method weighed, binned by how much more it matters to the forgotten "
                    "classes' codes than to the others'. The green bars are the parameters it moved.")
         by_name = {t.name: t for t in analysis.weighed_tensors(r)}
         layer = st.selectbox("One layer", list(by_name), key=f"layer::{model_id}",
                              index=list(by_name).index(analysis.busiest_tensor(r).name),
-                             format_func=lambda n: f"{n} ({by_name[n].numel:,} parameters, scale s = {by_name[n].scale:.2g})")
+                             format_func=lambda n: f"{figures.layer_label(n)} ({by_name[n].numel:,} parameters, "
+                                                   f"scale s = {by_name[n].scale:.2g})")
         t = by_name[layer]
         widgets.chart(figures.ratio_histogram(r.ratio_edges, t.ratio_counts, t.moved_counts,
-                                              title=f"Sensitivity in {layer}"), key="hist_layer")
+                                              title=f"Sensitivity in {figures.layer_label(layer)}"), key="hist_layer")
         widgets.chart(figures.layer_overview([t.name for t in r.tensors], [t.numel for t in r.tensors],
                                              [t.moved for t in r.tensors], [t.scale for t in r.tensors]),
                       key="layers")

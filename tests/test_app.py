@@ -208,13 +208,15 @@ def test_forget_page_charts_equal_the_backend_result(default_ckpt, mnist_test):
         assert list(hist.data[0].y) == counts and list(hist.data[1].y) == moved
         assert list(hist.data[0].x) == pytest.approx([(edges[i] + edges[i + 1]) / 2 for i in range(len(edges) - 1)])
         busiest = max((t for t in r.tensors if sum(t.ratio_counts)), key=lambda t: (t.moved, t.numel))
-        layer = figs[f"Sensitivity in {busiest.name}"]  # preselected in the layer picker
+        if r.total_params > sum(counts):  # the counts agree with the per-layer chart and the report
+            assert f"in all {r.moved_params:,} of the model's {r.total_params:,}" in hist.layout.title.subtitle.text
+        layer = figs[f"Sensitivity in {figures.layer_label(busiest.name)}"]  # preselected; one name everywhere
         assert list(layer.data[0].y) == list(busiest.ratio_counts)
         assert list(layer.data[1].y) == list(busiest.moved_counts)
 
     conf = figs["Confusion matrices"]
-    assert np.array_equal(np.asarray(conf.data[0].text), want.before.confusion)
-    assert np.array_equal(np.asarray(conf.data[1].text), want.after.confusion)
+    assert np.array_equal(np.asarray(conf.data[0].customdata), want.before.confusion)  # counts, on hover
+    assert np.array_equal(np.asarray(conf.data[1].customdata), want.after.confusion)
 
     codes = figs["Mnemonic codes: prediction was → now"]
     assert len(codes.data) == 10

@@ -86,7 +86,9 @@ def test_membership_shows_both_attacks_for_each_model():
     fig = audit_figures.membership({"original": {"entropy MIA": 0.9, "SVC MIA": 0.01},
                                     "retrained": {"entropy MIA": 0.1, "SVC MIA": float("nan")}})
     assert [t.name for t in fig.data] == ["original", audit_figures.LABELS["retrained"]]
-    assert list(fig.data[0].y) == pytest.approx([90, 1]) and list(fig.data[1].y)[1] is None
+    # both bars count images called members: the SVC attack's non-member share is turned around
+    assert list(fig.data[0].y) == pytest.approx([90, 99]) and list(fig.data[1].y)[1] is None
+    assert "members" in fig.layout.yaxis.title.text and not any("non-members" in str(x) for x in fig.data[0].x)
 
 
 def test_figures_gain_the_retrained_model_as_a_third_series():
@@ -98,7 +100,7 @@ def test_figures_gain_the_retrained_model_as_a_third_series():
     assert not any(t.name == "retrained" for t in figures.per_class_accuracy(NAMES, acc, acc, [0]).data)
     cm = np.eye(10, dtype=int) * 10
     conf = figures.confusion_matrices(cm, cm, NAMES, [0], retrained=cm * 2)
-    assert len(conf.data) == 3 and np.array_equal(np.asarray(conf.data[2].text), cm * 2)
+    assert len(conf.data) == 3 and np.array_equal(np.asarray(conf.data[2].customdata), cm * 2)
     assert len(figures.confusion_matrices(cm, cm, NAMES, [0]).data) == 2
 
 

@@ -320,7 +320,7 @@ def test_theme_presenter_mode_and_page_moves_keep_the_last_run(server, browser):
     bar.get_by_text("Compare", exact=True).click()
     page.get_by_role("heading", name="Compare methods").wait_for(timeout=WAIT_MS)
     _settle(page, 300)
-    tags = page.get_by_test_id("stMultiSelect").locator("[data-tag]")
+    tags = page.get_by_test_id("stMultiSelect").first.locator("[data-tag]")  # "Classes to forget"
     sync_api.expect(tags).to_have_count(1, timeout=WAIT_MS)  # Compare starts from the last run's classes
     sync_api.expect(tags.first).to_have_attribute("aria-label", "7")
     assert _same_document(page) and "present=1" in page.url

@@ -245,7 +245,7 @@ def settings_line(result: Any) -> list[str]:
     if isinstance(strength, float) and math.isfinite(strength):
         parts.append(f"strength {strength:.3g}")
     if getattr(result, "layer", ""):
-        parts.append(f"layer {result.layer}")
+        parts.append(f"layer {result.layer.removeprefix('net.')}")  # as the charts name it (figures.layer_label)
     if result.sign:
         parts.append(f"direction {'θ + δ' if result.sign == '+' else 'θ − δ'}")
     parts.append(result.device)

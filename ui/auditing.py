@@ -281,8 +281,8 @@ def summary_rows(instant: InstantAudit, costly: Mapping[str, CostlyFacts] | None
         row = {"model": name, "A_F %": _pct(f.forget_accuracy)}
         for k, p in sorted({**f.shots, **(c.shots if c else {})}.items()):
             row[f"{k}-shot probe %"] = _pct(p.forget_test)
-        row["entropy MIA %"] = _pct(f.mia_entropy)
-        row["SVC MIA %"] = _pct(f.mia_svc)
+        row["entropy MIA: members %"] = _pct(f.mia_entropy)  # both attacks counted the same way (the chart's)
+        row["SVC MIA: members %"] = _pct(1 - f.mia_svc)
         if c is not None:
             row["relearn steps to 50 %"] = c.relearn.steps_to_50
             row["relearn steps to 90 %"] = c.relearn.steps_to_90

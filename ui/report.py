@@ -140,8 +140,7 @@ def build_report(view: analysis.RunView, reference: Evaluation | None = None,
 <script type="text/javascript">{get_plotlyjs()}</script></head>
 <body>
 <h1>Forgetting {esc(forget)}</h1>
-<p class="sub">Model <b>{esc(view.model_name)}</b> · one-shot unlearning with mnemonic codes
-(Yamashita et al., ACML 2024) · measured on {int(o.before.confusion.sum()):,} real held-out test images</p>
+<p class="sub">Model <b>{esc(view.model_name)}</b> · forgotten with {esc(analysis.method_credit(r.mode))} · measured on {int(o.before.confusion.sum()):,} real held-out test images</p>
 <div class="verdict {verdict_class(view)}">{esc(o.depth.verdict.message + " ") if o.depth is not None else ""}Outputs: {esc(o.verdict.message)}</div>
 <p>{esc(analysis.headline(view))}</p>
 <div class="cards">{''.join(f"<div class='card'><div class='l'>{esc(k)}</div><div class='v'>{esc(v)}</div></div>" for k, v in cards)}</div>
