@@ -199,15 +199,7 @@ cols[0].metric(f"A_F at {tf.factor_label(factor)}", _pct(sw.forget_accuracy[i]),
 cols[1].metric(f"A_R at {tf.factor_label(factor)}", _pct(sw.retain_accuracy[i]),
                f"{100 * (sw.retain_accuracy[i] - sw.retain_accuracy[0]):+.1f} points", delta_color="off", border=True)
 widgets.chart(tf.sweep_figure(sw, i), key="tour_sweep")
-gone = sw.first_forgotten()
-if gone is None:
-    st.markdown(f"No strength on this grid brings A_F down to {FORGOTTEN_AT_MOST:.0%}: along this direction the "
-                f"forgotten classes stay recognised.")
-else:
-    st.markdown(f"A_F first falls to {FORGOTTEN_AT_MOST:.0%} or less at **{tf.factor_label(sw.factors[gone])}**, "
-                f"where A_R is {_pct(sw.retain_accuracy[gone])} (it was {_pct(sw.retain_accuracy[0])}). "
-                + ("The paper's own strength is already there." if gone <= sw.own_index else
-                   "The paper's own strength stops short of it: the codes were satisfied before the images were."))
+st.markdown(tf.sweep_sentence(sw, FORGOTTEN_AT_MOST))
 _show_code("sweep")
 
 if DEFAULT_MODE != "paper":
