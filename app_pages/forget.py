@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import analysis, audit_state, figures, links, owner, report, state, widgets
+from ui import analysis, audit_state, card, figures, links, owner, report, state, widgets
 from ui.jobs import unused_path
 from unlearning.checkpoints import save_checkpoint
 from unlearning.pipeline import default_lambdas, forgotten_meta
@@ -162,7 +162,15 @@ def _report_html() -> str:
     if key not in run.downloads:
         run.downloads[key] = report.build_report(
             view, reference=reference, instant=audit_store.get("instant"), costly=audit_store.get("costly"),
-            reference_name=None if ref_file is None else ref_file.name).encode("utf-8")
+            reference_name=None if ref_file is None else ref_file.name,
+            card_facts=audit_state.card_facts(run, path)).encode("utf-8")
+    return run.downloads[key].decode("utf-8")
+
+
+def _card_html() -> str:  # made on click, like the report
+    key = f"card:{view.outcome.depth is None}"
+    if key not in run.downloads:
+        run.downloads[key] = card.card_document(view, audit_state.card_facts(run, path)).encode("utf-8")
     return run.downloads[key].decode("utf-8")
 
 
@@ -171,6 +179,11 @@ with st.container(horizontal=True, gap="small", key="downloads"):
                        icon=":material/slideshow:", key="dl_report", on_click="ignore",
                        help="One self-contained file with every figure below and the numbers behind them; "
                             "opens offline in any browser. Send it to people who will not run the app.")
+    st.download_button("Unlearning card (HTML)", _card_html, file_name=f"{stem}-card.html", mime="text/html",
+                       icon=":material/badge:", key="dl_card", on_click="ignore",
+                       help="One printable page for someone who will read nothing else: what was asked and when, "
+                            "the model and its weights hash, the method, the verdict, the time against "
+                            "retraining, the cost to the other classes and the caveats. Also the report's first page.")
     st.download_button("Metrics (CSV)", analysis.metrics_csv(view), file_name=f"{stem}.csv", mime="text/csv",
                        icon=":material/table:", key="dl_csv", on_click="ignore",
                        help="One table: a row per class, with the run's settings in every row.")

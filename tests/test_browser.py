@@ -482,3 +482,43 @@ def test_a_sessions_upload_is_its_own_through_page_moves_and_a_refresh(server, b
     assert _default_label() in options and not any(o.startswith("browser-upload") for o in options), options
     other.context.close()
     context.close()
+
+
+def _pdf_pages(pdf: bytes) -> int:
+    return len(re.findall(rb"/Type\s*/Page(?!s)", pdf))
+
+
+def test_the_unlearning_card_prints_on_one_page_and_opens_the_report(browser):
+    """Issue 21 item 5: the card fits one A4 and one Letter page when printed from the browser, alone and
+    as the report's first page (the report's own content starts on page 2)."""
+    from datetime import datetime, timezone
+
+    from ui import analysis, card, report
+    from unlearning.checkpoints import load_checkpoint
+    from unlearning.data import load_dataset
+    from unlearning.pipeline import check_depth
+    from unlearning.storage import default_model_path
+    from unlearning.zoo import weights_sha256
+
+    ckpt = load_checkpoint(default_model_path())
+    splits = load_dataset(ckpt.meta["dataset"])
+    outcome = analysis.run_forgetting(ckpt, splits.test, [3, 8], 1e-5, 1e4, "cpu", mode=analysis.default_mode(),
+                                      calibration=splits.val)
+    outcome = check_depth(ckpt, outcome, splits, device="cpu")
+    view = analysis.analyse(ckpt, outcome, splits.test, _default_label(), device="cpu")
+    facts = card.CardFacts(datetime.now(timezone.utc), weights_sha256(ckpt), retrain_seconds=185.0)
+    page = browser.new_page()
+    page.set_content(card.card_document(view, facts))
+    for fmt in ("A4", "Letter"):
+        assert _pdf_pages(page.pdf(format=fmt, print_background=True)) == 1, fmt
+    page.emulate_media(media="print")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "unlearning-card-print.png"), full_page=True)
+    page.set_content(report.build_report(view, card_facts=facts))
+    page.emulate_media(media="print")
+    first = page.evaluate("() => { const r = document.querySelector('.ucard').getBoundingClientRect();"
+                          " return [r.top, r.bottom]; }")
+    assert first[1] > first[0] > -1
+    pdf = page.pdf(format="A4", print_background=True)
+    assert _pdf_pages(pdf) > 1  # the card, then the report from a new page
+    page.close()

@@ -13,6 +13,7 @@ import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,7 @@ class Run:
     checkpoint: Checkpoint  # the session copy it ran on (codes and metadata for saving)
     settings: dict[str, Any]
     downloads: dict[str, bytes] = field(default_factory=dict)
+    asked_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))  # the click (the card's "when")
 
     def matches(self, path: str | Path | None) -> bool:
         try:
