@@ -130,6 +130,10 @@ this_run = links.request_for(model_id, view.forget_names, r.mode, r.lambda1, r.l
 links.show_in_address(this_run)  # a refresh or a copied address reopens this run
 st.header(f"Forgetting {', '.join(view.forget_names)}: before and after", divider="gray")
 st.caption(" · ".join(analysis.settings_line(r)) + f" · measured on {int(o.before.confusion.sum()):,} real test images")
+explained = analysis.settings_explained(r)
+if explained:
+    with st.expander("What these settings mean", key="presenter_hide_settings"):
+        st.markdown("\n".join(f"- {line}" for line in explained))
 banner = st.empty()  # filled at the end: the depth check reads features, the charts come first
 if view.outcome.depth is not None:
     with banner.container():

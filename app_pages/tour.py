@@ -89,9 +89,13 @@ def _show_code(key: str) -> None:
             st.code(tour.source(fn), language="python")
 
 
-def _step(number: int, key: str, heading: str, text: str, fig) -> None:
+def _step(number: int, key: str, heading: str, text: str, fig, curious: str | None = None) -> None:
+    """One step: plain words first, the formula (``curious``) folded away, then the figure."""
     st.subheader(f"{number}. {heading}", divider="gray")
     st.markdown(text)
+    if curious:
+        with st.expander("For the curious: the formula"):
+            st.markdown(curious)
     widgets.chart(fig, key=f"tour_{key}")
 
 
@@ -99,8 +103,8 @@ def _step(number: int, key: str, heading: str, text: str, fig) -> None:
 c = T.codes
 _step(1, "codes", "The mnemonic codes",
       f"Every class has its own fixed random image, its **mnemonic code**, drawn once from a seed. During training "
-      f"each image was swapped for its class's code with probability t_mix = {meta.get('t_mix', '–')}, so the model "
-      f"learnt to recognise the codes too. They are all the rule will look at: no training image, no test image. "
+      f"some training images ({meta.get('t_mix', '–')} of them, the share called *t_mix*) were swapped for their "
+      f"class's code, so the model learnt to recognise the codes too. They are all the rule will look at: no training image, no test image. "
       f"Forgetting **{forget_names}** (framed).",
       tf.codes_figure(c, names, T.classes))
 cols = st.columns(2)
@@ -112,11 +116,14 @@ _show_code("codes")
 f = T.fisher
 n_params = sum(layer.numel for layer in f.layers)
 _step(2, "fisher", "The Fisher information of each parameter",
-      f"For each class c, g_c is the gradient of the loss CE(model(code_c), c) with respect to every parameter. "
-      f"Squared and averaged over the forgotten classes' codes it is **F_forget**, over the kept classes' codes "
-      f"**F_remain** (each plus 1e-16): how much the parameter matters to those codes. {len(names)} codes, "
-      f"{n_params:,} parameters, no data; the histograms count parameters per bin.",
-      tf.fisher_figure(f))
+      f"For every weight of the model, the rule asks: if this weight moved a little, how much worse would the "
+      f"model get at recognising a code? That sensitivity is the weight's **Fisher information**. It is measured "
+      f"twice, on the forgotten classes' codes (**F_forget**) and on the kept classes' codes (**F_remain**). "
+      f"{len(names)} codes, {n_params:,} weights, no training data; the histograms count weights by sensitivity.",
+      tf.fisher_figure(f),
+      curious="For each class c, g_c is the gradient of the loss CE(model(code_c), c) with respect to every "
+              "parameter. F_forget is g_c² averaged over the forgotten classes' codes, F_remain over the kept "
+              "classes' codes, each plus 1e-16 so that the ratio in step 3 is defined.")
 _show_code("fisher")
 
 # --- 3. the ratio --------------------------------------------------------------------------------------

@@ -224,7 +224,7 @@ def test_forget_page_charts_equal_the_backend_result(default_ckpt, mnist_test):
     assert len(samples.data) > 0
 
     assert [b.label for b in at.get("download_button")] == [
-        "Report (HTML)", "Metrics (CSV)", "Metrics (JSON)", "Unlearned model (.safetensors)"]
+        "Report (HTML)", "Unlearning card (HTML)", "Metrics (CSV)", "Metrics (JSON)", "Unlearned model (.safetensors)"]
     want = check_depth(default_ckpt, want, load_dataset(default_ckpt.meta["dataset"]))
     tone, text = banner(at)
     assert want.verdict.message in text and want.depth.verdict.message in text

@@ -252,6 +252,29 @@ def settings_line(result: Any) -> list[str]:
     return parts
 
 
+def settings_explained(result: Any) -> list[str]:
+    """Each phrase of ``settings_line`` in plain words (markdown bullets), for the fold below it."""
+    out = []
+    strength = getattr(result, "strength", float("nan"))
+    if isinstance(strength, float) and math.isfinite(strength):
+        out.append(f"**strength {strength:.3g}**: the size of the edit, the largest change it made to any one weight "
+                   f"of the edited layer. The method chose it as a few times the smallest push that makes the "
+                   f"model stop recognising the forgotten classes.")
+    if getattr(result, "layer", ""):
+        out.append(f"**layer {result.layer.removeprefix('net.')}**: the part of the network that was edited (`fc` is "
+                   f"the last layer, which turns features into class scores).")
+    if result.sign:
+        out.append(f"**direction {'θ + δ' if result.sign == '+' else 'θ − δ'}**: the edit can be added to the weights "
+                   f"(θ) or taken away; both were tried on the codes and this one forgot them while keeping the rest.")
+    if uses_lambdas(result.mode) and math.isfinite(result.lambda1):
+        out.append("**λ1, λ2**: the paper's two limits on how far weights may move (see the fold beside their boxes).")
+    if result.mode == "erase":
+        out.append("**erase** uses *LEACE* (LEAst-squares Concept Erasure, Belrose et al. 2023): the smallest change "
+                   "to the last hidden layer's features after which no straight-line rule can tell the forgotten "
+                   "classes apart from the rest.")
+    return out
+
+
 def demote_headings(markdown: str, levels: int = 2) -> str:
     """Markdown with every heading ``levels`` deeper (a card's "# Title" must not outshout the page)."""
     out = []
