@@ -70,6 +70,47 @@ LAYOUT_CHECK = """() => {
   return problems;
 }"""
 
+# Checked in the page itself (issue 21): every drawn trace (bars, lines, markers) has WCAG's 3:1 contrast
+# against the page background and every chart text 4.5:1; heatmap cell numbers 4.5:1 against their own
+# cell and inside it; no table column is cut and no table shows a raw "None".
+CONTRAST_CHECK = """() => {
+  const problems = [];
+  const rgb = s => { const m = (s || '').match(/rgba?\\(([^)]+)\\)/); if (!m) return null;
+    const v = m[1].split(',').map(Number); return (v.length > 3 && v[3] === 0) ? null : v.slice(0, 3); };
+  const lum = c => { const [r, g, b] = c.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92
+    : Math.pow((v + 0.055) / 1.055, 2.4); }); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+  const bg = rgb(getComputedStyle(document.querySelector('[data-testid="stApp"]')).backgroundColor);
+  for (const p of document.querySelectorAll('.js-plotly-plot')) {
+    if (p.getBoundingClientRect().width === 0) continue;
+    const title = (p.querySelector('.gtitle') || {}).textContent || 'chart';
+    const seen = new Set();
+    for (const el of p.querySelectorAll('.barlayer path, .scatterlayer path.js-line, .scatterlayer path.point, '
+                                        + '.shapelayer path')) {
+      const cs = getComputedStyle(el);
+      const fill = el.closest('.scatterlayer') && el.classList.contains('js-line') ? rgb(cs.stroke) : (rgb(cs.fill) || rgb(cs.stroke));
+      if (!fill || el.getBoundingClientRect().width === 0) continue;
+      if (parseFloat(cs.opacity || '1') < 0.5 || parseFloat(cs.fillOpacity || '1') < 0.5 && !el.closest('.scatterlayer')) continue;
+      const r = ratio(fill, bg);
+      const key = fill.join(',');
+      if (r < 3 && !seen.has(key)) { seen.add(key); problems.push(`${title.slice(0, 30)}: trace rgb(${key}) ${r.toFixed(2)}:1`); }
+    }
+    for (const t of p.querySelectorAll('.xtick text, .ytick text, .xtitle, .ytitle, .legendtext, .gtitle, .annotation-text')) {
+      const c = rgb(getComputedStyle(t).fill);
+      if (c && t.textContent.trim() && ratio(c, bg) < 4.5) problems.push(`${title.slice(0, 30)}: text "${t.textContent.slice(0, 20)}" ${ratio(c, bg).toFixed(2)}:1`);
+    }
+  }
+  for (const t of document.querySelectorAll('[data-testid="stDataFrame"], [data-testid="stTable"]')) {
+    if (t.innerText.includes('None')) problems.push(`table shows None: ${t.innerText.slice(0, 40)}`);
+    const box = t.getBoundingClientRect();
+    for (const h of t.querySelectorAll('th, [role="columnheader"]')) {
+      const r = h.getBoundingClientRect();
+      if (r.width > 0 && (r.right > box.right + 1)) problems.push(`column cut: ${h.innerText.slice(0, 20)}`);
+    }
+  }
+  return problems;
+}"""
+
 if not Path(CHROMIUM).is_file():
     pytest.skip(f"no Chromium at {CHROMIUM} (install Debian's chromium, e.g. `make browser`)",
                 allow_module_level=True)
@@ -522,3 +563,28 @@ def test_the_unlearning_card_prints_on_one_page_and_opens_the_report(browser):
     pdf = page.pdf(format="A4", print_background=True)
     assert _pdf_pages(pdf) > 1  # the card, then the report from a new page
     page.close()
+
+
+@pytest.mark.parametrize("size,scheme", [(PROJECTORS[0], "dark"), (PROJECTORS[1], "light")],
+                         ids=["1024x768-dark", "1280x800-light"])
+def test_traces_and_chart_text_have_wcag_contrast_on_the_forget_page(server, browser, size, scheme):
+    """3:1 for every trace against the page, 4.5:1 for chart text, on every tab of the Forget page."""
+    from ui import analysis
+
+    context = browser.new_context(viewport=size, color_scheme=scheme)
+    page = context.new_page()
+    page.goto(_run_url(server, ["3", "8"], analysis.default_mode()))
+    page.get_by_test_id("stMetricValue").first.wait_for(timeout=WAIT_MS)
+    page.get_by_text("See the whole audit: is it gone?").wait_for(timeout=WAIT_MS)  # the depth verdict is in
+    _settle(page, 800)
+    problems = {}
+    for tab in page.get_by_role("tab").all_inner_texts():
+        page.get_by_role("tab", name=tab).click()
+        _settle(page, 600)
+        problems[tab] = page.evaluate(CONTRAST_CHECK)
+        if tab == "Confusion":
+            _shot(page, f"contrast-confusion-{size['width']}x{size['height']}-{scheme}", size)
+    _shot(page, f"contrast-forget-{size['width']}x{size['height']}-{scheme}", size)
+    context.close()
+    print("\ncontrast problems:", {k: v for k, v in problems.items() if v})
+    assert not {k: v for k, v in problems.items() if v}, problems

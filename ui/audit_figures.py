@@ -19,7 +19,7 @@ from unlearning.audit import ProbeResult, RelearnCurve
 from .figures import AFTER, BEFORE, FONT, FORGOTTEN, TICK_FONT, _style
 
 RETRAINED = "#CC79A7"  # reddish purple (Okabe-Ito)
-KEPT_POINTS = "#999999"
+KEPT_POINTS = "#8C8C8C"
 MODEL_STYLE = {  # colour, dash, marker
     "original": (BEFORE, "dot", "circle"),
     "unlearned": (AFTER, "solid", "star"),
@@ -29,7 +29,7 @@ LABELS = {"original": "original", "unlearned": "unlearned", "retrained": "retrai
 PAIR_STYLE = {  # CKA pairs
     "unlearned vs original": (BEFORE, "dot", "circle"),
     "unlearned vs retrained": (RETRAINED, "dash", "diamond"),
-    "retrained vs original": ("#56B4E9", "dashdot", "square"),
+    "retrained vs original": ("#2F8FCF", "dashdot", "square"),
 }
 
 

@@ -19,15 +19,17 @@ TITLE_FONT = 22
 TICK_FONT = 16
 REFERENCE = "retrain"
 ONE_SHOT = "mnemonic"
-# One colour and one marker per method (Okabe-Ito without vermillion); the one-shot method is blue.
+# One colour and one marker per method (Okabe-Ito without vermillion, the light ones darkened until every
+# trace has 3:1 contrast on the light and the dark background); the one-shot method is blue, and the
+# retrained reference is reddish purple as on the audit page (it was black: invisible on the dark theme).
 STYLE = {
     "mnemonic": ("#0072B2", "star"),
-    "retrain": ("#000000", "diamond"),
-    "finetune": ("#E69F00", "circle"),
-    "neggrad+": ("#CC79A7", "triangle-up"),
+    "retrain": ("#CC79A7", "diamond"),
+    "finetune": ("#BF8400", "circle"),
+    "neggrad+": ("#A6761D", "triangle-up"),
     "random-labels": ("#009E73", "square"),
-    "ssd": ("#56B4E9", "x"),
-    "ssd-tuned": ("#999999", "cross"),
+    "ssd": ("#2F8FCF", "x"),
+    "ssd-tuned": ("#8C8C8C", "cross"),
 }
 LABELS = {
     "mnemonic": "one-shot",

@@ -21,9 +21,9 @@ from plotly.subplots import make_subplots
 # Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision deficiency.
 FORGOTTEN = "#D55E00"  # vermillion
 AFTER = "#0072B2"  # blue
-BEFORE = "#999999"  # grey
+BEFORE = "#8C8C8C"  # grey (3:1 against white and the dark theme's background, WCAG graphics)
 PERTURBED = "#009E73"  # bluish green
-ACCENT = "#E69F00"  # orange (second curve of a pair)
+ACCENT = "#BF8400"  # orange, darkened for 3:1 on white (second curve of a pair)
 RETRAINED = "#CC79A7"  # reddish purple: the model retrained without the forgotten classes (the reference)
 SEQUENTIAL = "Cividis"  # perceptually uniform and colour-blind safe
 
