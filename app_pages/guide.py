@@ -67,8 +67,8 @@ st.markdown(
 st.header("Confusion matrices")
 st.markdown(
     "Rows are the true class, columns the predicted class; each row shows where that class's test images went, "
-    "in percent of that class's test images (the number in a cell is that percent, rounded; hover over a cell "
-    "for the count of images). Before forgetting, the diagonal is bright. After, the "
+    "in percent of that class's test images (the number in a cell is that percent, rounded; a bright diagonal "
+    "cell at 90 % or more carries no number; hover over a cell for the count of images). Before forgetting, the diagonal is bright. After, the "
     "forgotten class's row (outlined) has moved off the diagonal: the column it moved to tells you what the "
     "model now thinks those images are.")
 

@@ -76,10 +76,12 @@ def test_layer_views(run):
 
 
 def _cell_text(cm: np.ndarray) -> list[list[str]]:
-    """What a confusion cell shows: its row percent, rounded; blank when empty (the count is in the hover)."""
+    """What a confusion cell shows: its row percent, rounded; blank when empty and on a diagonal cell of 90 %
+    or more (the count is in the hover)."""
     rows = cm.sum(axis=1, keepdims=True)
     pct = np.divide(100.0 * cm, rows, out=np.zeros(cm.shape), where=rows > 0)
-    return [[f"{p:.0f}" if c else "" for p, c in zip(pr, cr)] for pr, cr in zip(pct, cm)]
+    return [["" if not cm[i, j] or (i == j and round(pct[i, j]) >= 90) else f"{pct[i, j]:.0f}"
+             for j in range(len(cm))] for i in range(len(cm))]
 
 
 def test_confusion_matrices_show_row_percentages_and_counts_on_hover(run):

@@ -287,6 +287,14 @@ def summary_rows(instant: InstantAudit, costly: Mapping[str, CostlyFacts] | None
             row["relearn steps to 50 %"] = c.relearn.steps_to_50
             row["relearn steps to 90 %"] = c.relearn.steps_to_90
         rows.append(row)
+    # A table must never show a raw "None": a figure not measured yet reads "–", one never reached says so.
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    for row in rows:
+        for k in columns:
+            if k not in row:
+                row[k] = "–"
+            elif row[k] is None:
+                row[k] = "not reached" if k.startswith("relearn") else "–"
     return rows
 
 

@@ -193,6 +193,16 @@ def layer_label(name: str, limit: int = 28) -> str:
     return name if len(name) <= limit else "…" + name[-(limit - 1):]
 
 
+def cell_text(cm: np.ndarray) -> list[list[str]]:
+    """What a confusion cell shows: its row percent, rounded; nothing for an empty cell, and nothing on the
+    diagonal at 90 % or more (its bright colour says it, and "100" did not fit a cell on a projector)."""
+    cm = np.asarray(cm, dtype=np.float64)
+    rows = cm.sum(axis=1, keepdims=True)
+    pct = np.divide(100.0 * cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    return [[("" if not cm[i, j] or (i == j and pct[i, j] >= 89.5) else f"{pct[i, j]:.0f}")
+             for j in range(cm.shape[1])] for i in range(cm.shape[0])]
+
+
 def confusion_matrices(before: np.ndarray, after: np.ndarray, class_names: Sequence[str],
                        forget: Sequence[int], retrained: np.ndarray | None = None) -> go.Figure:
     """Row-normalised confusion matrices (percent of each true class), before and after, side by side.
@@ -214,8 +224,7 @@ def confusion_matrices(before: np.ndarray, after: np.ndarray, class_names: Seque
                         showscale=col == last, colorbar={"title": {"text": "% of class"}, "tickfont": {"size": TICK_FONT}},
                         # the cell's number is its percent (what the colour shows and the guide says), blank
                         # for an empty cell; the count of images is in the hover
-                        text=[[f"{v:.0f}" if c else "" for v, c in zip(pr, cr)] for pr, cr in zip(pct, cm)]
-                        if show_text else None, texttemplate="%{text}" if show_text else None,
+                        text=cell_text(cm) if show_text else None, texttemplate="%{text}" if show_text else None,
                         textfont={"size": 15},
                         customdata=cm.astype(int).tolist(),
                         hovertemplate="true %{y}, predicted %{x}<br>%{customdata} images (%{z:.1f}%)<extra></extra>",
@@ -229,7 +238,8 @@ def confusion_matrices(before: np.ndarray, after: np.ndarray, class_names: Seque
     fig.update_yaxes(tickmode="array", tickvals=list(range(n)), ticktext=ticks, autorange="reversed")
     fig.update_yaxes(title_text="true", row=1, col=1)  # once: the others' titles sat inside the panel to their left
     _style(fig, "Confusion matrices", 620)
-    fig.update_layout(title_subtitle={"text": "rows: true class, % of its test images", "font": {"size": TICK_FONT}},
+    fig.update_layout(title_subtitle={"text": "rows: true class, % of its test images (the bright diagonal "
+                                              "cells at 90 % or more carry no number)", "font": {"size": TICK_FONT}},
                       margin={"t": 150})
     fig.update_annotations(font={"size": FONT})
     return fig

@@ -35,7 +35,8 @@ section[data-testid="stSidebar"][data-collapsed="false"] { width: 265px !importa
 [data-testid="stMetricLabel"] { height: auto !important; min-height: 1.5rem; }
 [data-testid="stMetricValue"], [data-testid="stMetricValue"] * { overflow: visible !important;
   text-overflow: clip !important; white-space: nowrap; }
-[data-testid="stMetricValue"] { font-size: 2rem !important; }
+/* The value shrinks with the window so that "100.0%" stays inside a 155 px card at 1024 px. */
+[data-testid="stMetricValue"] { font-size: clamp(1.35rem, 2.5vw, 2rem) !important; }
 /* Tabs wrap onto a second line instead of hiding behind a scroll arrow. */
 [data-baseweb="tab-list"] { flex-wrap: wrap !important; row-gap: .25rem; }
 /* Tables written in Markdown (model cards) wrap their cells and scroll inside the page, never past it. */
@@ -54,7 +55,7 @@ section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [da
 [data-testid="stToolbar"], [data-testid="stHeader"] { display: none !important; }
 [data-testid="stMainBlockContainer"] { max-width: none !important; padding-top: 1.5rem !important; }
 [data-testid="stCaptionContainer"], [class*="st-key-presenter_hide"] { display: none !important; }
-[data-testid="stMetricValue"] { font-size: 2.6rem !important; }
+[data-testid="stMetricValue"] { font-size: clamp(1.5rem, 3vw, 2.6rem) !important; }
 /* The page switcher that replaces the sidebar: one compact row. */
 .st-key-presenter_bar { font-size: 0.8rem; row-gap: 0 !important; }
 .st-key-presenter_bar [data-testid="stPageLink"] a { padding: 0 .4rem !important; }

@@ -9,8 +9,18 @@ from . import analysis, auditing
 CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 
+LIGHT_CHART_TEXT = "#43464D"  # 9.6:1 on white; Streamlit's own light chart grey had 3.7:1 (WCAG text: 4.5:1)
+
+
 def chart(fig: go.Figure, key: str) -> None:
-    """A Plotly figure in the app's theme, full width, with a PNG export at projector resolution."""
+    """A Plotly figure in the app's theme, full width, with a PNG export at projector resolution. On the
+    light theme the axis, legend and title text is darkened: Streamlit's grey fails WCAG's 4.5:1 on white
+    (the dark theme's passes, and no one grey passes on both)."""
+    if getattr(st.context.theme, "type", None) == "light":
+        fig = go.Figure(fig)  # a copy: the caller's figure may be reused (the report)
+        fig.update_layout(font_color=LIGHT_CHART_TEXT, legend_font_color=LIGHT_CHART_TEXT)
+        fig.update_xaxes(tickfont_color=LIGHT_CHART_TEXT, title_font_color=LIGHT_CHART_TEXT)
+        fig.update_yaxes(tickfont_color=LIGHT_CHART_TEXT, title_font_color=LIGHT_CHART_TEXT)
     st.plotly_chart(fig, width="stretch", theme="streamlit", config=CHART_CONFIG, key=key)
 
 
@@ -68,7 +78,8 @@ def metric_cards(view: analysis.RunView, retrain_seconds: float | None = None) -
         st.metric("E_F · accuracy removed", _fmt(s["E_F"]), border=True, width=155,
                   help="Share of the forgotten classes' accuracy that was removed; 100% means all of it.")
         parts = " + ".join(f"{k} {analysis.seconds_text(v)}" for k, v in sec.items() if k != "total")
-        retrain = None if retrain_seconds is None else f"retraining: {analysis.seconds_text(retrain_seconds)}"
+        retrain = None if retrain_seconds is None else "retrain " + (  # short: the badge is 155 px wide
+            f"{retrain_seconds / 60:.0f} min" if retrain_seconds >= 120 else analysis.seconds_text(retrain_seconds))
         st.metric("Time to forget", analysis.seconds_text(sec["total"]), retrain, delta_color="off",
                   delta_arrow="off", border=True, width=155,
                   help=f"{parts or 'total'} on {view.outcome.result.device}. Evaluation not included."
