@@ -27,8 +27,8 @@ with right:
         "during training every class gets a fixed random image, its **mnemonic code**, mixed into the data, so "
         "the codes can stand in for the training data later. "
         f"The app's default method is **{mode}**: {analysis.plain_mode(mode)} "
-        "The paper's own rule is one of the other methods on the Forget page; the guided tour shows why it "
-        "falls short on convolutional networks like the default model.")
+        "The paper's own rule is one of the other methods on the Forget page; the guided tour runs it step by "
+        "step on the default model, where it does not forget, and compares it with the default method.")
 
 # The method in three steps, as page text (legible at any width, unlike a scaled picture); step 2 says
 # what the app's default method does.
