@@ -504,6 +504,8 @@ def test_a_reload_of_the_same_owner_keeps_the_last_run_and_compare_starts_from_i
     again = AppTest.from_file(APP, default_timeout=TIMEOUT)  # the reloaded page: a new session
     again.query_params = params
     again.run()
+    again.switch_page("app_pages/forget.py").run()  # the run, with its controls as they were
+    assert again.multiselect(key=CLASSES).value == ["3", "8"] and metrics(again) == metrics(at)
     again.switch_page("app_pages/audit.py").run()
     assert not again.exception
     assert not any("Forget a class first" in i.value for i in again.info)

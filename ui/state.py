@@ -299,6 +299,13 @@ def restore_run() -> None:
     if DEMO_KEY in slot:
         st.session_state[DEMO_KEY] = slot[DEMO_KEY]
     st.session_state.setdefault(PENDING_MODEL, run.model[0])
+    # the Forget page's controls as they were for that run (its keys: see app_pages/forget.py)
+    r, name = run.view.outcome.result, model_name(run.model[0])
+    st.session_state.setdefault(f"classes::{name}", list(run.view.forget_names))
+    st.session_state.setdefault("mode", r.mode)
+    if r.mode == "paper":
+        st.session_state.setdefault(f"lambda1::{name}", f"{r.lambda1:g}")
+        st.session_state.setdefault(f"lambda2::{name}", f"{r.lambda2:g}")
 
 
 def flash(message: str) -> None:
