@@ -9,7 +9,7 @@ import streamlit as st
 from ui import analysis, state, widgets
 from ui import tour_figures as tf
 from unlearning import tour
-from unlearning.forgetting import DEFAULT_MODE, MODES, MOVED_FRACTION
+from unlearning.forgetting import DEFAULT_MODE, MOVED_FRACTION
 from unlearning.pipeline import FORGOTTEN_AT_MOST
 
 st.title("Guided tour of the method")
@@ -20,7 +20,7 @@ if DEFAULT_MODE == "paper":
     st.caption("This is also the method the app uses by default.")
 else:
     st.caption(f"This tour teaches the paper's rule (method `paper`). The app's default method is "
-               f"`{DEFAULT_MODE}`: {MODES[DEFAULT_MODE]} The last step compares the two.")
+               f"`{DEFAULT_MODE}`: {analysis.plain_mode(DEFAULT_MODE)} The last step compares the two.")
 
 path = state.selected_path()
 ckpt = state.page_checkpoint(path, "This model cannot be toured here", measure=False)
@@ -210,11 +210,22 @@ st.markdown(tf.sweep_sentence(sw, FORGOTTEN_AT_MOST))
 _show_code("sweep")
 
 if DEFAULT_MODE != "paper":
-    if st.toggle(f"Compare with the app's default method ({DEFAULT_MODE})", key="tour_default_sweep"):
+    st.subheader(f"8. The same classes with the app's default method, {DEFAULT_MODE}", divider="gray")
+    own = sw.own_index
+    st.markdown(
+        ("The paper's rule forgot these classes on this model. " if chk.forgot else
+         f"On this model the paper's rule did not forget: at its own strength the forgotten classes still score "
+         f"{_pct(sw.forget_accuracy[own])} on real test images. ")
+        + f"That is why the app opens with **{DEFAULT_MODE}**: {analysis.plain_mode(DEFAULT_MODE)}")
+    if st.toggle(f"Show {DEFAULT_MODE} on the same model and classes", value=not chk.forgot,
+                 key="tour_default_sweep"):
         d = _computed(lambda: _default_sweep(*state.file_stamp(path), classes, device),
                       f"Sweeping the {DEFAULT_MODE} method…")
         j = d.factors.index(factor) if factor in d.factors else d.own_index
+        cols = st.columns(2)
+        cols[0].metric(f"A_F · {DEFAULT_MODE}, its own strength", _pct(d.forget_accuracy[d.own_index]), border=True)
+        cols[1].metric(f"A_R · {DEFAULT_MODE}, its own strength", _pct(d.retain_accuracy[d.own_index]), border=True)
         st.markdown(f"The same slider on `{DEFAULT_MODE}`: k scales the move that method made (k = 1 is its own "
-                    f"result). {MODES[DEFAULT_MODE]}")
+                    f"result).")
         widgets.chart(tf.sweep_figure(d, j, title=f"Strength of {DEFAULT_MODE}: A_F and A_R"),
                       key="tour_sweep_default")
