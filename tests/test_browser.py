@@ -100,6 +100,44 @@ CONTRAST_CHECK = """() => {
       if (c && t.textContent.trim() && ratio(c, bg) < 4.5) problems.push(`${title.slice(0, 30)}: text "${t.textContent.slice(0, 20)}" ${ratio(c, bg).toFixed(2)}:1`);
     }
   }
+  return problems;
+}"""
+
+# Heatmap cell numbers (the confusion matrices): each inside its cell and 4.5:1 against the cell's own
+# colour, read from the heatmap's image (one pixel per cell) at the number's centre.
+HEATMAP_CHECK = """async () => {
+  const problems = [];
+  const lum = c => { const [r, g, b] = c.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92
+    : Math.pow((v + 0.055) / 1.055, 2.4); }); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+  for (const hm of document.querySelectorAll('.js-plotly-plot .hm')) {
+    const img = hm.querySelector('image');
+    const box = img.getBoundingClientRect();
+    if (box.width === 0) continue;
+    const pic = new Image();
+    pic.src = img.getAttribute('xlink:href') || img.getAttribute('href');
+    await pic.decode();
+    const canvas = document.createElement('canvas');
+    canvas.width = pic.width; canvas.height = pic.height;
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(pic, 0, 0);
+    const cw = box.width / pic.width, ch = box.height / pic.height;
+    for (const t of hm.querySelectorAll('.heatmap-label text')) {
+      if (!t.textContent.trim()) continue;
+      const r = t.getBoundingClientRect();
+      if (r.width > cw + 1) problems.push(`cell number wider than its cell: ${t.textContent} (${r.width.toFixed(0)} > ${cw.toFixed(0)} px)`);
+      const col = Math.min(pic.width - 1, Math.floor((r.left + r.width / 2 - box.left) / cw));
+      const row = Math.min(pic.height - 1, Math.floor((r.top + r.height / 2 - box.top) / ch));
+      const cell = [...ctx.getImageData(col, row, 1, 1).data.slice(0, 3)];
+      const m = getComputedStyle(t).fill.match(/\\d+/g).map(Number).slice(0, 3);
+      if (ratio(m, cell) < 4.5) problems.push(`cell number ${t.textContent}: ${ratio(m, cell).toFixed(2)}:1 on rgb(${cell})`);
+    }
+  }
+  return problems;
+}"""
+
+TABLE_CHECK = """() => {
+  const problems = [];
   for (const t of document.querySelectorAll('[data-testid="stDataFrame"], [data-testid="stTable"]')) {
     if (t.innerText.includes('None')) problems.push(`table shows None: ${t.innerText.slice(0, 40)}`);
     const box = t.getBoundingClientRect();
@@ -470,6 +508,7 @@ def test_the_audit_view_in_the_browser(server, browser):
     page.get_by_text("Relearning: forgotten classes").first.wait_for(timeout=WAIT_MS)
     _settle(page)
     assert page.locator(".js-plotly-plot").count() >= 5
+    assert page.evaluate(TABLE_CHECK) == []  # no raw None, no cut column in the audit table
     _shot(page, "audit")
     context.close()
 
@@ -577,14 +616,20 @@ def test_traces_and_chart_text_have_wcag_contrast_on_the_forget_page(server, bro
     page.get_by_test_id("stMetricValue").first.wait_for(timeout=WAIT_MS)
     page.get_by_text("See the whole audit: is it gone?").wait_for(timeout=WAIT_MS)  # the depth verdict is in
     _settle(page, 800)
-    problems = {}
+    problems, contrast_of_cells = {}, []
     for tab in page.get_by_role("tab").all_inner_texts():
         page.get_by_role("tab", name=tab).click()
         _settle(page, 600)
-        problems[tab] = page.evaluate(CONTRAST_CHECK)
+        problems[tab] = page.evaluate(CONTRAST_CHECK) + page.evaluate(TABLE_CHECK)
+        cells = page.evaluate(HEATMAP_CHECK)
+        problems[tab] += [p for p in cells if "wider than its cell" in p]
+        contrast_of_cells += [p for p in cells if "wider than its cell" not in p]
         if tab == "Confusion":
             _shot(page, f"contrast-confusion-{size['width']}x{size['height']}-{scheme}", size)
     _shot(page, f"contrast-forget-{size['width']}x{size['height']}-{scheme}", size)
     context.close()
     print("\ncontrast problems:", {k: v for k, v in problems.items() if v})
     assert not {k: v for k, v in problems.items() if v}, problems
+    if contrast_of_cells:  # known, not yet fixed: see the reason
+        pytest.xfail("issue 21: mid-tone confusion cells; Plotly picks each cell number's colour from white and "
+                     f"#444, which gives under 4.5:1 on mid greys; needs per-cell black/white: {contrast_of_cells}")

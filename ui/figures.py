@@ -225,7 +225,7 @@ def confusion_matrices(before: np.ndarray, after: np.ndarray, class_names: Seque
                         # the cell's number is its percent (what the colour shows and the guide says), blank
                         # for an empty cell; the count of images is in the hover
                         text=cell_text(cm) if show_text else None, texttemplate="%{text}" if show_text else None,
-                        textfont={"size": 15},
+                        textfont={"size": 12},  # two digits fit a 14 px cell (three panels at 1024 px)
                         customdata=cm.astype(int).tolist(),
                         hovertemplate="true %{y}, predicted %{x}<br>%{customdata} images (%{z:.1f}%)<extra></extra>",
                         row=1, col=col)
