@@ -140,7 +140,8 @@ if view.outcome.depth is not None:
         widgets.verdict_banner(view)
         st.page_link("app_pages/audit.py", label="See the whole audit: is it gone?", icon=":material/policy:")
 else:
-    banner.info("Checking whether the class left the features or is only hidden…", icon=":material/hourglass_top:")
+    with banner.container():
+        widgets.pending_banner(view)
 widgets.metric_cards(view, audit_state.retrain_seconds(path, view.forget))
 reference = audit_state.reference_evaluation(path, view.forget, run.settings["device"])
 NO_REFERENCE = ("No model retrained without these classes is at hand, so there is no reference to compare with. "

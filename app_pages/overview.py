@@ -74,7 +74,9 @@ if st.button(f"Forget {choice} now", type="primary", icon=":material/play_arrow:
 run = st.session_state.get(state.DEMO_KEY)
 if run is not None and run.matches(default):
     view = run.view
-    banner = st.empty()  # the verdict waits for the depth check; the numbers and bars show first
+    banner = st.empty()  # the outputs' verdict now, the depth when its check is done; the numbers and bars first
+    with banner.container():
+        widgets.pending_banner(view)
     widgets.metric_cards(view, audit_state.retrain_seconds(default, view.forget))
     o = view.outcome
     widgets.chart(figures.per_class_accuracy(view.class_names, o.before.per_class_accuracy,

@@ -42,6 +42,13 @@ def verdict_banner(view: analysis.RunView) -> None:
         st.info(note, icon=":material/info:")
 
 
+def pending_banner(view: analysis.RunView) -> None:
+    """While the depth check runs: the outputs' verdict at once, in a neutral box (not green: the outputs
+    alone cannot say whether the class left the features), and that the depth is being checked."""
+    st.info(f"Outputs: {view.outcome.verdict.message}\n\nChecking whether the class left the features or is "
+            f"only hidden…", icon=":material/hourglass_top:")
+
+
 def _fmt(x: float | None) -> str:
     return "–" if x is None else f"{x:.1f}%"
 
