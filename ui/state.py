@@ -253,7 +253,7 @@ def forget_with_progress(path: str, classes: list[int], lambda1: float, lambda2:
 
 
 DEMO_KEY = "demo_result"  # the Overview's one-click run (also the session's last run when it was the last)
-KEPT_OWNERS = 64  # how many owners' last runs the server keeps for a reload
+KEPT_OWNERS = 16  # how many owners' last runs the server keeps for a reload (a run with its report is a few MB)
 
 
 @st.cache_resource(show_spinner=False)
