@@ -37,6 +37,7 @@ PATHS = ["/", "/models", "/unlearn", "/is-it-gone", "/methods", "/guided-tour", 
 page = st.navigation(pages)
 style.apply_css()
 owner.ensure()  # this session's owner token (?owner=…): which uploaded and trained models are its own
+state.restore_run()  # after a reload (a theme applied, a refresh): this owner's last run
 links.restore_model()  # a link's ?model=… picks the sidebar's model, once per session
 
 with st.sidebar:
@@ -77,6 +78,6 @@ with st.sidebar:
     style.theme_control(PATHS)
     style.presenter_toggle()
 
-style.leave_presenter_button()
+style.presenter_bar([p for p in pages if p.url_path != "start"])
 state.show_flash()
 page.run()

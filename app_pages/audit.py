@@ -76,7 +76,7 @@ with st.spinner("Auditing: probes, attacks and layer-wise similarity…"):
 verdict = instant.depth.verdict
 tone = auditing.verdict_tone(replace(view.outcome, depth=instant.depth))
 show = {"ok": st.success, "warn": st.warning, "bad": st.error}[tone]
-show(f"**{auditing.DEPTH_TITLES.get(verdict.level, verdict.level)}.** {verdict.message}",
+show(auditing.titled(verdict.level, verdict.message),
      icon={"ok": ":material/check_circle:", "warn": ":material/warning:", "bad": ":material/error:"}[tone])
 th = verdict.thresholds
 rule = (f"Rule: the outputs must recognise at most {th['outputs_at_most']:.0%} of the forgotten classes' test "
@@ -84,6 +84,20 @@ rule = (f"Rule: the outputs must recognise at most {th['outputs_at_most']:.0%} o
         f"retrained model; *hidden* means the features are unchanged or less than {th['hidden_share']:.0%} of "
         f"the way from the original to retraining. Probes are fitted on training features, read on test images.")
 st.caption(rule)
+with st.expander("The words on this page, plainly", key="presenter_hide_words"):
+    st.markdown(
+        "- **Linear probe**: the simplest possible classifier (one straight-line rule per class) trained on the "
+        "model's inner features. If it can still pick out the forgotten class from a few labelled examples, the "
+        "knowledge is still inside the model, only hidden from its answers.\n"
+        "- **k-shot**: the probe saw k labelled images of each forgotten class (and every image of the others).\n"
+        "- **Retrained model**: trained from scratch without the forgotten classes: the gold standard to match.\n"
+        "- **CKA** (centred kernel alignment): a score from 0 to 1 of how alike two models' inner features are; 1 "
+        "means the same up to a rotation.\n"
+        "- **Membership inference attack (MIA)**: an attacker guessing, for each training image of the forgotten "
+        "classes, whether the model was trained on it.")
+    st.markdown("*For the curious*: the probe is a logistic regression on the penultimate-layer features, "
+                "fitted on training features and scored on the forgotten classes' test images (mean of 3 draws); "
+                "CKA is linear CKA (Kornblith et al. 2019); the SVC attack is SalUn's \"MIA efficacy\".")
 
 store = audit_state.run_store(run)
 costly: dict[str, auditing.CostlyFacts] = store.get("costly", {})

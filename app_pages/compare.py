@@ -29,6 +29,10 @@ model_id = state.model_name(path)
 st.markdown(f"Model **{plain(model_id)}** · {plain(meta['arch'])} on {plain(meta['dataset'])} · {len(names)} classes · "
             f"{len(splits.train):,} training images (the baselines read them; the one-shot method does not)")
 
+last = st.session_state.get(state.RUN_KEY)
+if last is not None and last.matches(path) and st.session_state.get("_compare_adopted") is not last:
+    st.session_state["_compare_adopted"] = last  # a new run on this model: Compare starts from its classes
+    st.session_state[f"compare_classes::{model_id}"] = list(last.view.forget_names)
 selected = st.multiselect("Classes to forget", names, key=f"compare_classes::{model_id}", persist_state="session",
                           placeholder="Choose one or more classes")
 classes = [names.index(s) for s in selected]
@@ -168,25 +172,27 @@ table = [{
     "attack acc. %": _pct(r.attack_accuracy),
     "10-shot probe %": _pct(audits[r.method].probe_forget) if r.method in audits else None,
     "relearn steps to 50 %": audits[r.method].relearn_steps_50 if r.method in audits else None,
-    "SVC MIA %": _pct(audits[r.method].mia_svc) if r.method in audits else None,
+    "SVC MIA %": _pct(1 - audits[r.method].mia_svc) if r.method in audits else None,  # called members, as MIA %
 } for r in ordered]
 st.dataframe(table, hide_index=True, width="stretch", column_config={
-    "seconds": st.column_config.NumberColumn(format="%.3g", help="The method's own work, model to forgotten model."),
-    "× one-shot": st.column_config.NumberColumn(format="%.0f×", help="How many times the one-shot method's time."),
+    # Short headings: at 1024 px the right-hand columns were cut ("relearn st…"); each help says it in full.
+    "seconds": st.column_config.NumberColumn("s", format="%.3g", help="The method's own work, model to forgotten model."),
+    "× one-shot": st.column_config.NumberColumn("×", format="%.0f×", help="How many times the one-shot method's time."),
     "A_F %": st.column_config.NumberColumn(help="Test accuracy on the forgotten classes: lower is better."),
     "A_R %": st.column_config.NumberColumn(help="Test accuracy on the remaining classes: higher is better."),
     "MIA %": st.column_config.NumberColumn(help="Forget-class training images the attack calls members; "
                                                 "the retrained model's value is the target."),
-    "attack acc. %": st.column_config.NumberColumn(help="How well the attack tells members from test images at "
+    "attack acc. %": st.column_config.NumberColumn("att. acc %", help="How well the attack tells members from test images at "
                                                         "all; near 50% it cannot, and MIA is noise."),
-    "10-shot probe %": st.column_config.NumberColumn(help="Recoverability: a linear probe on the penultimate "
+    "10-shot probe %": st.column_config.NumberColumn("probe %", help="Recoverability: a linear probe on the penultimate "
                                                           "features given 10 labelled images per forgotten class; "
                                                           "its accuracy on them. Retraining's value is the target."),
-    "relearn steps to 50 %": st.column_config.NumberColumn(help="Fine-tuning steps until the forgotten classes are "
+    "relearn steps to 50 %": st.column_config.NumberColumn("relearn", help="Fine-tuning steps until the forgotten classes are "
                                                                 "back to half the original's accuracy (empty: not "
                                                                 "within the budget). Fewer than retraining: hidden."),
-    "SVC MIA %": st.column_config.NumberColumn(help="Confidence-based attack (SalUn's MIA efficacy): forget-class "
-                                                    "training images called non-members; retraining's is the target."),
+    "SVC MIA %": st.column_config.NumberColumn("SVC %", help="Confidence-based attack (SVC, as in SalUn): "
+                                               "forget-class training images it calls members (100 minus SalUn's "
+                                               "'MIA efficacy'), counted like MIA %; retraining's is the target."),
 })
 
 st.download_button("The comparison (CSV)", _table_csv(table), file_name=f"{model_id}-compare-{'-'.join(selected)}.csv",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import analysis, audit_state, figures, links, owner, report, state, widgets
+from ui import analysis, audit_state, card, figures, links, owner, report, state, widgets
 from ui.plain import plain, plain_list
 from ui.jobs import unused_path
 from unlearning.checkpoints import save_checkpoint
@@ -63,7 +63,9 @@ if len(modes) > 1:
     mode = st.selectbox("Method", list(modes), key="mode", persist_state="session",
                         format_func=lambda m: f"{m} (default)" if m == default else m,
                         help="\n\n".join(f"**{k}**: {v}" for k, v in modes.items()))
-    st.caption(modes[mode])
+    st.caption(analysis.plain_mode(mode))
+    with st.expander("For the curious: the method precisely", key="presenter_hide_method"):
+        st.markdown(modes[mode])
 
 lambdas, lambda_errors = {}, []
 d1, d2 = default_lambdas(meta["arch"])
@@ -98,8 +100,6 @@ if analysis.uses_lambdas(mode):
             f"{analysis.LAMBDA_RANGES['lambda2'][1]:g}.")
 else:
     lambdas = {"lambda1": d1, "lambda2": d2}  # unused by this method; passed for the record
-    st.caption("λ1 and λ2 belong to the paper's rule; this method chooses its own strength from the codes"
-               + (" and a few validation images." if analysis.needs_validation(mode) else "."))
 
 device = state.selected_device()
 st.caption(f"Runs on **{state.device_label(device)}** (change it in the sidebar).")
@@ -112,7 +112,7 @@ if clicked or (request is not None and ready):  # a link's run computes without 
     run = state.forget_with_progress(path, analysis.class_indices(selected, names), lambdas["lambda1"],
                                      lambdas["lambda2"], device, mode=mode)
     if run is not None:
-        st.session_state[state.RUN_KEY] = run
+        state.keep_run(run)
 
 # --- 2. what changed ---------------------------------------------------------------------------------
 run: state.Run | None = st.session_state.get(state.RUN_KEY)
@@ -131,14 +131,19 @@ this_run = links.request_for(model_id, view.forget_names, r.mode, r.lambda1, r.l
 links.show_in_address(this_run)  # a refresh or a copied address reopens this run
 st.header(f"Forgetting {plain_list(view.forget_names, 60)}: before and after", divider="gray")
 st.caption(" · ".join(analysis.settings_line(r)) + f" · measured on {int(o.before.confusion.sum()):,} real test images")
+explained = analysis.settings_explained(r)
+if explained:
+    with st.expander("What these settings mean", key="presenter_hide_settings"):
+        st.markdown("\n".join(f"- {line}" for line in explained))
 banner = st.empty()  # filled at the end: the depth check reads features, the charts come first
 if view.outcome.depth is not None:
     with banner.container():
         widgets.verdict_banner(view)
         st.page_link("app_pages/audit.py", label="See the whole audit: is it gone?", icon=":material/policy:")
 else:
-    banner.info("Checking whether the class left the features or is only hidden…", icon=":material/hourglass_top:")
-widgets.metric_cards(view)
+    with banner.container():
+        widgets.pending_banner(view)
+widgets.metric_cards(view, audit_state.retrain_seconds(path, view.forget))
 reference = audit_state.reference_evaluation(path, view.forget, run.settings["device"])
 NO_REFERENCE = ("No model retrained without these classes is at hand, so there is no reference to compare with. "
                 "Train one on the **Is it gone?** page (minutes), or ship one with `python benchmarks/references.py`.")
@@ -163,7 +168,15 @@ def _report_html() -> str:
     if key not in run.downloads:
         run.downloads[key] = report.build_report(
             view, reference=reference, instant=audit_store.get("instant"), costly=audit_store.get("costly"),
-            reference_name=None if ref_file is None else ref_file.name).encode("utf-8")
+            reference_name=None if ref_file is None else ref_file.name,
+            card_facts=audit_state.card_facts(run, path)).encode("utf-8")
+    return run.downloads[key].decode("utf-8")
+
+
+def _card_html() -> str:  # made on click, like the report
+    key = f"card:{view.outcome.depth is None}"
+    if key not in run.downloads:
+        run.downloads[key] = card.card_document(view, audit_state.card_facts(run, path)).encode("utf-8")
     return run.downloads[key].decode("utf-8")
 
 
@@ -172,6 +185,11 @@ with st.container(horizontal=True, gap="small", key="downloads"):
                        icon=":material/slideshow:", key="dl_report", on_click="ignore",
                        help="One self-contained file with every figure below and the numbers behind them; "
                             "opens offline in any browser. Send it to people who will not run the app.")
+    st.download_button("Unlearning card (HTML)", _card_html, file_name=f"{stem}-card.html", mime="text/html",
+                       icon=":material/badge:", key="dl_card", on_click="ignore",
+                       help="One printable page for someone who will read nothing else: what was asked and when, "
+                            "the model and its weights hash, the method, the verdict, the time against "
+                            "retraining, the cost to the other classes and the caveats. Also the report's first page.")
     st.download_button("Metrics (CSV)", analysis.metrics_csv(view), file_name=f"{stem}.csv", mime="text/csv",
                        icon=":material/table:", key="dl_csv", on_click="ignore",
                        help="One table: a row per class, with the run's settings in every row.")
@@ -215,16 +233,18 @@ with tabs[1]:
     if not r.tensors:
         st.info(f"The {r.mode} method does not use the Fisher information, so there is no sensitivity to show.")
     else:
-        widgets.chart(figures.ratio_histogram(*r.ratio_histogram(), model_params=r.total_params), key="hist_all")
+        widgets.chart(figures.ratio_histogram(*r.ratio_histogram(), model_params=r.total_params,
+                                              model_moved=r.moved_params), key="hist_all")
         st.caption("Every parameter the method weighed, binned by how much more it matters to the forgotten "
                    "classes' codes than to the others'. The green bars are the parameters it moved.")
         by_name = {t.name: t for t in analysis.weighed_tensors(r)}
         layer = st.selectbox("One layer", list(by_name), key=f"layer::{model_id}",
                              index=list(by_name).index(analysis.busiest_tensor(r).name),
-                             format_func=lambda n: f"{n} ({by_name[n].numel:,} parameters, scale s = {by_name[n].scale:.2g})")
+                             format_func=lambda n: f"{figures.layer_label(n)} ({by_name[n].numel:,} parameters, "
+                                                   f"scale s = {by_name[n].scale:.2g})")
         t = by_name[layer]
         widgets.chart(figures.ratio_histogram(r.ratio_edges, t.ratio_counts, t.moved_counts,
-                                              title=f"Sensitivity in {layer}"), key="hist_layer")
+                                              title=f"Sensitivity in {figures.layer_label(layer)}"), key="hist_layer")
         widgets.chart(figures.layer_overview([t.name for t in r.tensors], [t.numel for t in r.tensors],
                                              [t.moved for t in r.tensors], [t.scale for t in r.tensors]),
                       key="layers")

@@ -34,12 +34,20 @@ st.markdown(
 
 st.header("Parameter sensitivity")
 st.markdown(
-    "For every parameter the method compares two Fisher informations computed **on the codes only**: how much "
-    "the loss of the forgotten classes' codes depends on it (F_forget) and how much the others' does (F_remain). "
-    "The histogram counts parameters by **log10(F_forget / F_remain)**: to the right of 0, a parameter matters "
-    "more to the forgotten classes. The method moves each parameter in proportion to that ratio, so the "
-    "**green** (perturbed) bars sit on the right. The subtitle says how many were moved; the per-layer view "
-    "shows where they are.")
+    "For every weight it looks at, the method asks one question, **on the codes only**: if this weight were "
+    "nudged, would the answers about the forgotten classes change much more than the answers about the others? "
+    "The histogram counts weights by that ratio, on a log scale: right of 0, a weight matters more to the "
+    "forgotten classes; left of 0, more to the others. The **green** bars are the weights it moved. They can lie "
+    "on both sides of 0, often mostly on the left where most weights are: each moves in proportion to its "
+    "ratio, so one at +2 moved about 100 times more than one at 0, and one at −2 a hundredth as much. The "
+    "subtitle says how many were moved, of those weighed and of the whole model; the per-layer view shows where "
+    "they are.")
+with st.expander("For the curious: the Fisher information"):
+    st.markdown(
+        "The Fisher information of a weight is the average squared gradient of the loss with respect to it: "
+        "how sharply the loss reacts when the weight moves. **F_forget** is computed on the forgotten classes' "
+        "codes, **F_remain** on the others' codes, and the histogram's x axis is **log10(F_forget / F_remain)**. "
+        "The paper's rule moves each tensor by s·r with r = F_forget / F_remain and one scale s per tensor.")
 
 st.header("Mnemonic codes")
 st.markdown(
@@ -59,14 +67,17 @@ st.markdown(
 st.header("Confusion matrices")
 st.markdown(
     "Rows are the true class, columns the predicted class; each row shows where that class's test images went, "
-    "in percent (the number in a cell is the count). Before forgetting, the diagonal is bright. After, the "
+    "in percent of that class's test images (the number in a cell is that percent, rounded; a bright diagonal "
+    "cell at 90 % or more carries no number; hover over a cell for the count of images). Before forgetting, the diagonal is bright. After, the "
     "forgotten class's row (outlined) has moved off the diagonal: the column it moved to tells you what the "
     "model now thinks those images are.")
 
 st.header("The methods")
 st.markdown("The Forget page offers the methods this installation knows; all of them use the mnemonic codes, "
             "and the banner always judges them on real test images.")
-st.markdown("\n".join(f"- **{name}**: {text}" for name, text in analysis.available_modes().items()))
+st.markdown("\n".join(f"- **{name}**: {analysis.plain_mode(name)}" for name in analysis.available_modes()))
+with st.expander("For the curious: each method precisely"):
+    st.markdown("\n".join(f"- **{name}**: {text}" for name, text in analysis.available_modes().items()))
 
 st.header("Questions to ask a class")
 st.markdown(

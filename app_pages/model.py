@@ -146,7 +146,8 @@ with train_tab:
         epochs = c[2].number_input("Epochs", 1, 500, 20, key="train_epochs")
         c = st.columns(3)
         t_mix = c[0].slider("t_mix", 0.0, 1.0, 0.1, 0.05, key="train_tmix",
-                            help="Probability of swapping a training sample for its class's code (paper: 0.1 "
+                            help="How often a training image is replaced by its class's mnemonic code, so that "
+                                 "the model learns the codes too (the probability of the swap; the paper uses 0.1 "
                                  "for MNIST, 0.3 for CIFAR-10).")
         seed = c[1].number_input("Seed", 0, 2**31 - 1, 0, key="train_seed")
         lr = c[2].number_input("Learning rate", 1e-5, 1.0, 0.01, format="%.4f", key="train_lr")

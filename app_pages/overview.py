@@ -7,8 +7,10 @@ from ui import analysis, audit_state, figures, state, widgets
 from unlearning.pipeline import default_lambdas
 
 st.title("Mnemonic Unlearning Studio")
-st.markdown("##### Make a trained classifier forget a class in a fraction of a second, and see exactly what changed.")
+st.markdown("##### Make a trained classifier forget a class in one shot, without retraining it, and see exactly "
+            "what changed.")
 
+mode = analysis.default_mode()
 left, right = st.columns(2, gap="large")
 with left:
     st.subheader("Why unlearning")
@@ -21,21 +23,21 @@ with left:
 with right:
     st.subheader("The method here")
     st.markdown(
-        "*One-Shot Machine Unlearning with Mnemonic Code* (Yamashita, Yamada, Shibata, ACML 2024). During "
-        "training every class gets a fixed random image, its **mnemonic code**, mixed into the data. To forget "
-        "a class, the paper's rule measures on those codes alone which parameters matter far more to that class than to "
-        "the others (the Fisher information) and pushes exactly those, once. No training data, no gradient "
-        "steps. Then it checks the result on **real test images**, because the codes can be fooled.")
+        "It starts from *One-Shot Machine Unlearning with Mnemonic Code* (Yamashita, Yamada, Shibata, ACML 2024): "
+        "during training every class gets a fixed random image, its **mnemonic code**, mixed into the data, so "
+        "the codes can stand in for the training data later. "
+        f"The app's default method is **{mode}**: {analysis.plain_mode(mode)} "
+        "The paper's own rule is one of the other methods on the Forget page; the guided tour runs it step by "
+        "step on the default model, where it does not forget, and compares it with the default method.")
 
 # The method in three steps, as page text (legible at any width, unlike a scaled picture); step 2 says
-# what the app's default method does, in the backend's own words.
-mode = analysis.default_mode()
+# what the app's default method does.
 steps = [
     ("1 · Train once, with codes", "Every class gets a fixed random image, its **mnemonic code**. During training "
      "some images are swapped for their class's code, so the model learns to recognise the codes too. The codes "
      "ship with the model."),
-    ("2 · Forget, in one shot", f"The app's default method, **{mode}**: {analysis.available_modes()[mode]} "
-     "No gradient steps, a fraction of a second."),
+    ("2 · Forget, in one shot", f"The default method, **{mode}**, edits the trained model once: no gradient "
+     "steps, no training data. The **Time to forget** card puts its time next to retraining's."),
     ("3 · Check on real test images", "Accuracy on the forgotten classes (**A_F**) should fall to about zero and "
      "accuracy on the others (**A_R**) stay where it was, measured on held-out test images the method never "
      "saw. The codes alone can be fooled."),
@@ -64,7 +66,7 @@ demo_settings = dict(lambda1=lambda1, lambda2=lambda2, device=state.selected_dev
 if st.button(f"Forget {choice} now", type="primary", icon=":material/play_arrow:", key="demo_button"):
     run = state.forget_with_progress(default, [names.index(choice)], demo=True, **demo_settings)
     if run is not None:
-        st.session_state["demo_result"] = st.session_state[state.RUN_KEY] = run
+        state.keep_run(run, demo=True)
         # The Forget page shows this run with its controls filled in: the class chosen, the button enabled.
         st.session_state[f"classes::{state.model_name(default)}"] = [choice]
         st.session_state["mode"] = demo_settings["mode"]
@@ -72,11 +74,13 @@ if st.button(f"Forget {choice} now", type="primary", icon=":material/play_arrow:
             state.select_model(default)
             st.rerun()
 
-run = st.session_state.get("demo_result")
+run = st.session_state.get(state.DEMO_KEY)
 if run is not None and run.matches(default):
     view = run.view
-    banner = st.empty()  # the verdict waits for the depth check; the numbers and bars show first
-    widgets.metric_cards(view)
+    banner = st.empty()  # the outputs' verdict now, the depth when its check is done; the numbers and bars first
+    with banner.container():
+        widgets.pending_banner(view)
+    widgets.metric_cards(view, audit_state.retrain_seconds(default, view.forget))
     o = view.outcome
     widgets.chart(figures.per_class_accuracy(view.class_names, o.before.per_class_accuracy,
                                              o.after.per_class_accuracy, view.forget), key="demo_bars")
@@ -93,5 +97,5 @@ else:
                "measures every class's accuracy on real test images before and after.")
 
 # Everything above is on screen; while the reader reads, compute the demo's run (once per process).
-if st.session_state.get("demo_result") is None:
+if st.session_state.get(state.DEMO_KEY) is None:
     state.warm_demo(default, [names.index(choice)], **demo_settings)

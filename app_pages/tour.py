@@ -10,7 +10,7 @@ from ui import analysis, state, widgets
 from ui.plain import plain
 from ui import tour_figures as tf
 from unlearning import tour
-from unlearning.forgetting import DEFAULT_MODE, MODES, MOVED_FRACTION
+from unlearning.forgetting import DEFAULT_MODE, MOVED_FRACTION
 from unlearning.pipeline import FORGOTTEN_AT_MOST
 
 st.title("Guided tour of the method")
@@ -21,7 +21,7 @@ if DEFAULT_MODE == "paper":
     st.caption("This is also the method the app uses by default.")
 else:
     st.caption(f"This tour teaches the paper's rule (method `paper`). The app's default method is "
-               f"`{DEFAULT_MODE}`: {MODES[DEFAULT_MODE]} The last step compares the two.")
+               f"`{DEFAULT_MODE}`: {analysis.plain_mode(DEFAULT_MODE)} The last step compares the two.")
 
 path = state.selected_path()
 ckpt = state.page_checkpoint(path, "This model cannot be toured here", measure=False)
@@ -90,9 +90,13 @@ def _show_code(key: str) -> None:
             st.code(tour.source(fn), language="python")
 
 
-def _step(number: int, key: str, heading: str, text: str, fig) -> None:
+def _step(number: int, key: str, heading: str, text: str, fig, curious: str | None = None) -> None:
+    """One step: plain words first, the formula (``curious``) folded away, then the figure."""
     st.subheader(f"{number}. {heading}", divider="gray")
     st.markdown(text)
+    if curious:
+        with st.expander("For the curious: the formula"):
+            st.markdown(curious)
     widgets.chart(fig, key=f"tour_{key}")
 
 
@@ -100,8 +104,8 @@ def _step(number: int, key: str, heading: str, text: str, fig) -> None:
 c = T.codes
 _step(1, "codes", "The mnemonic codes",
       f"Every class has its own fixed random image, its **mnemonic code**, drawn once from a seed. During training "
-      f"each image was swapped for its class's code with probability t_mix = {meta.get('t_mix', '–')}, so the model "
-      f"learnt to recognise the codes too. They are all the rule will look at: no training image, no test image. "
+      f"some training images ({meta.get('t_mix', '–')} of them, the share called *t_mix*) were swapped for their "
+      f"class's code, so the model learnt to recognise the codes too. They are all the rule will look at: no training image, no test image. "
       f"Forgetting **{forget_names}** (framed).",
       tf.codes_figure(c, names, T.classes))
 cols = st.columns(2)
@@ -113,11 +117,14 @@ _show_code("codes")
 f = T.fisher
 n_params = sum(layer.numel for layer in f.layers)
 _step(2, "fisher", "The Fisher information of each parameter",
-      f"For each class c, g_c is the gradient of the loss CE(model(code_c), c) with respect to every parameter. "
-      f"Squared and averaged over the forgotten classes' codes it is **F_forget**, over the kept classes' codes "
-      f"**F_remain** (each plus 1e-16): how much the parameter matters to those codes. {len(names)} codes, "
-      f"{n_params:,} parameters, no data; the histograms count parameters per bin.",
-      tf.fisher_figure(f))
+      f"For every weight of the model, the rule asks: if this weight moved a little, how much worse would the "
+      f"model get at recognising a code? That sensitivity is the weight's **Fisher information**. It is measured "
+      f"twice, on the forgotten classes' codes (**F_forget**) and on the kept classes' codes (**F_remain**). "
+      f"{len(names)} codes, {n_params:,} weights, no training data; the histograms count weights by sensitivity.",
+      tf.fisher_figure(f),
+      curious="For each class c, g_c is the gradient of the loss CE(model(code_c), c) with respect to every "
+              "parameter. F_forget is g_c² averaged over the forgotten classes' codes, F_remain over the kept "
+              "classes' codes, each plus 1e-16 so that the ratio in step 3 is defined.")
 _show_code("fisher")
 
 # --- 3. the ratio --------------------------------------------------------------------------------------
@@ -200,23 +207,26 @@ cols[0].metric(f"A_F at {tf.factor_label(factor)}", _pct(sw.forget_accuracy[i]),
 cols[1].metric(f"A_R at {tf.factor_label(factor)}", _pct(sw.retain_accuracy[i]),
                f"{100 * (sw.retain_accuracy[i] - sw.retain_accuracy[0]):+.1f} points", delta_color="off", border=True)
 widgets.chart(tf.sweep_figure(sw, i), key="tour_sweep")
-gone = sw.first_forgotten()
-if gone is None:
-    st.markdown(f"No strength on this grid brings A_F down to {FORGOTTEN_AT_MOST:.0%}: along this direction the "
-                f"forgotten classes stay recognised.")
-else:
-    st.markdown(f"A_F first falls to {FORGOTTEN_AT_MOST:.0%} or less at **{tf.factor_label(sw.factors[gone])}**, "
-                f"where A_R is {_pct(sw.retain_accuracy[gone])} (it was {_pct(sw.retain_accuracy[0])}). "
-                + ("The paper's own strength is already there." if gone <= sw.own_index else
-                   "The paper's own strength stops short of it: the codes were satisfied before the images were."))
+st.markdown(tf.sweep_sentence(sw, FORGOTTEN_AT_MOST))
 _show_code("sweep")
 
 if DEFAULT_MODE != "paper":
-    if st.toggle(f"Compare with the app's default method ({DEFAULT_MODE})", key="tour_default_sweep"):
+    st.subheader(f"8. The same classes with the app's default method, {DEFAULT_MODE}", divider="gray")
+    own = sw.own_index
+    st.markdown(
+        ("The paper's rule forgot these classes on this model. " if chk.forgot else
+         f"On this model the paper's rule did not forget: at its own strength the forgotten classes still score "
+         f"{_pct(sw.forget_accuracy[own])} on real test images. ")
+        + f"That is why the app opens with **{DEFAULT_MODE}**: {analysis.plain_mode(DEFAULT_MODE)}")
+    if st.toggle(f"Show {DEFAULT_MODE} on the same model and classes", value=not chk.forgot,
+                 key="tour_default_sweep"):
         d = _computed(lambda: _default_sweep(*state.file_stamp(path), classes, device),
                       f"Sweeping the {DEFAULT_MODE} method…")
         j = d.factors.index(factor) if factor in d.factors else d.own_index
+        cols = st.columns(2)
+        cols[0].metric(f"A_F · {DEFAULT_MODE}, its own strength", _pct(d.forget_accuracy[d.own_index]), border=True)
+        cols[1].metric(f"A_R · {DEFAULT_MODE}, its own strength", _pct(d.retain_accuracy[d.own_index]), border=True)
         st.markdown(f"The same slider on `{DEFAULT_MODE}`: k scales the move that method made (k = 1 is its own "
-                    f"result). {MODES[DEFAULT_MODE]}")
+                    f"result).")
         widgets.chart(tf.sweep_figure(d, j, title=f"Strength of {DEFAULT_MODE}: A_F and A_R"),
                       key="tour_sweep_default")

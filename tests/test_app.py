@@ -77,7 +77,7 @@ def banner(at: AppTest) -> tuple[str, str]:
     for tone, alerts in (("ok", at.success), ("warn", at.warning), ("bad", at.error)):
         for a in alerts:
             if "Outputs:" in a.value:
-                return tone, a.value
+                return tone, a.value.replace("**", "")  # the title is in bold
     raise AssertionError("no verdict banner on the page")
 
 
@@ -97,9 +97,9 @@ def test_overview_renders_with_the_default_model_and_a_demo_button():
     assert at.selectbox(key="model_path").value == str(default_model_path())
     assert at.selectbox(key="device").value in ("cpu", "cuda", "mps")
     assert at.button(key="demo_button").label == "Forget 7 now"
-    # the method in three steps, the second naming the app's default method in the backend's words
+    # "The method here" describes the method that runs (the default), in plain words, not the paper's rule
     steps = " ".join(m.value for m in at.markdown)
-    assert f"**{forgetting.DEFAULT_MODE}**: {forgetting.MODES[forgetting.DEFAULT_MODE]}" in steps
+    assert f"default method is **{forgetting.DEFAULT_MODE}**: {analysis.plain_mode(forgetting.DEFAULT_MODE)}" in steps
 
 
 def test_model_page_shows_the_card_codes_upload_and_training_form():
@@ -208,13 +208,15 @@ def test_forget_page_charts_equal_the_backend_result(default_ckpt, mnist_test):
         assert list(hist.data[0].y) == counts and list(hist.data[1].y) == moved
         assert list(hist.data[0].x) == pytest.approx([(edges[i] + edges[i + 1]) / 2 for i in range(len(edges) - 1)])
         busiest = max((t for t in r.tensors if sum(t.ratio_counts)), key=lambda t: (t.moved, t.numel))
-        layer = figs[f"Sensitivity in {busiest.name}"]  # preselected in the layer picker
+        if r.total_params > sum(counts):  # the counts agree with the per-layer chart and the report
+            assert f"in all {r.moved_params:,} of the model's {r.total_params:,}" in hist.layout.title.subtitle.text
+        layer = figs[f"Sensitivity in {figures.layer_label(busiest.name)}"]  # preselected; one name everywhere
         assert list(layer.data[0].y) == list(busiest.ratio_counts)
         assert list(layer.data[1].y) == list(busiest.moved_counts)
 
     conf = figs["Confusion matrices"]
-    assert np.array_equal(np.asarray(conf.data[0].text), want.before.confusion)
-    assert np.array_equal(np.asarray(conf.data[1].text), want.after.confusion)
+    assert np.array_equal(np.asarray(conf.data[0].customdata), want.before.confusion)  # counts, on hover
+    assert np.array_equal(np.asarray(conf.data[1].customdata), want.after.confusion)
 
     codes = figs["Mnemonic codes: prediction was → now"]
     assert len(codes.data) == 10
@@ -222,7 +224,7 @@ def test_forget_page_charts_equal_the_backend_result(default_ckpt, mnist_test):
     assert len(samples.data) > 0
 
     assert [b.label for b in at.get("download_button")] == [
-        "Report (HTML)", "Metrics (CSV)", "Metrics (JSON)", "Unlearned model (.safetensors)"]
+        "Report (HTML)", "Unlearning card (HTML)", "Metrics (CSV)", "Metrics (JSON)", "Unlearned model (.safetensors)"]
     want = check_depth(default_ckpt, want, load_dataset(default_ckpt.meta["dataset"]))
     tone, text = banner(at)
     assert want.verdict.message in text and want.depth.verdict.message in text
@@ -459,21 +461,38 @@ def test_after_the_demo_the_forget_page_has_its_class_chosen_and_the_button_enab
     assert not at.button(key="forget_button").disabled
 
 
-def test_presenter_mode_lives_in_the_address_and_can_be_left():
+def test_presenter_mode_lives_in_the_address_keeps_a_page_switcher_and_can_be_left():
     at = app("app_pages/guide.py")
     assert not any(b.key == "leave_presenter" for b in at.button)
     at.toggle(key="presenter_mode").set_value(True).run()
     assert at.query_params.get("present") in ("1", ["1"])
+    links = [p.proto.label for p in at.get("page_link")]
+    assert {"Overview", "Forget", "Is it gone?", "Compare"} <= set(links), links  # the sidebar is hidden
+    at.switch_page("app_pages/compare.py").run()  # a page move keeps presenter mode
+    assert not at.exception and any(b.key == "leave_presenter" for b in at.button)
     at.button(key="leave_presenter").click().run()
     assert not at.exception
     assert "present" not in at.query_params and not any(b.key == "leave_presenter" for b in at.button)
 
 
-def test_the_theme_choice_goes_into_the_address():
+def _theme_scripts(at: AppTest) -> list[str]:
+    return [h.proto.body for h in at.get("html") if "stActiveTheme" in h.proto.body]
+
+
+def test_a_chosen_theme_reloads_once_and_page_moves_keep_it_without_reloading():
+    """Moving between pages clears the query; the theme used to be missing from it then, and the page
+    reloaded to put it back, which started a new session and lost the last run."""
     at = app("app_pages/guide.py")
     at.segmented_control(key="theme_choice").set_value("Dark").run()
     assert not at.exception
     assert any("stActiveTheme" in h.proto.body for h in at.get("html"))  # the script that applies it
+    assert len(_theme_scripts(at)) == 1  # the script that applies it (one reload)
+    assert at.query_params.get("theme") in ("dark", ["dark"])
+    for page in ("app_pages/forget.py", "app_pages/audit.py", "app_pages/guide.py"):
+        at.switch_page(page).run()
+        assert not at.exception
+        assert _theme_scripts(at) == [], page  # no reload
+        assert at.query_params.get("theme") in ("dark", ["dark"]), page
 
 
 @pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file(),
@@ -502,3 +521,30 @@ def test_the_overview_demo_offers_clothes_as_well_as_digits():
     data.set_value("Clothes (60,000 images)").run()
     assert not at.exception, [e.value for e in at.exception]
     assert "Ankle boot" in [o.content for o in at.button_group(key="demo_class").options]
+
+
+def test_a_reload_of_the_same_owner_keeps_the_last_run_and_compare_starts_from_its_classes():
+    """Applying a theme reloads the browser page: a new session with the same address (owner key)."""
+    at = app("app_pages/forget.py")
+    at.multiselect(key=CLASSES).set_value(["3", "8"]).run()
+    at.button(key="forget_button").click().run()
+    assert not at.exception and metrics(at)
+    params = {k: at.query_params[k] for k in at.query_params}
+    again = AppTest.from_file(APP, default_timeout=TIMEOUT)  # the reloaded page: a new session
+    again.query_params = params
+    again.run()
+    again.switch_page("app_pages/forget.py").run()  # the run, with its controls as they were
+    assert again.multiselect(key=CLASSES).value == ["3", "8"] and metrics(again) == metrics(at)
+    again.switch_page("app_pages/audit.py").run()
+    assert not again.exception
+    assert not any("Forget a class first" in i.value for i in again.info)
+    assert any("Forgetting 3, 8 with" in h.value for h in again.header)
+    again.switch_page("app_pages/compare.py").run()
+    assert again.multiselect(key=f"compare_classes::{MODEL_ID}").value == ["3", "8"]
+
+
+def test_a_banner_says_its_title_once():
+    """Issue 21: the audit banner read "Hidden, not gone. Hidden, not gone: ..."."""
+    text = auditing.titled("hidden", "Hidden, not gone: the outputs no longer predict the class.")
+    assert text == "**Hidden, not gone**: the outputs no longer predict the class."
+    assert auditing.titled("unknown depth", "The outputs forgot.") == "**Depth unknown.** The outputs forgot."

@@ -86,7 +86,9 @@ def test_membership_shows_both_attacks_for_each_model():
     fig = audit_figures.membership({"original": {"entropy MIA": 0.9, "SVC MIA": 0.01},
                                     "retrained": {"entropy MIA": 0.1, "SVC MIA": float("nan")}})
     assert [t.name for t in fig.data] == ["original", audit_figures.LABELS["retrained"]]
-    assert list(fig.data[0].y) == pytest.approx([90, 1]) and list(fig.data[1].y)[1] is None
+    # both bars count images called members: the SVC attack's non-member share is turned around
+    assert list(fig.data[0].y) == pytest.approx([90, 99]) and list(fig.data[1].y)[1] is None
+    assert "members" in fig.layout.yaxis.title.text and not any("non-members" in str(x) for x in fig.data[0].x)
 
 
 def test_figures_gain_the_retrained_model_as_a_third_series():
@@ -98,7 +100,7 @@ def test_figures_gain_the_retrained_model_as_a_third_series():
     assert not any(t.name == "retrained" for t in figures.per_class_accuracy(NAMES, acc, acc, [0]).data)
     cm = np.eye(10, dtype=int) * 10
     conf = figures.confusion_matrices(cm, cm, NAMES, [0], retrained=cm * 2)
-    assert len(conf.data) == 3 and np.array_equal(np.asarray(conf.data[2].text), cm * 2)
+    assert len(conf.data) == 3 and np.array_equal(np.asarray(conf.data[2].customdata), cm * 2)
     assert len(figures.confusion_matrices(cm, cm, NAMES, [0]).data) == 2
 
 
@@ -154,6 +156,8 @@ def test_instant_audit_agrees_with_the_backend(digits, digits_cnn):
     rows = auditing.summary_rows(inst)
     assert [r["model"] for r in rows] == ["original", "unlearned"]
     assert rows[1]["10-shot probe %"] == round(100 * want.probe_unlearned, 1)
+    assert rows[1]["SVC MIA: members %"] == round(100 * (1 - facts["unlearned"].mia_svc), 1)  # as the chart counts
+    assert all(v is not None for row in rows for v in row.values())  # a table never shows a raw None
 
 
 def test_one_pass_facts_equal_the_backends_separate_calls(digits, digits_cnn):

@@ -35,9 +35,28 @@ def test_forget_and_evaluate_measures_on_the_test_split(digits, digits_mlp):
     d = out.to_dict()
     assert d["E_F"] == pytest.approx(out.efficacy)
     assert d["after"]["forget_accuracy"] == out.after.forget_accuracy([0])
-    assert d["verdict"]["forgot"] == (out.after.forget_accuracy([0]) <= 0.02)
+    outputs_forgot = out.after.forget_accuracy([0]) <= 0.02
+    assert d["verdict"]["outputs"]["forgot"] == outputs_forgot
+    assert d["verdict"]["forgot"] is (None if outputs_forgot else False)  # no depth check: depth unknown
     meta = forgotten_meta(digits_mlp, out)
     assert meta["forgotten"]["forget_classes"] == [0] and meta["test_accuracy"] == out.after.accuracy
+
+
+def test_the_jsons_one_verdict_includes_depth(digits, digits_mlp):
+    """Issue 21: the top-level verdict said forgot=true while depth.verdict.level said "hidden"."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from unlearning.audit import DepthVerdict
+
+    out = forget_and_evaluate(digits_mlp, digits.test, [0])
+    forced = replace(out, verdict=replace(out.verdict, forgot=True, kept=True))
+    for level, forgot in (("hidden", False), ("forgotten", True), ("unknown depth", None)):
+        depth = SimpleNamespace(verdict=DepthVerdict(level, f"{level}: because.", level == "forgotten"),
+                                to_dict=lambda: {})
+        v = replace(forced, depth=depth).to_dict()["verdict"]
+        assert (v["level"], v["forgot"]) == (level, forgot)
+        assert v["message"].startswith(f"{level}: because.") and v["outputs"]["forgot"] is True
 
 
 def test_training_records_the_code_accuracy_and_forgetting_warns_when_codes_were_not_learned(digits, digits_mlp):

@@ -93,3 +93,15 @@ def test_step_four_draws_the_busiest_moved_tensors_in_network_order():
     busiest = sorted((m for m in layers if m.moved), key=lambda m: m.moved, reverse=True)[:tf.MAX_LAYERS]
     assert drawn == [m.name for m in layers if m in busiest]  # network order, no tensor that did not move
     assert f"{40 - tf.MAX_LAYERS} tensors not shown" in fig.layout.title.subtitle.text
+
+
+def test_step_sevens_sentence_follows_the_sweeps_own_numbers():
+    """Issue 21: it said the codes were satisfied before the images were, under a chart where the codes
+    fell only at x30, after the images at x10."""
+    sw = tour.Sweep(mode="paper", sign="-", factors=(0.0, 1.0, 10.0, 30.0), forget_accuracy=(0.99, 0.94, 0.0, 0.0),
+                    retain_accuracy=(0.99, 0.98, 0.9, 0.5), code_forget_accuracy=(1.0, 1.0, 1.0, 0.0),
+                    code_retain_accuracy=(1.0, 1.0, 1.0, 0.9), test_images=100)
+    text = tf.sweep_sentence(sw, 0.02)
+    assert "at **×10**" in text and "until ×30" in text and "before the images" not in text
+    early = tf.sweep_sentence(tour.Sweep(**{**sw.__dict__, "code_forget_accuracy": (1.0, 0.0, 0.0, 0.0)}), 0.02)
+    assert "forgotten at ×1 (paper), before the images were" in early

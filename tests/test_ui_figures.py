@@ -75,11 +75,21 @@ def test_layer_views(run):
     assert list(over.data[0].x) == pytest.approx([100 * x.moved / x.numel for x in r.tensors])
 
 
-def test_confusion_matrices_show_counts_and_row_percentages(run):
+def _cell_text(cm: np.ndarray) -> list[list[str]]:
+    """What a confusion cell shows: its row percent, rounded; blank when empty and on a diagonal cell of 90 %
+    or more (the count is in the hover)."""
+    rows = cm.sum(axis=1, keepdims=True)
+    pct = np.divide(100.0 * cm, rows, out=np.zeros(cm.shape), where=rows > 0)
+    return [["" if not cm[i, j] or (i == j and round(pct[i, j]) >= 90) else f"{pct[i, j]:.0f}"
+             for j in range(len(cm))] for i in range(len(cm))]
+
+
+def test_confusion_matrices_show_row_percentages_and_counts_on_hover(run):
     o = run.outcome
     fig = figures.confusion_matrices(o.before.confusion, o.after.confusion, run.class_names, run.forget)
     before, after = fig.data
-    assert np.array_equal(np.asarray(after.text), o.after.confusion)
+    assert [list(r) for r in after.text] == _cell_text(o.after.confusion)  # as the guide says: percent
+    assert np.array_equal(np.asarray(after.customdata), o.after.confusion)
     rows = np.asarray(before.z).sum(axis=1)
     assert rows[o.before.confusion.sum(axis=1) > 0] == pytest.approx(100.0)
     outlined = [s for s in fig.layout.shapes if s.line.color == figures.FORGOTTEN]

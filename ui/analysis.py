@@ -87,6 +87,34 @@ def available_modes() -> dict[str, str]:
     return dict(forgetting.MODES)
 
 
+# Each method in plain words, first; the backend's own description (forgetting.MODES) is the precise one,
+# shown behind a "for the curious" fold. The paper is credited where its rule ran, not for every method.
+PLAIN_MODES = {
+    "paper": "The paper's rule (Yamashita et al., ACML 2024): it finds the weights that matter much more to the "
+             "forgotten classes' mnemonic codes than to the other classes' codes, and pushes those weights once. "
+             "λ1 and λ2 set how hard.",
+    "classifier": "Edits only the last layer (the one that turns the model's features into class scores), using "
+                  "the mnemonic codes alone: no data at all.",
+    "calibrated": "Edits only the last layer, like *classifier*, and checks how hard to push on a few "
+                  "validation images (one pass, no training).",
+    "erase": "Aims to take the classes out of what the model computes inside (its last hidden layer), not only out "
+             "of its answers, then edits the last layer. It reads a few validation images once; no training. "
+             "Whether the classes really left is what the depth check (\"is it gone?\") measures.",
+}
+
+
+def plain_mode(mode: str | None) -> str:
+    """A method in plain words (the paper's rule when ``mode`` is None)."""
+    return PLAIN_MODES.get(mode or "paper") or forgetting.MODES.get(mode or "", mode or "")
+
+
+def method_credit(mode: str | None) -> str:
+    """Who a run's method is: the paper's rule is credited to the paper, the app's own modes are not."""
+    if mode in (None, "paper"):
+        return "the paper's one-shot rule with mnemonic codes (Yamashita et al., ACML 2024)"
+    return f"the app's “{mode}” method (one shot, built on the paper's mnemonic codes; not the paper's own rule)"
+
+
 def default_mode() -> str:
     """The method offered first: the backend's default."""
     return forgetting.DEFAULT_MODE
@@ -217,11 +245,34 @@ def settings_line(result: Any) -> list[str]:
     if isinstance(strength, float) and math.isfinite(strength):
         parts.append(f"strength {strength:.3g}")
     if getattr(result, "layer", ""):
-        parts.append(f"layer {result.layer}")
+        parts.append(f"layer {result.layer.removeprefix('net.')}")  # as the charts name it (figures.layer_label)
     if result.sign:
         parts.append(f"direction {'θ + δ' if result.sign == '+' else 'θ − δ'}")
     parts.append(result.device)
     return parts
+
+
+def settings_explained(result: Any) -> list[str]:
+    """Each phrase of ``settings_line`` in plain words (markdown bullets), for the fold below it."""
+    out = []
+    strength = getattr(result, "strength", float("nan"))
+    if isinstance(strength, float) and math.isfinite(strength):
+        out.append(f"**strength {strength:.3g}**: the size of the edit, the largest change it made to any one weight "
+                   f"of the edited layer. The method chose it as a few times the smallest push that makes the "
+                   f"model stop recognising the forgotten classes.")
+    if getattr(result, "layer", ""):
+        out.append(f"**layer {result.layer.removeprefix('net.')}**: the part of the network that was edited (`fc` is "
+                   f"the last layer, which turns features into class scores).")
+    if result.sign:
+        out.append(f"**direction {'θ + δ' if result.sign == '+' else 'θ − δ'}**: the edit can be added to the weights "
+                   f"(θ) or taken away; both were tried on the codes and this one forgot them while keeping the rest.")
+    if uses_lambdas(result.mode) and math.isfinite(result.lambda1):
+        out.append("**λ1, λ2**: the paper's two limits on how far weights may move (see the fold beside their boxes).")
+    if result.mode == "erase":
+        out.append("**erase** uses *LEACE* (LEAst-squares Concept Erasure, Belrose et al. 2023): the smallest change "
+                   "to the last hidden layer's features after which no straight-line rule can tell the forgotten "
+                   "classes apart from the rest.")
+    return out
 
 
 def demote_headings(markdown: str, levels: int = 2) -> str:

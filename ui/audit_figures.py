@@ -19,7 +19,7 @@ from unlearning.audit import ProbeResult, RelearnCurve
 from .figures import AFTER, BEFORE, FONT, FORGOTTEN, TICK_FONT, _style
 
 RETRAINED = "#CC79A7"  # reddish purple (Okabe-Ito)
-KEPT_POINTS = "#999999"
+KEPT_POINTS = "#8C8C8C"
 MODEL_STYLE = {  # colour, dash, marker
     "original": (BEFORE, "dot", "circle"),
     "unlearned": (AFTER, "solid", "star"),
@@ -29,7 +29,7 @@ LABELS = {"original": "original", "unlearned": "unlearned", "retrained": "retrai
 PAIR_STYLE = {  # CKA pairs
     "unlearned vs original": (BEFORE, "dot", "circle"),
     "unlearned vs retrained": (RETRAINED, "dash", "diamond"),
-    "retrained vs original": ("#56B4E9", "dashdot", "square"),
+    "retrained vs original": ("#2F8FCF", "dashdot", "square"),
 }
 
 
@@ -166,23 +166,24 @@ def layer_similarity(cka: Mapping[str, Mapping[str, Mapping[str, float]]]) -> go
 
 
 def membership(values: Mapping[str, Mapping[str, float]]) -> go.Figure:
-    """Both attacks per model (percent): ``values[model] = {"entropy MIA": x, "SVC MIA": y}``.
+    """Both attacks per model (percent): ``values[model] = {"entropy MIA": x, "SVC MIA": y}``, as
+    ``unlearning`` reports them: x the share of forget-class training images the entropy attack calls
+    members, y the share the SVC attack calls non-members ("MIA efficacy").
 
-    Entropy MIA: forget-class training images called members (lower = more forgotten). SVC MIA
-    ("MIA efficacy"): called non-members (higher = more forgotten). The retrained model's bars are the target.
+    Both bars count the same way here, images called members (lower = more forgotten): the chart used
+    to put x next to y, two counts that move in opposite directions. The retrained model's bars are the target.
     """
-    attacks = ("entropy MIA", "SVC MIA")
+    attacks = (("entropy MIA", "entropy attack", lambda v: v), ("SVC MIA", "confidence (SVC) attack", lambda v: 1 - v))
     fig = go.Figure()
     for name, by_attack in values.items():
         colour, _, _ = MODEL_STYLE.get(name, ("#555555", "solid", "circle"))
-        ys = [100 * by_attack[a] if math.isfinite(by_attack[a]) else None for a in attacks]
-        fig.add_bar(x=[f"{a}<br><sup>{'called members' if a == 'entropy MIA' else 'called non-members'}</sup>"
-                       for a in attacks], y=ys, name=LABELS.get(name, name), marker_color=colour,
+        ys = [100 * members(by_attack[a]) if math.isfinite(by_attack[a]) else None for a, _, members in attacks]
+        fig.add_bar(x=[label for _, label, _ in attacks], y=ys, name=LABELS.get(name, name), marker_color=colour,
                     marker_pattern_shape={"retrained": "/", "original": "."}.get(name, ""),
                     text=[f"{y:.0f}" if y is not None else "" for y in ys], textposition="outside", cliponaxis=False,
-                    hovertemplate=f"{LABELS.get(name, name)}<br>%{{y:.1f}}%<extra></extra>")
+                    hovertemplate=f"{LABELS.get(name, name)}<br>%{{y:.1f}}% called members<extra></extra>")
     _style(fig, "Membership inference on the forgotten classes' training images", 440, barmode="group",
            margin={"l": 70, "r": 30, "t": 80, "b": 130})
     _bottom_legend(fig, -0.3)
-    fig.update_yaxes(range=[0, 112], title_text="forget-class training images (%)")
+    fig.update_yaxes(range=[0, 112], title_text="called members (% of forget-class<br>training images)")
     return fig

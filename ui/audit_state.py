@@ -15,8 +15,9 @@ import streamlit as st
 from unlearning import audit, references
 from unlearning.audit import DepthCheck, FeatureSet
 from unlearning.metrics import Evaluation, evaluate
+from unlearning.zoo import weights_sha256
 
-from . import auditing, state
+from . import auditing, card, state
 
 
 def _classes(classes) -> tuple[int, ...]:
@@ -58,6 +59,24 @@ def shared_reference(path: str, classes) -> references.Reference | None:
     """The retrained model for these classes (shared, read-only), or None when none is at hand."""
     stamp = _reference_stamp(path, classes)
     return None if stamp is None else _reference(*stamp, path, _classes(classes))
+
+
+def retrain_seconds(path: str, classes) -> float | None:
+    """How long retraining without these classes took when the reference at hand was made (its recorded
+    training time), or None when there is no reference or it recorded none."""
+    ref = shared_reference(path, classes)
+    return ref.seconds if ref is not None and ref.seconds == ref.seconds and ref.seconds > 0 else None
+
+
+def card_facts(run: state.Run, path: str) -> card.CardFacts:
+    """What the unlearning card needs beyond the run: the model's weights hash (computed once per run) and
+    retraining's time, from the reference at hand (trained in this app, or shipped with its recorded time)."""
+    if "weights_sha256" not in run.downloads:
+        run.downloads["weights_sha256"] = weights_sha256(run.checkpoint).encode()
+    ref = shared_reference(path, run.view.forget)
+    seconds = retrain_seconds(path, run.view.forget)
+    return card.CardFacts(run.asked_at, run.downloads["weights_sha256"].decode(), seconds,
+                          retrain_measured=ref is not None and ref.source != "shipped")
 
 
 @st.cache_resource(show_spinner="Reading the original model's features…", max_entries=8)

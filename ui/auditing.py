@@ -36,6 +36,15 @@ DEPTH_TITLES = {"forgotten": "Forgotten", "hidden": "Hidden, not gone", "partly 
                 "never recognised": "Nothing to forget"}
 
 
+def titled(level: str, message: str) -> str:
+    """Markdown for a depth verdict with its title in bold, once: the backend's messages already open
+    with it ("Hidden, not gone: ..."), and a banner that added it again read "Hidden, not gone. Hidden, not gone:"."""
+    title = DEPTH_TITLES.get(level, level)
+    if message.lower().startswith(title.lower()):
+        return f"**{message[:len(title)]}**{message[len(title):]}"
+    return f"**{title}.** {message}"
+
+
 def verdict_tone(outcome) -> str:
     """"ok", "warn" or "bad" for a ForgetOutcome: green only when the class left the features as deep as
     retraining and the rest was kept; amber for hidden, partly forgotten, unknown depth or a cost to the
@@ -273,12 +282,20 @@ def summary_rows(instant: InstantAudit, costly: Mapping[str, CostlyFacts] | None
         row = {"model": name, "A_F %": _pct(f.forget_accuracy)}
         for k, p in sorted({**f.shots, **(c.shots if c else {})}.items()):
             row[f"{k}-shot probe %"] = _pct(p.forget_test)
-        row["entropy MIA %"] = _pct(f.mia_entropy)
-        row["SVC MIA %"] = _pct(f.mia_svc)
+        row["entropy MIA: members %"] = _pct(f.mia_entropy)  # both attacks counted the same way (the chart's)
+        row["SVC MIA: members %"] = _pct(1 - f.mia_svc)
         if c is not None:
             row["relearn steps to 50 %"] = c.relearn.steps_to_50
             row["relearn steps to 90 %"] = c.relearn.steps_to_90
         rows.append(row)
+    # A table must never show a raw "None": a figure not measured yet reads "–", one never reached says so.
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    for row in rows:
+        for k in columns:
+            if k not in row:
+                row[k] = "–"
+            elif row[k] is None:
+                row[k] = "not reached" if k.startswith("relearn") else "–"
     return rows
 
 

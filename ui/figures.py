@@ -21,9 +21,9 @@ from plotly.subplots import make_subplots
 # Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision deficiency.
 FORGOTTEN = "#D55E00"  # vermillion
 AFTER = "#0072B2"  # blue
-BEFORE = "#999999"  # grey
+BEFORE = "#8C8C8C"  # grey (3:1 against white and the dark theme's background, WCAG graphics)
 PERTURBED = "#009E73"  # bluish green
-ACCENT = "#E69F00"  # orange (second curve of a pair)
+ACCENT = "#BF8400"  # orange, darkened for 3:1 on white (second curve of a pair)
 RETRAINED = "#CC79A7"  # reddish purple: the model retrained without the forgotten classes (the reference)
 SEQUENTIAL = "Cividis"  # perceptually uniform and colour-blind safe
 
@@ -127,12 +127,14 @@ def after_values(fig: go.Figure) -> list[float | None]:
 
 def ratio_histogram(edges: Sequence[float], counts: Sequence[int], moved: Sequence[int],
                     title: str = "Parameter sensitivity: log10(F_forget / F_remain)",
-                    model_params: int | None = None) -> go.Figure:
+                    model_params: int | None = None, model_moved: int | None = None) -> go.Figure:
     """Bars of how many parameters fall at each log10 Fisher ratio, the perturbed ones on top.
 
     The counts are already binned on the server (ForgetResult.ratio_histogram / TensorReport); the
     shaded band spans the bins that hold perturbed parameters and says how many there are. With
-    ``model_params`` the subtitle also says how many parameters the method did not weigh at all.
+    ``model_params`` and ``model_moved`` (the whole model's) the subtitle also says how many parameters
+    changed in all, so that its counts agree with the per-layer chart and the report: under ``erase``
+    the ratio weighs only the classifier, and the erasure moves most of the layer before it.
     """
     fig = go.Figure()
     edges = list(edges)
@@ -155,12 +157,14 @@ def ratio_histogram(edges: Sequence[float], counts: Sequence[int], moved: Sequen
                       layer="below")
     _style(fig, title, 470, barmode="overlay", bargap=0)
     fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.3, "xanchor": "center", "x": 0.5})
-    subtitle = f"perturbed: {n_moved:,} of {total:,} parameters ({share:.1%})"
+    subtitle = f"perturbed: {n_moved:,} of the {total:,} parameters weighed ({share:.1%})"
     if model_params and model_params > total:
-        subtitle += f"; the other {model_params - total:,} were not considered"
+        moved_all = n_moved if model_moved is None else int(model_moved)
+        subtitle += (f"<br>in all {moved_all:,} of the model's {model_params:,} changed"
+                     + (f" ({moved_all - n_moved:,} by a step that weighs none)" if moved_all > n_moved else ""))
     fig.update_layout(title_subtitle={"text": subtitle,
                                       "font": {"size": FONT, "color": PERTURBED}},
-                      margin={"t": 100, "b": 120})
+                      margin={"t": 120 if "<br>" in subtitle else 100, "b": 120})
     fig.update_xaxes(title_text="log10(F_forget / F_remain) → forgotten classes")
     fig.update_yaxes(type="log", title_text="parameters (log scale)", dtick=1)
     return fig
@@ -170,7 +174,7 @@ def layer_overview(names: Sequence[str], numel: Sequence[int], moved: Sequence[i
                    scales: Sequence[float]) -> go.Figure:
     """Share of each parameter tensor that was perturbed (horizontal bars, largest layers readable)."""
     share = [100.0 * m / n if n else 0.0 for m, n in zip(moved, numel)]
-    labels = [_short(n) for n in names]
+    labels = [layer_label(n) for n in names]
     fig = go.Figure(go.Bar(
         x=share, y=labels, orientation="h", marker_color=PERTURBED,
         text=[f"{m:,} / {n:,}" for m, n in zip(moved, numel)], textposition="auto",
@@ -183,9 +187,20 @@ def layer_overview(names: Sequence[str], numel: Sequence[int], moved: Sequence[i
     return fig
 
 
-def _short(name: str, limit: int = 28) -> str:
+def layer_label(name: str, limit: int = 28) -> str:
+    """A parameter tensor's name as every picker and chart shows it ("net.fc.weight" is "fc.weight")."""
     name = name.removeprefix("net.")
     return name if len(name) <= limit else "…" + name[-(limit - 1):]
+
+
+def cell_text(cm: np.ndarray) -> list[list[str]]:
+    """What a confusion cell shows: its row percent, rounded; nothing for an empty cell, and nothing on the
+    diagonal at 90 % or more (its bright colour says it, and "100" did not fit a cell on a projector)."""
+    cm = np.asarray(cm, dtype=np.float64)
+    rows = cm.sum(axis=1, keepdims=True)
+    pct = np.divide(100.0 * cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    return [[("" if not cm[i, j] or (i == j and pct[i, j] >= 89.5) else f"{pct[i, j]:.0f}")
+             for j in range(cm.shape[1])] for i in range(cm.shape[0])]
 
 
 def confusion_matrices(before: np.ndarray, after: np.ndarray, class_names: Sequence[str],
@@ -207,8 +222,10 @@ def confusion_matrices(before: np.ndarray, after: np.ndarray, class_names: Seque
         pct = np.divide(100.0 * cm, rows, out=np.zeros_like(cm), where=rows > 0)
         fig.add_heatmap(z=pct, x=list(range(n)), y=list(range(n)), zmin=0, zmax=100, colorscale=SEQUENTIAL,
                         showscale=col == last, colorbar={"title": {"text": "% of class"}, "tickfont": {"size": TICK_FONT}},
-                        text=cm.astype(int).tolist() if show_text else None, texttemplate="%{text}" if show_text else None,
-                        textfont={"size": 15},
+                        # the cell's number is its percent (what the colour shows and the guide says), blank
+                        # for an empty cell; the count of images is in the hover
+                        text=cell_text(cm) if show_text else None, texttemplate="%{text}" if show_text else None,
+                        textfont={"size": 12},  # two digits fit a 14 px cell (three panels at 1024 px)
                         customdata=cm.astype(int).tolist(),
                         hovertemplate="true %{y}, predicted %{x}<br>%{customdata} images (%{z:.1f}%)<extra></extra>",
                         row=1, col=col)
@@ -221,7 +238,8 @@ def confusion_matrices(before: np.ndarray, after: np.ndarray, class_names: Seque
     fig.update_yaxes(tickmode="array", tickvals=list(range(n)), ticktext=ticks, autorange="reversed")
     fig.update_yaxes(title_text="true", row=1, col=1)  # once: the others' titles sat inside the panel to their left
     _style(fig, "Confusion matrices", 620)
-    fig.update_layout(title_subtitle={"text": "rows: true class, % of its test images", "font": {"size": TICK_FONT}},
+    fig.update_layout(title_subtitle={"text": "rows: true class, % of its test images (the bright diagonal "
+                                              "cells at 90 % or more carry no number)", "font": {"size": TICK_FONT}},
                       margin={"t": 150})
     fig.update_annotations(font={"size": FONT})
     return fig

@@ -160,6 +160,10 @@ def restore_model() -> None:
     if st.session_state.get(SEEN_KEY) == key:
         return
     st.session_state[SEEN_KEY] = key
+    run = st.session_state.get(state.RUN_KEY)
+    if run is not None and run_request(run) == request:  # this session already has that run (kept across a reload)
+        state.select_model(run.model[0])
+        return
     path = next((str(e.path) for e in state.model_entries() if e.meta is not None and e.name == request.model), None)
     if path is None:
         st.warning(f"The link's model {plain(repr(request.model))} is not here: it is not shipped with the app, not in "
@@ -200,6 +204,14 @@ def show_in_address(request: RunRequest) -> None:
         for k, v in want.items():
             st.query_params[k] = v
     st.session_state[SEEN_KEY] = tuple(sorted((k, tuple(v)) for k, v in norm.items()))
+
+
+def run_request(run: Any) -> RunRequest:
+    """The request that reproduces ``run`` (a ui.state.Run)."""
+    from . import state
+
+    r = run.view.outcome.result
+    return request_for(state.model_name(run.model[0]), run.view.forget_names, r.mode, r.lambda1, r.lambda2)
 
 
 def link_to(request: RunRequest, page_path: str) -> str:

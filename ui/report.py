@@ -13,7 +13,7 @@ from plotly.offline import get_plotlyjs
 
 from unlearning.metrics import Evaluation
 
-from . import analysis, audit_figures, auditing, figures
+from . import analysis, audit_figures, auditing, card, figures
 
 CSS = """
 body { font-family: "Source Sans Pro", Helvetica, Arial, sans-serif; color: #222; max-width: 1200px;
@@ -44,7 +44,8 @@ def run_figures(view: analysis.RunView, reference: Evaluation | None = None) -> 
         names, o.before.per_class_accuracy, o.after.per_class_accuracy, f,
         retrained=None if reference is None else reference.per_class_accuracy))]
     if r.tensors:
-        out.append(("Parameter sensitivity", figures.ratio_histogram(*r.ratio_histogram(), model_params=r.total_params)))
+        out.append(("Parameter sensitivity", figures.ratio_histogram(*r.ratio_histogram(), model_params=r.total_params,
+                                                                   model_moved=r.moved_params)))
         out.append(("Perturbed share per layer", figures.layer_overview(
             [t.name for t in r.tensors], [t.numel for t in r.tensors], [t.moved for t in r.tensors],
             [t.scale for t in r.tensors])))
@@ -109,9 +110,10 @@ def _pct(x: float | None) -> str:
 
 def build_report(view: analysis.RunView, reference: Evaluation | None = None,
                  instant: auditing.InstantAudit | None = None, costly: dict | None = None,
-                 reference_name: str | None = None) -> str:
-    """The whole report as one HTML string: the verdict with its depth, the run's figures (with the retrained
-    ``reference`` beside them when there is one) and the audit figures computed so far."""
+                 reference_name: str | None = None, card_facts: card.CardFacts | None = None) -> str:
+    """The whole report as one HTML string: the unlearning card as its first page (with ``card_facts``), the
+    verdict with its depth, the run's figures (with the retrained ``reference`` beside them when there is
+    one) and the audit figures computed so far."""
     o, r = view.outcome, view.outcome.result
     s = analysis.summary(view)
     meta = view.meta
@@ -139,9 +141,9 @@ def build_report(view: analysis.RunView, reference: Evaluation | None = None,
 <title>Forgetting {esc(forget)} — {esc(view.model_name)}</title><style>{CSS}</style>
 <script type="text/javascript">{get_plotlyjs()}</script></head>
 <body>
+{"" if card_facts is None else card.card_html(view, card_facts)}
 <h1>Forgetting {esc(forget)}</h1>
-<p class="sub">Model <b>{esc(view.model_name)}</b> · one-shot unlearning with mnemonic codes
-(Yamashita et al., ACML 2024) · measured on {int(o.before.confusion.sum()):,} real held-out test images</p>
+<p class="sub">Model <b>{esc(view.model_name)}</b> · forgotten with {esc(analysis.method_credit(r.mode))} · measured on {int(o.before.confusion.sum()):,} real held-out test images</p>
 <div class="verdict {verdict_class(view)}">{esc(o.depth.verdict.message + " ") if o.depth is not None else ""}Outputs: {esc(o.verdict.message)}</div>
 <p>{esc(analysis.headline(view))}</p>
 <div class="cards">{''.join(f"<div class='card'><div class='l'>{esc(k)}</div><div class='v'>{esc(v)}</div></div>" for k, v in cards)}</div>

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import copy
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +213,7 @@ class Run:
     checkpoint: Checkpoint  # the session copy it ran on (codes and metadata for saving)
     settings: dict[str, Any]
     downloads: dict[str, bytes] = field(default_factory=dict)
+    asked_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))  # the click (the card's "when")
 
     def matches(self, path: str | Path | None) -> bool:
         try:
@@ -259,13 +263,15 @@ def warm_demo(path: str, classes: list[int], lambda1: float, lambda2: float, dev
 
 def forget_with_progress(path: str, classes: list[int], lambda1: float, lambda2: float, device: str,
                          mode: str | None = None, demo: bool = False) -> Run | None:
-    """Run forgetting inside a status box with a progress bar; None (and a message) when it fails.
+    """Run forgetting inside a status box with a progress bar, removed when done; None (and the box with a
+    message) when it fails.
 
     The session's own copy of the model is what forgets. With ``demo``, the run is the shared,
     read-only demo run of this model and class (computed once per process, see ``warm_demo``).
     """
     names = plain_list(shared_checkpoint(path).class_names[c] for c in classes)
-    with st.status(f"Forgetting {names}…", expanded=False) as status:
+    holder = st.empty()
+    with holder.status(f"Forgetting {names}…", expanded=False) as status:
         bar = st.progress(0.0, text="Starting…")
         try:
             if demo:
@@ -279,10 +285,67 @@ def forget_with_progress(path: str, classes: list[int], lambda1: float, lambda2:
             status.update(label=f"Could not forget {names}", state="error", expanded=True)
             st.error(plain(_first_line(e), 500))
             return None
-        bar.progress(1.0, text="Done")
-        status.update(label=f"Forgot {names} in {analysis.seconds_text(view.outcome.result.seconds['total'])}", state="complete")
+    # Done: the box goes. Its green "Forgot 2 in 0.14 s" sat above a red "Not forgotten" banner; the
+    # verdict banner and the time card say what happened, once.
+    holder.empty()
     settings = {"classes": list(classes), "lambda1": lambda1, "lambda2": lambda2, "device": device, "mode": mode}
     return Run(file_stamp(path), view, mine, settings)
+
+
+DEMO_KEY = "demo_result"  # the Overview's one-click run (also the session's last run when it was the last)
+KEPT_OWNERS = 16  # how many owners' last runs the server keeps for a reload (a run with its report is a few MB)
+
+
+@st.cache_resource(show_spinner=False)
+def _kept_runs() -> tuple[threading.Lock, OrderedDict]:
+    return threading.Lock(), OrderedDict()
+
+
+def keep_run(run: Run, demo: bool = False) -> None:
+    """Make ``run`` this session's last run, and keep it on the server under the owner token: applying
+    a theme reloads the browser page, which starts a new session, and a refresh does too. The token
+    is in the address, so the new session finds the run again (``restore_run``)."""
+    st.session_state[RUN_KEY] = run
+    if demo:
+        st.session_state[DEMO_KEY] = run
+    who = owner.current()
+    if who is None:
+        return
+    lock, kept = _kept_runs()
+    with lock:
+        slot = kept.pop(who, {})
+        slot[RUN_KEY] = run
+        if demo:
+            slot[DEMO_KEY] = run
+        kept[who] = slot
+        while len(kept) > KEPT_OWNERS:
+            kept.popitem(last=False)
+
+
+def restore_run() -> None:
+    """A new session of a known owner (after a reload) starts from that owner's last run, on its model.
+    Call after ``owner.ensure`` and before the sidebar draws."""
+    if RUN_KEY in st.session_state or "_run_restored" in st.session_state:
+        return
+    st.session_state["_run_restored"] = True
+    who = owner.current()
+    lock, kept = _kept_runs()
+    with lock:
+        slot = dict(kept.get(who, {})) if who else {}
+    run = slot.get(RUN_KEY)
+    if run is None or not run.matches(run.model[0]):  # its model file was replaced or removed
+        return
+    st.session_state[RUN_KEY] = run
+    if DEMO_KEY in slot:
+        st.session_state[DEMO_KEY] = slot[DEMO_KEY]
+    st.session_state.setdefault(PENDING_MODEL, run.model[0])
+    # the Forget page's controls as they were for that run (its keys: see app_pages/forget.py)
+    r, name = run.view.outcome.result, model_name(run.model[0])
+    st.session_state.setdefault(f"classes::{name}", list(run.view.forget_names))
+    st.session_state.setdefault("mode", r.mode)
+    if r.mode == "paper":
+        st.session_state.setdefault(f"lambda1::{name}", f"{r.lambda1:g}")
+        st.session_state.setdefault(f"lambda2::{name}", f"{r.lambda2:g}")
 
 
 def flash(message: str) -> None:

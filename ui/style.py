@@ -35,7 +35,8 @@ section[data-testid="stSidebar"][data-collapsed="false"] { width: 265px !importa
 [data-testid="stMetricLabel"] { height: auto !important; min-height: 1.5rem; }
 [data-testid="stMetricValue"], [data-testid="stMetricValue"] * { overflow: visible !important;
   text-overflow: clip !important; white-space: nowrap; }
-[data-testid="stMetricValue"] { font-size: 2rem !important; }
+/* The value shrinks with the window so that "100.0%" stays inside a 155 px card at 1024 px. */
+[data-testid="stMetricValue"] { font-size: clamp(1.35rem, 2.5vw, 2rem) !important; }
 /* Tabs wrap onto a second line instead of hiding behind a scroll arrow. */
 [data-baseweb="tab-list"] { flex-wrap: wrap !important; row-gap: .25rem; }
 /* Tables written in Markdown (model cards) wrap their cells and scroll inside the page, never past it. */
@@ -54,7 +55,10 @@ section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [da
 [data-testid="stToolbar"], [data-testid="stHeader"] { display: none !important; }
 [data-testid="stMainBlockContainer"] { max-width: none !important; padding-top: 1.5rem !important; }
 [data-testid="stCaptionContainer"], [class*="st-key-presenter_hide"] { display: none !important; }
-[data-testid="stMetricValue"] { font-size: 2.6rem !important; }
+[data-testid="stMetricValue"] { font-size: clamp(1.5rem, 3vw, 2.6rem) !important; }
+/* The page switcher that replaces the sidebar: one compact row. */
+.st-key-presenter_bar { font-size: 0.8rem; row-gap: 0 !important; }
+.st-key-presenter_bar [data-testid="stPageLink"] a { padding: 0 .4rem !important; }
 </style>
 """
 
@@ -106,22 +110,36 @@ def _theme_script(choice: str, paths: list[str], guarded: bool) -> str:
 </script>"""
 
 
+_THEME_CHOSEN = "_theme_chosen"  # set by the control's own change: only then does the page reload
+
+
+def _chosen() -> None:
+    st.session_state[_THEME_CHOSEN] = True
+
+
 def theme_control(paths: list[str]) -> None:
     """A Light / Dark / Auto control in the sidebar that applies the theme at once (one reload).
 
     ``paths`` are the app's page addresses ("/", "/models", ...): Streamlit keys the stored theme by
-    the address the app was opened at.
+    the address the app was opened at. The session holds the choice; moving between pages clears the
+    query, so the choice is written back into the address on every run, never by reloading: a reload
+    starts a new session (ui/state.py keeps the last run across the one the viewer's own choice needs).
     """
-    wanted = theme_from_address()
     if THEME_KEY not in st.session_state:
-        st.session_state[THEME_KEY] = wanted
-    choice = st.segmented_control("Theme", THEMES, key=THEME_KEY, required=True,
+        st.session_state[THEME_KEY] = theme_from_address()
+    choice = st.segmented_control("Theme", THEMES, key=THEME_KEY, required=True, on_change=_chosen,
                                   help="Light for a bright room or a projector, dark for a screen; Auto follows "
-                                       "the computer's setting. The page reloads once to apply it.") or wanted
+                                       "the computer's setting. The page reloads once to apply it; your last "
+                                       "run is kept.") or "Auto"
+    param = "" if choice == "Auto" else choice.lower()
+    if param and _param(THEME_PARAM) != param:
+        st.query_params[THEME_PARAM] = param
+    elif not param and THEME_PARAM in st.query_params:
+        del st.query_params[THEME_PARAM]
     active = getattr(st.context.theme, "type", None)
-    if choice != wanted:  # the viewer chose: store it, put it in the address, reload
+    if st.session_state.pop(_THEME_CHOSEN, False):  # the viewer chose: store it and reload
         st.html(_theme_script(choice, paths, guarded=False), unsafe_allow_javascript=True)
-    elif choice != "Auto" and active is not None and active != choice.lower():  # a link asks for a theme
+    elif param and active is not None and active != param:  # a link asks for a theme this browser lacks
         st.html(_theme_script(choice, paths, guarded=True), unsafe_allow_javascript=True)
 
 
@@ -143,7 +161,13 @@ def _leave() -> None:
     st.session_state[PRESENT_KEY] = False
 
 
-def leave_presenter_button() -> None:
-    """In presenter mode the sidebar is hidden: this button at the top of the page brings it back."""
-    if presenter_mode():
+def presenter_bar(pages: list) -> None:
+    """In presenter mode the sidebar is hidden: a compact row at the top of the page takes its place, with
+    a link to every page (``pages``: the visible st.Page objects; a link keeps the session, unlike an
+    address typed or a plain <a>) and the button that brings the sidebar back."""
+    if not presenter_mode():
+        return
+    with st.container(horizontal=True, gap="small", key="presenter_bar"):
+        for p in pages:
+            st.page_link(p, label=p.title, icon=p.icon)
         st.button("Leave presenter mode", icon=":material/close_fullscreen:", key="leave_presenter", on_click=_leave)

@@ -244,3 +244,28 @@ def sweep_figure(sweep: Sweep, index: int, title: str | None = None) -> go.Figur
     fig.update_yaxes(range=[-4, 106], title_text="accuracy (%)")
     fig.update_xaxes(title_text="strength k (× the method's own δ)", type="category", tickangle=0)
     return fig
+
+
+def sweep_sentence(sw: Sweep, at_most: float) -> str:
+    """What the strength sweep shows, read off its own numbers: where the images and where the codes are
+    forgotten. (Step 7 used to say "the codes were satisfied before the images were" under a chart
+    where the codes fell only after the images.)"""
+    gone = sw.first_forgotten(at_most)
+    codes = next((i for i, a in enumerate(sw.code_forget_accuracy) if a <= at_most), None)
+    if gone is None:
+        return (f"No strength on this grid brings A_F down to {at_most:.0%}: along this direction the forgotten "
+                f"classes stay recognised.")
+    text = (f"A_F first falls to {at_most:.0%} or less at **{factor_label(sw.factors[gone])}**, where A_R is "
+            f"{sw.retain_accuracy[gone]:.1%} (it was {sw.retain_accuracy[0]:.1%}). ")
+    if gone <= sw.own_index:
+        return text + "The paper's own strength is already there."
+    text += "The paper's own strength stops short of it"
+    if codes is None:
+        return text + ", and the codes stay recognised at every strength on this grid: they give no sign of where to stop."
+    if codes < gone:
+        return text + (f": the codes were forgotten at {factor_label(sw.factors[codes])}, before the images were, "
+                       f"so judged on the codes alone the push looks strong enough too early.")
+    if codes == gone:
+        return text + ": the codes and the images are forgotten at the same strength."
+    return text + (f"; the codes hold out even longer, until {factor_label(sw.factors[codes])}: on this model "
+                   f"the codes are harder to forget than the real images.")

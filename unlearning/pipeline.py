@@ -114,6 +114,26 @@ class ForgetOutcome:
         """Everything the forgotten model has forgotten: this run's classes and the earlier ones."""
         return tuple(sorted(set(self.result.forget_classes) | set(self.previously_forgotten)))
 
+    def overall_verdict(self) -> dict:
+        """The one verdict a reader of the run should take away, depth included: ``forgot`` is true only
+        when the class left the features as deep as retraining, false when it did not, None when nobody
+        measured how deep (the outputs alone say "forgotten" for a class that is only hidden). The
+        outputs' own verdict is kept under ``outputs``; the depth check's figures under ``depth``."""
+        v, d = self.verdict, self.depth
+        outputs = {"forgot": v.forgot, "kept": v.kept, "message": v.message, "recognised": v.recognised}
+        if not v.recognised:
+            level, forgot, message = "never recognised", False, v.message
+        elif not v.forgot:
+            level, forgot, message = "not forgotten", False, v.message
+        elif d is None:
+            level, forgot = "forgotten at the outputs, depth not measured", None
+            message = f"{v.message} Whether the classes left the features or are only hidden was not measured."
+        else:
+            level = d.verdict.level
+            forgot = True if level == "forgotten" else (None if level == "unknown depth" else False)
+            message = f"{d.verdict.message} Outputs: {v.message}"
+        return {"level": level, "forgot": forgot, "kept": v.kept, "message": message, "outputs": outputs}
+
     def to_dict(self) -> dict:
         r = self.result
         gone = self.previously_forgotten
@@ -128,8 +148,7 @@ class ForgetOutcome:
             "code_accuracy": {s: {"forget": f, "retain": k} for s, (f, k) in r.code_scores.items()},
             "moved_parameters": r.moved_params, "total_parameters": r.total_params,
             "notes": list(self.all_notes),
-            "verdict": {"forgot": self.verdict.forgot, "kept": self.verdict.kept, "message": self.verdict.message,
-                        "recognised": self.verdict.recognised},
+            "verdict": self.overall_verdict(),
             "depth": None if self.depth is None else self.depth.to_dict(),
         }
 
