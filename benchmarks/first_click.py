@@ -1,6 +1,7 @@
 """Click-to-charts of the first forgetting in a fresh session, on a freshly started server, in a real browser.
 
     python benchmarks/first_click.py [--repeats 3] [--class 2]
+    python benchmarks/first_click.py --model resnet8-fashion --class Trouser    # a full-size model
 
 Each repeat starts `streamlit run app.py` on a free port (a fresh process: no warm caches), opens the
 Forget page in headless Chromium at 1024x768, waits until the page has finished loading (the page
@@ -28,13 +29,13 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 WAIT_MS = 300_000
 
 
-def one_run(browser, class_name: str) -> tuple[float, float, float, float]:
+def one_run(browser, class_name: str, model: str | None = None) -> tuple[float, float, float, float]:
     """Seconds from opening the page until it finished loading, then from the click to the metric cards with the
     outputs' verdict, to the chart, and to the depth verdict."""
     with tempfile.TemporaryDirectory() as tmp, Server(Path(tmp)) as server:
         page = browser.new_page(viewport={"width": 1024, "height": 768})
         t0 = time.perf_counter()
-        page.goto(f"{server.url}/unlearn")
+        page.goto(f"{server.url}/unlearn" + (f"?model={model}" if model else ""))
         page.get_by_role("heading", name="Forget classes").wait_for(timeout=WAIT_MS)
         page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', state="attached",
                                timeout=WAIT_MS)
@@ -63,6 +64,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--class", dest="class_name", default="2")
+    ap.add_argument("--model", default=None, help="a shipped model's name, e.g. resnet8-fashion with --class Trouser "
+                    "(default: the default model)")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -72,7 +75,7 @@ def main() -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
         for i in range(args.repeats):
-            loaded, card, click, depth = one_run(browser, args.class_name)
+            loaded, card, click, depth = one_run(browser, args.class_name, args.model)
             clicks.append(click)
             cards.append(card)
             depths.append(depth)

@@ -15,7 +15,10 @@ from streamlit.testing.v1 import AppTest
 from conftest import owned
 from ui import jobs, state
 from ui.owner import OWNER_KEY, OWNER_PARAM
+from unlearning.checkpoints import read_meta
+from unlearning.data import EMBEDDED
 from unlearning.storage import SHIPPED_DIR, SUFFIX, is_owner
+from unlearning.zoo import default_name
 from unlearning.training import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,8 +79,11 @@ def test_two_sessions_see_only_their_own_uploads_and_a_refresh_keeps_them(local_
     assert alpha.parent != beta.parent and alpha.parent.parent == beta.parent.parent == local_models / "sessions"
     assert "alpha (yours)" in labels(a) and not any(l.startswith("beta") for l in labels(a))
     assert "beta (yours)" in labels(b) and not any(l.startswith("alpha") for l in labels(b))
-    shipped = [p.name[: -len(SUFFIX)] for p in sorted(SHIPPED_DIR.glob(f"*{SUFFIX}"))]
-    assert labels(a)[: len(shipped)] == shipped  # shipped first, for everyone, without a tag
+    # the sidebar lists the chosen dataset's models (the digits at first): shipped first, the default
+    # before the others, for everyone, without a tag
+    digits = sorted(p.name[: -len(SUFFIX)] for p in SHIPPED_DIR.glob(f"*{SUFFIX}") if read_meta(p)["dataset"] in EMBEDDED)
+    shipped = [default_name()] + [n for n in digits if n != default_name()]
+    assert labels(a)[: len(shipped)] == shipped
 
     # A refresh of A: a new session opened with A's address sees A's upload again, still A's.
     again = session(MODEL_PAGE, query=a.query_params)
