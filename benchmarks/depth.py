@@ -6,8 +6,8 @@
     python benchmarks/depth.py --write-docs                  # also regenerates docs/depth.md and docs/depth.csv
 
 For each (model, classes, method): A_F and A_R on the test split, the 10-shot recoverability
-(``audit.probe``: a linear probe on the penultimate features that sees every retained-class training
-image and 10 per forgotten class, 3 draws), the relearning steps to 50 % of the original's forgotten
+(``audit.probe``: a linear probe on the penultimate features fitted on 50 images of each retained class
+and 10 of each forgotten class, 3 draws), the relearning steps to 50 % of the original's forgotten
 accuracy (``audit.relearn``), both membership attacks (entropy: ``privacy``; SVC: ``audit.svc_mia``),
 the linear CKA of the penultimate features to the original's on the forgotten test images, and the
 method's seconds; each beside the retrained model's value. Methods: the original model, every
@@ -139,9 +139,12 @@ def targets(rows: list[dict]) -> dict[str, dict]:
 def markdown(rows: list[dict], drops: dict) -> str:
     lines = ["# Depth table (generated)", "",
              "Made by `python benchmarks/depth.py --write-docs` from the shipped models and the retrained references in "
-             "`assets/references/`. Every figure is measured on the real `mnist5k` test split; nothing is tuned on it. "
-             "probe: 10-shot recoverability (a linear probe on the penultimate features with every retained-class "
-             "training image and 10 per forgotten class, mean of 3 draws): the forgotten classes' test accuracy it "
+             "`assets/references/`. Every figure is measured on each model's own real test split (`mnist5k`: 1,000 "
+             "digits; `fashion-mnist`: the official 10,000 images); nothing is tuned on it. The audit figures read "
+             "the bounded, seeded audit sample (`audit.audit_sample`: at most 200 training and 200 test images a "
+             "class). probe: 10-shot recoverability (a linear probe on the penultimate features, fitted on 50 "
+             "training images of each retained class and 10 of each forgotten class, PCA to 64 dimensions when wider, "
+             "mean of 3 draws): the forgotten classes' test accuracy it "
              "reaches. relearn: fine-tuning steps (20 images per class, lr 0.01, batch 64) until the forgotten classes "
              "reach 50 % of the original's accuracy (– : not within 60 steps). MIA: entropy attack's member share "
              "and SalUn's SVC efficacy (non-member share, higher = more forgotten). CKA: linear CKA of the penultimate "

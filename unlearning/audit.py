@@ -4,7 +4,7 @@ A_F (the forgotten classes' test accuracy) cannot tell an edit of the outputs fr
 left the network. These can:
 
 - **recoverability** (``probe``): a k-shot linear probe on the penultimate features (the classifier
-  layer's input). It sees every retained-class training image and only k per forgotten class
+  layer's input). It sees a fixed number of each retained class's training images and only k per forgotten class
   (standardised features, multinomial logistic regression, several draws); its accuracy on the
   forgotten classes' held-out images says how much of the class a few labelled images bring back.
   A full-data probe (every training image) is kept for the record: on digits, features learnt
