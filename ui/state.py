@@ -84,9 +84,9 @@ def group_by_dataset(entries: list[ModelEntry]) -> dict[str, list[str]]:
     default model first in its group, the listing's order otherwise."""
     from unlearning.zoo import dataset_default
 
+    first = {d: dataset_default(d) for d in {e.meta["dataset"] for e in entries}}  # one DEFAULT read per dataset
     groups: dict[str, list[str]] = {}
-    for e in sorted(entries, key=lambda e: (e.meta["dataset"] not in EMBEDDED,
-                                            e.name != dataset_default(e.meta["dataset"]))):
+    for e in sorted(entries, key=lambda e: (e.meta["dataset"] not in EMBEDDED, e.name != first[e.meta["dataset"]])):
         groups.setdefault(e.meta["dataset"], []).append(str(e.path))
     return groups
 
@@ -98,8 +98,9 @@ def demo_models() -> dict[str, str]:
     from unlearning.zoo import FULL_SIZE_DEFAULT, recipe
 
     out = {}
-    if default_path() is not None:
-        out["Digits"] = default_path()
+    digits = default_path()
+    if digits is not None:
+        out["Digits"] = digits
     full = SHIPPED_DIR / f"{FULL_SIZE_DEFAULT}{SUFFIX}"
     if full.is_file() and is_available(recipe(FULL_SIZE_DEFAULT).dataset):
         out["Clothes (60,000 images)"] = str(full)

@@ -166,7 +166,7 @@ def list_zoo(folder: Path = SHIPPED_DIR) -> list[ZooModel]:
 def find_model(name_or_path: str, folder: Path = SHIPPED_DIR) -> ZooModel:
     """A shipped model by name (``resnet8-fashion``) or any checkpoint by path; ValueError naming the choices."""
     for m in list_zoo(folder):
-        if m.name == name_or_path or m.name == Path(name_or_path).name.removesuffix(SUFFIX) == name_or_path:
+        if m.name == name_or_path:
             return m
     path = Path(name_or_path).expanduser()
     if path.is_file():
