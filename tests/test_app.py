@@ -501,7 +501,7 @@ def test_a_chosen_theme_reloads_once_and_page_moves_keep_it_without_reloading():
 def test_the_sidebar_groups_models_by_dataset_and_a_full_size_model_forgets_on_its_clothes():
     at = app()
     data = at.sidebar.selectbox(key="_dataset")
-    assert data.value == "mnist5k" and "Clothes: Fashion-MNIST, 70,000" in data.options
+    assert data.value == "mnist5k" and "Clothes (70,000)" in data.options
     data.set_value("fashion-mnist").run()
     model = at.sidebar.selectbox(key="model_path")
     assert model.value.endswith("resnet8-fashion.safetensors")  # the full-size default comes first

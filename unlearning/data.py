@@ -526,14 +526,14 @@ LOADERS: dict[str, Callable[..., Splits]] = {
     "imagefolder": load_imagefolder,
 }
 EMBEDDED = ("mnist5k", "digits")
-TITLES = {  # how people see each dataset (the app's sidebar groups models under these)
-    "mnist5k": "Digits: 5,000 MNIST (embedded)",
-    "digits": "Digits: 8x8 (embedded)",
-    "mnist": "Digits: MNIST, 70,000",
-    "fashion-mnist": "Clothes: Fashion-MNIST, 70,000",
-    "cifar10": "Colour: CIFAR-10",
-    "cifar100": "Colour: CIFAR-100",
-    "imagefolder": "Your own image folders",
+TITLES = {  # how people see each dataset (the app's sidebar groups models under these; short: it is narrow)
+    "mnist5k": "Digits (5,000)",
+    "digits": "Digits (8x8)",
+    "mnist": "Digits (70,000)",
+    "fashion-mnist": "Clothes (70,000)",
+    "cifar10": "CIFAR-10",
+    "cifar100": "CIFAR-100",
+    "imagefolder": "Your images",
 }
 
 
