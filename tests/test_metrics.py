@@ -88,3 +88,36 @@ def test_a_model_on_another_device_is_evaluated_on_a_copy_and_never_moved(digits
         pass  # running on the meta device is not the point; the copy is
     assert copied and copied[0] is shared
     assert next(shared.parameters()).device.type == "cpu"
+
+
+def test_many_images_through_batch_norm_run_frozen_and_give_the_same_predictions(monkeypatch):
+    """From FROZEN_FROM images on, a batch-normed conv net runs as a frozen copy: same predictions, the model
+    itself untouched (still an nn.Module in eval mode, its weights unchanged)."""
+    from unlearning import metrics
+    from unlearning.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("resnet8", (1, 12, 12), 4)
+    with torch.no_grad():  # non-trivial batch-norm statistics, so that folding them matters
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(300, 1, 12, 12)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    monkeypatch.setattr(metrics, "FROZEN_FROM", 10**9)
+    plain, _ = metrics.predict(model, x, "cpu")
+    frozen_runs = []
+    original = metrics._frozen
+    monkeypatch.setattr(metrics, "_frozen", lambda m, ex: frozen_runs.append(1) or original(m, ex))
+    monkeypatch.setattr(metrics, "FROZEN_FROM", 200)
+    fast, _ = metrics.predict(model, x, "cpu")
+    assert frozen_runs == [1]
+    assert isinstance(original(model, x[:8]), torch.jit.ScriptModule)  # it really is the frozen copy that ran
+    assert torch.equal(fast.argmax(1), plain.argmax(1))
+    assert torch.allclose(fast, plain, rtol=1e-3, atol=1e-4)
+    assert not model.training and all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    monkeypatch.setattr(metrics, "FROZEN_FROM", 301)  # fewer images than that: the model itself runs
+    frozen_runs.clear()
+    metrics.predict(model, x, "cpu")
+    assert frozen_runs == []
