@@ -120,6 +120,7 @@ if run is None or not run.matches(path):
     # Nothing to show yet: pay torch's first-call costs on this model now (once per process), not on the click,
     # and show the model as it is (which also loads the browser's chart library before the result needs it).
     as_is = state.warm_demo(path, [len(names) - 1], d1, d2, device, analysis.default_mode())
+    audit_state.warm_depth_check(path, device)  # the original's half of the depth check, read while the reader reads
     if as_is is not None:
         chosen = analysis.class_indices(selected, names) if problem is None and selected else []
         widgets.chart(figures.class_accuracy(names, as_is.per_class_accuracy, chosen), key="as_is")
@@ -216,63 +217,71 @@ with st.container(key="presenter_hide_link"):
                 "the run, not your models.")
     st.code(links.link_to(this_run, "/unlearn"), language=None, wrap_lines=True)
 
-tabs = st.tabs(["Accuracy per class", "Sensitivity", "Mnemonic codes", "Test images", "Confusion"])
-with tabs[0]:
-    widgets.chart(figures.per_class_accuracy(names, o.before.per_class_accuracy, o.after.per_class_accuracy,
-                                             view.forget, retrained=None if reference is None
-                                             else reference.per_class_accuracy), key="bars")
-    if reference is None:
-        st.caption(NO_REFERENCE)
-    st.dataframe(analysis.metrics_rows(view), hide_index=True, width="stretch", column_config={
-        "class": "class", "forgotten": "forgotten", "test_images": "test images",
-        "accuracy_before_pct": st.column_config.NumberColumn("before (%)", format="%.1f"),
-        "accuracy_after_pct": st.column_config.NumberColumn("after (%)", format="%.1f"),
-        "change_points": st.column_config.NumberColumn("change (points)", format="%+.1f")})
+# Only the open tab is drawn (a tab change reruns the page, which recomputes nothing): the click's browser
+# work is one chart, not five, and the cards show sooner (full-size ResNet-8: 0.9 s less).
+tabs = st.tabs(["Accuracy per class", "Sensitivity", "Mnemonic codes", "Test images", "Confusion"], key="result_tab",
+               on_change="rerun")
+if tabs[0].open:
+    with tabs[0]:
+        widgets.chart(figures.per_class_accuracy(names, o.before.per_class_accuracy, o.after.per_class_accuracy,
+                                                 view.forget, retrained=None if reference is None
+                                                 else reference.per_class_accuracy), key="bars")
+        if reference is None:
+            st.caption(NO_REFERENCE)
+        st.dataframe(analysis.metrics_rows(view), hide_index=True, width="stretch", column_config={
+            "class": "class", "forgotten": "forgotten", "test_images": "test images",
+            "accuracy_before_pct": st.column_config.NumberColumn("before (%)", format="%.1f"),
+            "accuracy_after_pct": st.column_config.NumberColumn("after (%)", format="%.1f"),
+            "change_points": st.column_config.NumberColumn("change (points)", format="%+.1f")})
 
-with tabs[1]:
-    if not r.tensors:
-        st.info(f"The {r.mode} method does not use the Fisher information, so there is no sensitivity to show.")
-    else:
-        widgets.chart(figures.ratio_histogram(*r.ratio_histogram(), model_params=r.total_params,
-                                              model_moved=r.moved_params), key="hist_all")
-        st.caption("Every parameter the method weighed, binned by how much more it matters to the forgotten "
-                   "classes' codes than to the others'. The green bars are the parameters it moved.")
-        by_name = {t.name: t for t in analysis.weighed_tensors(r)}
-        layer = st.selectbox("One layer", list(by_name), key=f"layer::{model_id}",
-                             index=list(by_name).index(analysis.busiest_tensor(r).name),
-                             format_func=lambda n: f"{figures.layer_label(n)} ({by_name[n].numel:,} parameters, "
-                                                   f"scale s = {by_name[n].scale:.2g})")
-        t = by_name[layer]
-        widgets.chart(figures.ratio_histogram(r.ratio_edges, t.ratio_counts, t.moved_counts,
-                                              title=f"Sensitivity in {figures.layer_label(layer)}"), key="hist_layer")
-        widgets.chart(figures.layer_overview([t.name for t in r.tensors], [t.numel for t in r.tensors],
-                                             [t.moved for t in r.tensors], [t.scale for t in r.tensors]),
-                      key="layers")
+if tabs[1].open:
+    with tabs[1]:
+        if not r.tensors:
+            st.info(f"The {r.mode} method does not use the Fisher information, so there is no sensitivity to show.")
+        else:
+            widgets.chart(figures.ratio_histogram(*r.ratio_histogram(), model_params=r.total_params,
+                                                  model_moved=r.moved_params), key="hist_all")
+            st.caption("Every parameter the method weighed, binned by how much more it matters to the forgotten "
+                       "classes' codes than to the others'. The green bars are the parameters it moved.")
+            by_name = {t.name: t for t in analysis.weighed_tensors(r)}
+            layer = st.selectbox("One layer", list(by_name), key=f"layer::{model_id}",
+                                 index=list(by_name).index(analysis.busiest_tensor(r).name),
+                                 format_func=lambda n: f"{figures.layer_label(n)} ({by_name[n].numel:,} parameters, "
+                                                       f"scale s = {by_name[n].scale:.2g})")
+            t = by_name[layer]
+            widgets.chart(figures.ratio_histogram(r.ratio_edges, t.ratio_counts, t.moved_counts,
+                                                  title=f"Sensitivity in {figures.layer_label(layer)}"), key="hist_layer")
+            widgets.chart(figures.layer_overview([t.name for t in r.tensors], [t.numel for t in r.tensors],
+                                                 [t.moved for t in r.tensors], [t.scale for t in r.tensors]),
+                          key="layers")
 
-with tabs[2]:
-    widgets.chart(figures.prediction_gallery(
-        view.code_images, list(view.code_classes), view.codes_before.labels, view.codes_before.confidence,
-        view.codes_after.labels, view.codes_after.confidence, names, view.forget,
-        "Mnemonic codes: prediction was → now",
-        columns=min(10, len(view.code_classes))), key="codes")
-    scores = r.code_scores.get(r.sign)
-    if scores:
-        st.caption(f"On the codes alone, the chosen sign ({r.sign}) recognises {scores[0]:.0%} of the forgotten "
-                   f"classes' codes and {scores[1]:.0%} of the others'. This is all the method sees when it decides.")
+if tabs[2].open:
+    with tabs[2]:
+        widgets.chart(figures.prediction_gallery(
+            view.code_images, list(view.code_classes), view.codes_before.labels, view.codes_before.confidence,
+            view.codes_after.labels, view.codes_after.confidence, names, view.forget,
+            "Mnemonic codes: prediction was → now",
+            columns=min(10, len(view.code_classes))), key="codes")
+        scores = r.code_scores.get(r.sign)
+        if scores:
+            st.caption(f"On the codes alone, the chosen sign ({r.sign}) recognises {scores[0]:.0%} of the forgotten "
+                       f"classes' codes and {scores[1]:.0%} of the others'. This is all the method sees when it decides.")
 
-with tabs[3]:
-    widgets.chart(figures.prediction_gallery(
-        view.sample_images, view.sample_labels, view.samples_before.labels, view.samples_before.confidence,
-        view.samples_after.labels, view.samples_after.confidence, names, view.forget,
-        "Real test images: prediction was → now", columns=6), key="samples")
-    st.caption("The first test images of each forgotten class (framed), then one of each of the first kept classes.")
+if tabs[3].open:
+    with tabs[3]:
+        widgets.chart(figures.prediction_gallery(
+            view.sample_images, view.sample_labels, view.samples_before.labels, view.samples_before.confidence,
+            view.samples_after.labels, view.samples_after.confidence, names, view.forget,
+            "Real test images: prediction was → now", columns=6), key="samples")
+        st.caption("The first test images of each forgotten class (framed), then one of each of the first kept classes.")
 
-with tabs[4]:
-    widgets.chart(figures.confusion_matrices(o.before.confusion, o.after.confusion, names, view.forget,
-                                             retrained=None if reference is None else reference.confusion),
-                  key="confusion")
-    if reference is None:
-        st.caption(NO_REFERENCE)
+if tabs[4].open:
+    with tabs[4]:
+        widgets.chart(figures.confusion_matrices(o.before.confusion, o.after.confusion, names, view.forget,
+                                                 retrained=None if reference is None else reference.confusion),
+                      key="confusion")
+        if reference is None:
+            st.caption(NO_REFERENCE)
 
 # --- 4. is it gone? (the depth check, last: everything above is already on screen) ------------------
 if view.outcome.depth is None:

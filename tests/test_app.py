@@ -72,6 +72,20 @@ def charts(at: AppTest) -> dict[str, object]:
     return out
 
 
+RESULT_TABS = ("Accuracy per class", "Sensitivity", "Mnemonic codes", "Test images", "Confusion")
+
+
+def charts_of_every_tab(at: AppTest) -> dict[str, object]:
+    """The Forget page's result figures, tab by tab (only the open tab is drawn), back on the first tab."""
+    out = {}
+    for tab in (*RESULT_TABS[1:], RESULT_TABS[0]):
+        at.session_state["result_tab"] = tab
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        out.update(charts(at))
+    return out
+
+
 def banner(at: AppTest) -> tuple[str, str]:
     """The verdict box of the Forget page: its tone ("ok" green, "warn" amber, "bad" red) and its text."""
     for tone, alerts in (("ok", at.success), ("warn", at.warning), ("bad", at.error)):
@@ -196,7 +210,9 @@ def test_forget_page_charts_equal_the_backend_result(default_ckpt, mnist_test):
     assert m["A_R · remaining classes"] == pct(want.after.retain_accuracy([2, 5]))
     assert m["E_F · accuracy removed"] == f"{want.efficacy:.1f}%"
 
-    figs = charts(at)
+    drawn = charts(at)  # only the open tab's figures: the click's browser work is one chart
+    assert list(drawn) == ["Test accuracy per class, before and after"]
+    figs = charts_of_every_tab(at)
     bars = figs["Test accuracy per class, before and after"]
     assert list(next(t for t in bars.data if t.name == "before").y) == pytest.approx(
         [100 * a for a in want.before.per_class_accuracy])

@@ -96,6 +96,15 @@ def original_features(path: str, device: str) -> FeatureSet:
     return _original_features(*state.file_stamp(path), device)
 
 
+def warm_depth_check(path: str, device: str) -> None:
+    """Read the original model's features ahead of the click (once per process): the click's depth check then
+    reads only the unlearned model's, and leaves the browser the CPU it needs to draw the result first."""
+    try:
+        original_features(path, device)
+    except Exception:  # noqa: BLE001 - only a head start; the depth check after the click reports any failure
+        pass
+
+
 def reference_features(path: str, classes, device: str) -> FeatureSet | None:
     stamp = _reference_stamp(path, classes)
     return None if stamp is None else _reference_features(*stamp, path, _classes(classes), device)
