@@ -36,6 +36,7 @@ pages = [
 PATHS = ["/", "/models", "/unlearn", "/is-it-gone", "/methods", "/guided-tour", "/how-to-read", "/start"]
 page = st.navigation(pages)
 style.apply_css()
+links.warn_if_address_dropped()  # an address Streamlit threw away whole (1,000+ parameters): say so
 owner.ensure()  # this session's owner token (?owner=…): which uploaded and trained models are its own
 state.restore_run()  # after a reload (a theme applied, a refresh): this owner's last run
 links.restore_model()  # a link's ?model=… picks the sidebar's model, once per session

@@ -23,6 +23,10 @@ import streamlit as st
 from unlearning import forgetting
 from unlearning.checkpoints import MAX_CLASSES
 
+from streamlit.runtime.state.query_params import (  # Streamlit's own limits: beyond them it drops the address
+    CLIENT_STATE_QUERY_STRING_MAX_FIELDS as ADDRESS_MAX_FIELDS, CLIENT_STATE_QUERY_STRING_MAX_LENGTH as ADDRESS_MAX_CHARS,
+)
+
 from .plain import plain
 
 MODEL, FORGET, METHOD, L1, L2 = "model", "forget", "method", "l1", "l2"
@@ -224,3 +228,33 @@ def link_to(request: RunRequest, page_path: str) -> str:
         if k in st.query_params:
             extra[k] = st.query_params[k]
     return address(root, request, extra)
+
+
+# Streamlit empties an address of more than ADDRESS_MAX_FIELDS parameters (or ADDRESS_MAX_CHARS characters)
+# on the server before any page runs, so the app never sees it: only the browser can tell. The text is fixed
+# here (nothing from the address is written into the page but two counts) and set with textContent.
+_DROPPED_ADDRESS_CHECK = f"""
+<div class="address-dropped" role="alert" hidden
+     style="border-left: 4px solid #d97706; padding: .5rem .75rem; margin: .25rem 0 .75rem; border-radius: .25rem;
+            background: rgba(217, 119, 6, .12)"></div>
+<script>
+(() => {{
+  // the address the browser loaded: Streamlit rewrites the address bar (here, to ?owner=…) before this runs
+  const loaded = (performance.getEntriesByType("navigation")[0] || {{}}).name || window.location.href;
+  const q = new URL(loaded).search.replace(/^\\?/, "");
+  const fields = q ? q.split("&").length : 0;
+  if (fields <= {ADDRESS_MAX_FIELDS} && q.length <= {ADDRESS_MAX_CHARS}) return;
+  for (const box of document.querySelectorAll(".address-dropped")) {{
+    box.textContent = `This address has ${{fields.toLocaleString("en")}} parameters (${{q.length.toLocaleString("en")}} `
+      + "characters). Streamlit reads at most {ADDRESS_MAX_FIELDS:,} parameters and {ADDRESS_MAX_CHARS:,} characters "
+      + "and ignored the whole address: nothing it asked for (model, classes, method) was applied.";
+    box.hidden = false;
+  }}
+}})();
+</script>
+"""
+
+
+def warn_if_address_dropped() -> None:
+    """Say so on the page when the browser's address was too long for Streamlit to read at all."""
+    st.html(_DROPPED_ADDRESS_CHECK, unsafe_allow_javascript=True)
