@@ -1,7 +1,10 @@
 """Shared fixtures: small data, a tiny trained model, and the devices present on this machine."""
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +16,23 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from unlearning.device import available_devices  # noqa: E402
+
+
+def run_cli(*args: object) -> subprocess.CompletedProcess:
+    """``python -m unlearning *args`` in this process (no interpreter and torch start per call): exit status,
+    stdout and stderr as a subprocess would give them. One test in test_cli.py keeps a real process."""
+    from unlearning.cli import main
+
+    out, err, threads = io.StringIO(), io.StringIO(), torch.get_num_threads()
+    with contextlib.chdir(ROOT), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:  # argparse: --help, --version, a malformed command line
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+        finally:
+            torch.set_num_threads(threads)  # --threads sets the whole process's
+    return subprocess.CompletedProcess(["python", "-m", "unlearning", *map(str, args)], code, out.getvalue(),
+                                       err.getvalue())
 
 if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs one worker per core: one thread each, children too
     torch.set_num_threads(1)

@@ -4,14 +4,13 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, run_cli
 from unlearning.checkpoints import load_checkpoint
 from unlearning.cli import main
 
 
 def run(*args, check=True):
-    proc = subprocess.run([sys.executable, "-m", "unlearning", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    proc = run_cli(*args)
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -89,7 +88,9 @@ def test_bad_requests_exit_nonzero_with_one_line(trained, args, message, capsys)
 def test_bad_files_exit_nonzero_with_one_line(tmp_path, capsys):
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"\x80\x04not a checkpoint")
-    proc = run("forget", str(junk), "--classes", "1", check=False)  # once for real, in its own process
+    # once for real, in its own process: the exit-status contract a shell script relies on
+    proc = subprocess.run([sys.executable, "-m", "unlearning", "forget", str(junk), "--classes", "1"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
     for args in (["info", str(junk)], ["info", str(tmp_path / "nope")],
                  ["train", "--arch", "nonsense", "--dataset", "digits", "--epochs", "1", "--out", str(tmp_path / "x")]):

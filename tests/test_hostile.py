@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT
+from conftest import ROOT, run_cli
 from unlearning import strict_json
 from unlearning.checkpoints import load_checkpoint, save_checkpoint
 from unlearning.forgetting import forget
@@ -33,10 +33,7 @@ SHIPPED = ROOT / "assets" / "models" / "mlp-mnist5k.safetensors"
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "unlearning", *map(str, args)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, env=env)
+cli = run_cli  # in this process: refusals need no interpreter of their own (test_cli keeps one real process)
 
 
 def assert_refused(proc: subprocess.CompletedProcess, *words: str) -> None:
