@@ -1,5 +1,8 @@
-"""The app's side of the house: figures, analysis of results, the HTML report and Streamlit state.
+"""The app's side of the house: figures, the analysis of a run, the report and card, and Streamlit state.
 
-``figures``, ``analysis`` and ``report`` never import Streamlit, so they can be tested (and reused
-by scripts) without a running app; ``state`` and ``widgets`` are the only Streamlit-aware modules.
+Only the modules in ``STREAMLIT_MODULES`` import Streamlit: session state and caches, the address,
+the page style and the pieces pages draw. Every other module (``analysis``, ``auditing``, ``card``,
+``report``, ``plain``, ``jobs`` and the ``*figures`` modules) runs without Streamlit, so tests and
+scripts use them without an app; ``tests/test_ui_imports.py`` keeps this list true.
 """
+STREAMLIT_MODULES = frozenset({"state", "audit_state", "links", "owner", "style", "widgets"})
