@@ -207,21 +207,30 @@ def _metrics(page) -> dict[str, str]:
     return {label.strip(): value.strip() for label, value in zip(labels, values)}
 
 
-def _settle(page, ms: int = 1500) -> None:
-    """Wait until the app's script has finished running, then let Plotly finish drawing."""
+# Every chart Streamlit has put on screen holds a Plotly plot that has laid itself out and drawn its SVG.
+CHARTS_DRAWN = """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+    .filter(c => c.offsetParent !== null)
+    .every(c => { const p = c.querySelector('.js-plotly-plot'); return p && p._fullLayout && p.querySelector('.main-svg'); })"""
+TWO_FRAMES = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+
+
+def _settle(page) -> None:
+    """Wait for the page's own events, never a fixed time: the app's script has finished, every visible chart
+    has drawn, and the browser has painted since."""
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', state="attached",
                            timeout=WAIT_MS)
-    page.wait_for_timeout(ms)
+    page.wait_for_function(CHARTS_DRAWN, timeout=WAIT_MS)
+    page.evaluate(TWO_FRAMES)
 
 
-def _open_tab(page, name: str, ms: int = 600) -> None:
+def _open_tab(page, name: str) -> None:
     """Open one of the Forget page's result tabs: only the open tab is drawn, so wait until its panel has
     content from the rerun the click starts, then let it settle."""
     page.get_by_role("tab", name=name).click()
     page.wait_for_function(
         "() => [...document.querySelectorAll('[role=tabpanel]')].some(p => !p.hidden && p.offsetParent !== null"
         " && p.querySelector('[data-testid=stElementContainer]'))", timeout=WAIT_MS)
-    _settle(page, ms)
+    _settle(page)
 
 
 def _shot(page, name: str, viewport: dict | None = None) -> Path:
@@ -232,7 +241,7 @@ def _shot(page, name: str, viewport: dict | None = None) -> Path:
                            " return m ? m.scrollHeight : document.body.scrollHeight; }")
     page.set_viewport_size({"width": viewport["width"], "height": max(viewport["height"], min(int(height), 4000))})
     page.mouse.move(1, 1)  # no hover toolbars in the picture
-    page.wait_for_timeout(500)
+    _settle(page)  # the taller viewport relays the charts out
     path = SHOTS / f"{name}.png"
     page.screenshot(path=str(path))
     page.set_viewport_size(viewport)
@@ -302,7 +311,7 @@ def _train_and_cancel(page) -> None:
     epochs.press("Tab")
     page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_text(re.compile(r"Training mlp-mnist5k-e300-s0: epoch ([3-9]|\d\d+) of 300")).wait_for(timeout=WAIT_MS)
-    page.wait_for_timeout(1200)
+    page.wait_for_function(CHARTS_DRAWN, timeout=WAIT_MS)  # the live curves
     _shot(page, "model-training")
     page.get_by_role("button", name="Cancel training").click()
     page.get_by_text("Cancelled mlp-mnist5k-e300-s0").wait_for(timeout=WAIT_MS)
@@ -327,7 +336,7 @@ def test_a_runs_address_on_a_fresh_server_shows_that_run_and_a_refresh_keeps_it(
         assert page.get_by_text("Page not found").count() == 0, attempt
         assert page.get_by_test_id("stMultiSelect").get_by_text("3", exact=True).count() == 1
         if attempt == "opened":
-            _settle(page, 300)
+            _settle(page)
             page.reload()
     page.close()
 
@@ -345,7 +354,7 @@ def test_every_page_fits_a_projector(server, browser, size, scheme):
 
     page.goto(_run_url(server, ["2"], analysis.default_mode()))
     page.get_by_test_id("stMetricValue").first.wait_for(timeout=WAIT_MS)
-    _settle(page, 800)
+    _settle(page)
     tabs = page.get_by_role("tab").all_inner_texts()
     assert len(tabs) >= 5
     for tab in tabs:
@@ -355,11 +364,11 @@ def test_every_page_fits_a_projector(server, browser, size, scheme):
     for path, heading in PAGES:
         page.goto(server + path)
         page.get_by_role("heading", name=heading, exact=True).wait_for(timeout=WAIT_MS)
-        _settle(page, 800)
+        _settle(page)
         if path == "/":
             page.get_by_role("button", name="Forget 7 now").click()
             page.get_by_test_id("stMetricValue").first.wait_for(timeout=WAIT_MS)
-            _settle(page, 800)
+            _settle(page)
         assert page.get_by_text("Page not found").count() == 0, path
         problems[path] = _layout_problems(page)
         _shot(page, f"projector{path.replace('/', '-').rstrip('-') or '-overview'}-{tag}", size)
@@ -384,40 +393,40 @@ def test_theme_presenter_mode_and_page_moves_keep_the_last_run(server, browser):
     page.goto(server)
     page.get_by_role("button", name="Forget 7 now").click()
     page.get_by_test_id("stMetricValue").first.wait_for(timeout=WAIT_MS)
-    _settle(page, 300)
+    _settle(page)
     assert _background_luminance(page) > 0.8
     page.get_by_test_id("stSidebar").get_by_text("Dark", exact=True).click()
     page.wait_for_url(re.compile(r"theme=dark"), timeout=WAIT_MS)
     page.get_by_test_id("stMetricValue").first.wait_for(timeout=WAIT_MS)  # the demo run survived the reload
-    _settle(page, 500)
+    _settle(page)
     assert _background_luminance(page) < 0.2
     _mark(page)
     _goto_page(page, "Forget", "Forget classes")
     page.get_by_role("heading", name="Forgetting 7: before and after").wait_for(timeout=WAIT_MS)
-    _settle(page, 300)
+    _settle(page)
     assert _same_document(page) and "theme=dark" in page.url and _background_luminance(page) < 0.2
     page.get_by_text("See the whole audit: is it gone?").click()
     page.get_by_role("heading", name=re.compile(r"Forgetting 7 with")).wait_for(timeout=WAIT_MS)
-    _settle(page, 300)
+    _settle(page)
     assert _same_document(page) and page.get_by_text("Forget a class first").count() == 0
     page.get_by_test_id("stSidebar").get_by_text("Presenter mode").click()
     bar = page.locator(".st-key-presenter_bar")
     bar.wait_for(timeout=WAIT_MS)
-    _settle(page, 300)
+    _settle(page)
     _shot(page, "presenter-audit-1024x768-dark", PROJECTORS[0])
     bar.get_by_text("Compare", exact=True).click()
     page.get_by_role("heading", name="Compare methods").wait_for(timeout=WAIT_MS)
-    _settle(page, 300)
+    _settle(page)
     tags = page.get_by_test_id("stMultiSelect").first.locator("[data-tag]")  # "Classes to forget"
     sync_api.expect(tags).to_have_count(1, timeout=WAIT_MS)  # Compare starts from the last run's classes
     sync_api.expect(tags.first).to_have_attribute("aria-label", "7")
     assert _same_document(page) and "present=1" in page.url
     page.locator(".st-key-presenter_bar").get_by_role("button", name="Leave presenter mode").click()
     page.get_by_test_id("stSidebar").wait_for(timeout=WAIT_MS)
-    _settle(page, 300)
+    _settle(page)
     assert _same_document(page) and _background_luminance(page) < 0.2
     page.reload()  # the choice survives a refresh
-    _settle(page, 300)
+    _settle(page)
     assert _background_luminance(page) < 0.2
     page.close()
 
@@ -434,7 +443,7 @@ def test_forget_in_the_browser_shows_the_backends_numbers(server, browser, backe
     demo = page.get_by_role("button", name="Forget 7 now")
     demo.wait_for(timeout=WAIT_MS)
     shown = time.perf_counter() - t0
-    _settle(page, 0)  # the page has finished loading (the script, including its head start on the demo)
+    _settle(page)  # the page has finished loading (the script, including its head start on the demo)
     loaded = time.perf_counter() - t0
     lum = _background_luminance(page)
     assert (lum > 0.8) if scheme == "light" else (lum < 0.2), f"{scheme} theme has background luminance {lum:.2f}"
@@ -451,7 +460,7 @@ def test_forget_in_the_browser_shows_the_backends_numbers(server, browser, backe
     # Forget: the demo's run, with its class in the picker and the button enabled
     _goto_page(page, "Forget", "Forget classes")
     tags = page.get_by_test_id("stMultiSelect").locator("[data-tag]")
-    _settle(page, 300)  # a loaded machine draws the picker seconds after the heading
+    _settle(page)  # a loaded machine draws the picker seconds after the heading
     sync_api.expect(tags).to_have_count(1, timeout=WAIT_MS)
     sync_api.expect(tags.first).to_have_attribute("aria-label", "7")
     sync_api.expect(page.get_by_role("button", name="Forget", exact=True)).to_be_enabled(timeout=WAIT_MS)
@@ -471,7 +480,7 @@ def test_forget_in_the_browser_shows_the_backends_numbers(server, browser, backe
         _downloads(page, verdict)
         for tab, name in (("Sensitivity", "forget-sensitivity"), ("Test images", "forget-images"),
                           ("Confusion", "forget-confusion")):
-            _open_tab(page, tab, 1500)
+            _open_tab(page, tab)
             _shot(page, name)
         _goto_page(page, "Model", "Model")
         page.get_by_role("tab", name="Upload a model").wait_for(timeout=WAIT_MS)
@@ -479,7 +488,7 @@ def test_forget_in_the_browser_shows_the_backends_numbers(server, browser, backe
         _shot(page, "model")
         _train_and_cancel(page)
         _goto_page(page, "How to read the plots", "How to read the plots")
-        _settle(page, 500)
+        _settle(page)
         _shot(page, "guide")
     context.close()
 
@@ -503,9 +512,9 @@ def test_the_audit_view_in_the_browser(server, browser):
     page = context.new_page()
     page.goto(server)  # through the sidebar, as a user would (a page opened by URL on a busy server can be inert)
     page.get_by_role("button", name="Forget 7 now").wait_for(timeout=WAIT_MS)
-    _settle(page, 0)
+    _settle(page)
     _goto_page(page, "Forget", "Forget classes")
-    _settle(page, 500)
+    _settle(page)
     _forget(page, "1")
     _settle(page)
     _goto_page(page, "Is it gone?", "Is it gone?")
@@ -545,7 +554,7 @@ def test_a_sessions_upload_is_its_own_through_page_moves_and_a_refresh(server, b
     page = context.new_page()
     page.goto(f"{server}/models")
     page.get_by_role("heading", name="Model", exact=True).wait_for(timeout=WAIT_MS)
-    _settle(page, 300)
+    _settle(page)
     key = _owner_in(page.url)
     assert is_owner(key), page.url
     page.get_by_test_id("stFileUploader").locator('input[type="file"]').set_input_files(
@@ -554,17 +563,17 @@ def test_a_sessions_upload_is_its_own_through_page_moves_and_a_refresh(server, b
     sync_api.expect(page.get_by_role("combobox", name="Model")).to_have_value("browser-upload (yours)",
                                                                                timeout=WAIT_MS)
     _goto_page(page, "Forget", "Forget classes")
-    _settle(page, 300)
+    _settle(page)
     assert _owner_in(page.url) == key, page.url
     page.reload()
     page.get_by_role("heading", name="Forget classes", exact=True).wait_for(timeout=WAIT_MS)
-    _settle(page, 300)
+    _settle(page)
     assert _owner_in(page.url) == key, page.url
     assert "browser-upload (yours)" in _model_options(page)
     other = browser.new_context(viewport=VIEWPORT).new_page()
     other.goto(f"{server}/models")
     other.get_by_role("heading", name="Model", exact=True).wait_for(timeout=WAIT_MS)
-    _settle(other, 300)
+    _settle(other)
     assert is_owner(_owner_in(other.url)) and _owner_in(other.url) != key
     options = _model_options(other)
     assert _default_label() in options and not any(o.startswith("browser-upload") for o in options), options
@@ -601,7 +610,7 @@ def test_an_address_streamlit_throws_away_whole_is_named_on_the_page(server, bro
     page = browser.new_page(viewport=VIEWPORT)
     for repeats, shown in ((999, False), (1001, True)):
         page.goto(f"{server}/unlearn?model=mlp-mnist5k&" + "&".join(["forget=3"] * repeats))
-        _settle(page, 300)
+        _settle(page)
         box = page.locator(".address-dropped").first
         assert box.is_visible() == shown
         if shown:
@@ -661,7 +670,7 @@ def test_traces_and_chart_text_have_wcag_contrast_on_the_forget_page(server, bro
     page.goto(_run_url(server, ["3", "8"], analysis.default_mode()))
     page.get_by_test_id("stMetricValue").first.wait_for(timeout=WAIT_MS)
     page.get_by_text("See the whole audit: is it gone?").wait_for(timeout=WAIT_MS)  # the depth verdict is in
-    _settle(page, 800)
+    _settle(page)
     problems, contrast_of_cells = {}, []
     for tab in page.get_by_role("tab").all_inner_texts():
         _open_tab(page, tab)
