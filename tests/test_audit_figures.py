@@ -190,3 +190,21 @@ def copy_perturbed(model):
         for p in m.parameters():
             p.add_(0.05 * torch.randn_like(p, generator=torch.Generator().manual_seed(0)))
     return m
+
+
+def test_embedding_labels_never_overlap_even_when_classes_share_a_centre():
+    from ui import audit_figures as af
+
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(300, 2))
+    centres = np.zeros((10, 2)) + rng.normal(scale=0.01, size=(10, 2))  # ten classes on one spot
+    texts = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    pos = af.apart(centres, texts, points)
+    span = points.max(0) - points.min(0)
+    half = np.array([[0.3 * af.TICK_FONT * len(t) + 4, 0.6 * af.TICK_FONT + 2] for t in texts]) / np.array(af.PANEL_PX)
+    for i in range(10):
+        for j in range(i + 1, 10):
+            gap = np.abs(pos[i] - pos[j]) / span - (half[i] + half[j])
+            assert (gap >= -1e-6).any(), (texts[i], texts[j])  # apart along at least one axis
+    far = np.array([[-1.0, -1.0], [1.0, 1.0]])
+    assert np.allclose(af.apart(far, ["a", "b"], points), far)  # labels already apart stay on their centres
