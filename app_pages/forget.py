@@ -6,8 +6,7 @@ import streamlit as st
 from ui import analysis, audit_state, card, figures, links, owner, report, state, widgets
 from ui.plain import plain, plain_list
 from ui.jobs import unused_path
-from unlearning.checkpoints import save_checkpoint
-from unlearning.pipeline import default_lambdas, forgotten_meta
+from unlearning.pipeline import default_lambdas
 
 st.title("Forget classes")
 
@@ -206,8 +205,7 @@ with st.container(horizontal=True, gap="small", key="downloads"):
                  help="Saves it as one of your models (this session's) and selects it, so you can inspect it or forget more."):
         try:
             target = unused_path(owner.folder(), stem, owner.others())
-            model = analysis.cpu_model(r.model)
-            save_checkpoint(target, model, run.checkpoint.codes, forgotten_meta(run.checkpoint, o))
+            analysis.save_unlearned(run.checkpoint, o, target)
         except (ValueError, OSError) as e:
             st.error(f"Could not save the model: {plain(e)}")
         else:

@@ -368,13 +368,18 @@ def metrics_json(view: RunView) -> str:
     return dumps(doc, indent=2)
 
 
+def save_unlearned(checkpoint: Checkpoint, outcome: ForgetOutcome, target: Path) -> None:
+    """Write the unlearned model as a .safetensors checkpoint: its weights, the parent's codes, and metadata that
+    says what it forgot (so a later forgetting knows)."""
+    save_checkpoint(target, cpu_model(outcome.result.model), checkpoint.codes.to("cpu"),
+                    forgotten_meta(checkpoint, outcome))
+
+
 def model_bytes(checkpoint: Checkpoint, outcome: ForgetOutcome) -> bytes:
-    """The forgotten model as a .safetensors checkpoint (weights, the parent's codes, metadata)."""
-    model = outcome.result.model
+    """The unlearned model's checkpoint as bytes, for a download."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "forgotten.safetensors"
-        state_model = cpu_model(model)
-        save_checkpoint(path, state_model, checkpoint.codes.to("cpu"), forgotten_meta(checkpoint, outcome))
+        save_unlearned(checkpoint, outcome, path)
         return path.read_bytes()
 
 
