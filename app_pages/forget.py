@@ -84,10 +84,7 @@ if analysis.uses_lambdas(mode):
             lambda_errors.append(str(e))
     for msg in lambda_errors:
         st.error(msg, icon=":material/error:")
-    st.caption("λ1 and λ2 set how hard the paper's rule pushes the weights: larger values forget more, and put "
-               "the other classes more at risk. The paper picked one pair per model; the defaults here are its "
-               "values for this kind of model.")
-    with st.expander("For the curious: what λ1 and λ2 do, precisely"):
+    with st.expander("What do λ1 and λ2 do?"):
         st.markdown(
             f"For every parameter the method computes **r = F_forget / F_remain**: how much more that parameter "
             f"matters to the forgotten classes' codes than to the others'. Each parameter tensor is then moved by "

@@ -218,9 +218,6 @@ if DEFAULT_MODE != "paper":
          f"On this model the paper's rule did not forget: at its own strength the forgotten classes still score "
          f"{_pct(sw.forget_accuracy[own])} on real test images. ")
         + f"That is why the app opens with **{DEFAULT_MODE}**: {analysis.plain_mode(DEFAULT_MODE)}")
-    if not (chk.forgot and chk.kept):
-        st.markdown("**Why the paper's rule did not work here**, measured on this model and these classes:\n"
-                    + "\n".join(f"- {line}" for line in tour.diagnose(T, FORGOTTEN_AT_MOST).sentences()))
     if st.toggle(f"Show {DEFAULT_MODE} on the same model and classes", value=not chk.forgot,
                  key="tour_default_sweep"):
         d = _computed(lambda: _default_sweep(*state.file_stamp(path), classes, device),

@@ -231,9 +231,8 @@ def test_forget_page_charts_equal_the_backend_result(default_ckpt, mnist_test):
         assert list(layer.data[1].y) == list(busiest.moved_counts)
 
     conf = figs["Confusion matrices"]
-    panel = {t.name: t for t in conf.data}
-    assert np.array_equal(np.asarray(panel["before"].customdata), want.before.confusion)  # counts, on hover
-    assert np.array_equal(np.asarray(panel["after"].customdata), want.after.confusion)
+    assert np.array_equal(np.asarray(conf.data[0].customdata), want.before.confusion)  # counts, on hover
+    assert np.array_equal(np.asarray(conf.data[1].customdata), want.after.confusion)
 
     codes = figs["Mnemonic codes: prediction was → now"]
     assert len(codes.data) == 10

@@ -100,11 +100,8 @@ def test_figures_gain_the_retrained_model_as_a_third_series():
     assert not any(t.name == "retrained" for t in figures.per_class_accuracy(NAMES, acc, acc, [0]).data)
     cm = np.eye(10, dtype=int) * 10
     conf = figures.confusion_matrices(cm, cm, NAMES, [0], retrained=cm * 2)
-    panels = {t.name: t for t in conf.data if "white" not in t.name}
-    assert list(panels) == ["before", "after", "retrained"]
-    assert np.array_equal(np.asarray(panels["retrained"].customdata), cm * 2)
-    assert {t.name for t in figures.confusion_matrices(cm, cm, NAMES, [0]).data} <= {
-        "before", "after", "before" + figures.WHITE_NUMBERS, "after" + figures.WHITE_NUMBERS}
+    assert len(conf.data) == 3 and np.array_equal(np.asarray(conf.data[2].customdata), cm * 2)
+    assert len(figures.confusion_matrices(cm, cm, NAMES, [0]).data) == 2
 
 
 def test_depth_against_time_puts_each_method_at_its_recoverability():
@@ -190,21 +187,3 @@ def copy_perturbed(model):
         for p in m.parameters():
             p.add_(0.05 * torch.randn_like(p, generator=torch.Generator().manual_seed(0)))
     return m
-
-
-def test_embedding_labels_never_overlap_even_when_classes_share_a_centre():
-    from ui import audit_figures as af
-
-    rng = np.random.default_rng(0)
-    points = rng.normal(size=(300, 2))
-    centres = np.zeros((10, 2)) + rng.normal(scale=0.01, size=(10, 2))  # ten classes on one spot
-    texts = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-    pos = af.apart(centres, texts, points)
-    span = points.max(0) - points.min(0)
-    half = np.array([[0.3 * af.TICK_FONT * len(t) + 4, 0.6 * af.TICK_FONT + 2] for t in texts]) / np.array(af.PANEL_PX)
-    for i in range(10):
-        for j in range(i + 1, 10):
-            gap = np.abs(pos[i] - pos[j]) / span - (half[i] + half[j])
-            assert (gap >= -1e-6).any(), (texts[i], texts[j])  # apart along at least one axis
-    far = np.array([[-1.0, -1.0], [1.0, 1.0]])
-    assert np.allclose(af.apart(far, ["a", "b"], points), far)  # labels already apart stay on their centres

@@ -151,13 +151,3 @@ def test_the_strength_slider_and_the_default_method_show_the_backends_sweep(tmp_
     at.multiselect(key="tour_classes::mlp-mnist5k").set_value([]).run()
     assert not at.exception and not at.get("plotly_chart")
     assert "at least one class" in at.info[0].value
-
-
-def test_a_failed_rule_is_explained_with_the_tours_own_numbers(page, backend):
-    """Digit 3 resists the published rule on the MLP: the page says why, in the diagnosis' own words."""
-    T = backend[0]
-    assert not T.check.forgot
-    shown = " ".join(m.value for m in page.markdown)
-    assert "Why the paper's rule did not work here" in shown
-    for sentence in tour.diagnose(T).sentences():
-        assert sentence in shown

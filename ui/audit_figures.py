@@ -100,33 +100,6 @@ def relearning(curves: Mapping[str, RelearnCurve]) -> go.Figure:
     return fig
 
 
-PANEL_PX = (250, 300)  # a panel's plot area at 1024x768, three side by side: what label sizes are judged against
-
-
-def apart(centres: np.ndarray, texts: Sequence[str], points: np.ndarray, rounds: int = 200) -> np.ndarray:
-    """Label positions near each class's centre with no two labels' boxes overlapping (estimated at TICK_FONT
-    on a PANEL_PX panel): overlapping pairs are pushed apart, along the axis where they overlap least."""
-    lo, hi = points.min(0), points.max(0)
-    span = np.where(hi > lo, hi - lo, 1.0)
-    half = np.array([[0.3 * TICK_FONT * len(t) + 4, 0.6 * TICK_FONT + 2] for t in texts]) / np.array(PANEL_PX) * span
-    pos = np.array(centres, dtype=float)
-    for _ in range(rounds):
-        moved = False
-        for i in range(len(pos)):
-            for j in range(i + 1, len(pos)):
-                d = pos[j] - pos[i]
-                overlap = half[i] + half[j] - np.abs(d)
-                if (overlap > 0).all():
-                    axis = int(np.argmin(overlap / span))
-                    step = (overlap[axis] / 2 + 1e-9 * span[axis]) * (1 if d[axis] >= 0 else -1)
-                    pos[i, axis] -= step
-                    pos[j, axis] += step
-                    moved = True
-        if not moved:
-            break
-    return np.clip(pos, lo + half, hi - half) if (hi - lo > 2 * half.max(0)).all() else pos
-
-
 def embeddings(points: Mapping[str, np.ndarray], labels: np.ndarray, class_names: Sequence[str],
                forget: Sequence[int], explained: float | None = None) -> go.Figure:
     """One panel per model, the same 2-D map in each: forgotten classes in vermillion, the others in grey
@@ -134,7 +107,6 @@ def embeddings(points: Mapping[str, np.ndarray], labels: np.ndarray, class_names
     names = list(points)
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=[LABELS.get(n, n) for n in names],
                         horizontal_spacing=0.04, shared_xaxes=True, shared_yaxes=True)
-    fig.update_annotations(font_size=FONT)  # the panel titles; the class labels below are smaller
     f = set(int(c) for c in forget)
     labels = np.asarray(labels)
     is_f = np.isin(labels, list(f))
@@ -145,13 +117,12 @@ def embeddings(points: Mapping[str, np.ndarray], labels: np.ndarray, class_names
                             showlegend=col == 1, marker={"color": colour, "size": size, "opacity": 0.75},
                             customdata=[class_names[int(c)] for c in labels[mask]],
                             hovertemplate="%{customdata}<extra></extra>", row=1, col=col)
-        classes = [int(c) for c in np.unique(labels)]
-        centres = np.array([np.median(xy[labels == c], axis=0) for c in classes])
-        texts = [class_names[c] for c in classes]
-        for c, text, (cx, cy) in zip(classes, texts, apart(centres, texts, xy)):
-            colour = FORGOTTEN if c in f else "#444444"
-            fig.add_annotation(x=cx, y=cy, text=f"<b>{text}</b>", showarrow=False,
-                               font={"size": TICK_FONT, "color": colour}, bgcolor="rgba(255,255,255,0.7)",
+        for c in np.unique(labels):
+            m = labels == c
+            cx, cy = np.median(xy[m], axis=0)
+            colour = FORGOTTEN if int(c) in f else "#444444"
+            fig.add_annotation(x=cx, y=cy, text=f"<b>{class_names[int(c)]}</b>", showarrow=False,
+                               font={"size": FONT, "color": colour}, bgcolor="rgba(255,255,255,0.7)",
                                row=1, col=col)
     _style(fig, "Embeddings: penultimate features of the same test images, one 2-D map for all", 560,
            margin={"l": 40, "r": 20, "t": 150, "b": 90})
@@ -162,6 +133,7 @@ def embeddings(points: Mapping[str, np.ndarray], labels: np.ndarray, class_names
     _bottom_legend(fig, -0.05)
     fig.update_xaxes(showticklabels=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, zeroline=False)
+    fig.update_annotations(font_size=FONT)
     return fig
 
 
@@ -188,8 +160,7 @@ def layer_similarity(cka: Mapping[str, Mapping[str, Mapping[str, float]]]) -> go
            margin={"l": 70, "r": 30, "t": 80, "b": 170})
     _bottom_legend(fig, -0.42)
     fig.update_yaxes(range=[0, 1.05], title_text="linear CKA", row=1, col=1)
-    many = max((len(by_group.get(g, {})) for by_group in cka.values() for g in groups), default=0) > 7
-    fig.update_xaxes(tickangle=-45 if many else -30, tickfont={"size": TICK_FONT - 3 if many else TICK_FONT})
+    fig.update_xaxes(tickangle=-30)
     fig.update_annotations(font_size=FONT)
     return fig
 

@@ -203,35 +203,6 @@ def cell_text(cm: np.ndarray) -> list[list[str]]:
              for j in range(cm.shape[1])] for i in range(cm.shape[0])]
 
 
-def _relative_luminance(rgb: Sequence[float]) -> float:
-    """WCAG's relative luminance of an sRGB colour given as 0-255 channels."""
-    lin = [c / 255 / 12.92 if c / 255 <= 0.03928 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
-    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
-
-
-def dark_cells(pct: np.ndarray, colorscale: str = SEQUENTIAL) -> np.ndarray:
-    """Which heatmap cells (percent, 0 to 100) need white numbers rather than black: whichever gives the higher
-    WCAG contrast on the cell's own colour. The better of the two is never under 4.58:1, so every number
-    reaches 4.5:1, where Plotly's own pick (white or #444) fell to 3.5:1 on mid greys."""
-    from plotly.colors import sample_colorscale, unlabel_rgb
-
-    colours = sample_colorscale(colorscale, list(np.clip(np.asarray(pct, float).ravel() / 100, 0, 1)))
-    lum = np.array([_relative_luminance(unlabel_rgb(c)) for c in colours]).reshape(np.shape(pct))
-    return (1.05 / (lum + 0.05)) > ((lum + 0.05) / 0.05)  # white's contrast beats black's
-
-
-WHITE_NUMBERS = " (white numbers)"  # the name suffix of a panel's second trace: its dark cells, white numbers
-
-
-def confusion_numbers(fig: go.Figure, panel: str) -> list[list[str]]:
-    """The numbers one panel ("before", "after", "retrained") shows, from its one or two traces."""
-    traces = [t for t in fig.data if t.name in (panel, panel + WHITE_NUMBERS)]
-    if traces[0].text is None:
-        return []
-    return [[next((t.text[i][j] for t in traces if t.text[i][j]), "") for j in range(len(traces[0].text[i]))]
-            for i in range(len(traces[0].text))]
-
-
 def confusion_matrices(before: np.ndarray, after: np.ndarray, class_names: Sequence[str],
                        forget: Sequence[int], retrained: np.ndarray | None = None) -> go.Figure:
     """Row-normalised confusion matrices (percent of each true class), before and after, side by side.
@@ -245,28 +216,19 @@ def confusion_matrices(before: np.ndarray, after: np.ndarray, class_names: Seque
     fig = make_subplots(rows=1, cols=last, subplot_titles=("before", "after", "retrained")[:last],
                         horizontal_spacing=0.12 if last == 2 else 0.07)
     show_text = n <= 12
-    for col, (panel, cm) in enumerate(zip(("before", "after", "retrained"), mats), start=1):
+    for col, cm in enumerate(mats, start=1):
         cm = np.asarray(cm, dtype=np.float64)
         rows = cm.sum(axis=1, keepdims=True)
         pct = np.divide(100.0 * cm, rows, out=np.zeros_like(cm), where=rows > 0)
-        # The cell's number is its percent (what the colour shows and the guide says), blank for an empty
-        # cell; the count of images is in the hover. Black numbers on light cells; the dark cells are drawn
-        # again on top (the same colour: the same z and scale) with white numbers, since a heatmap's text
-        # has one colour per trace.
-        text = np.array(cell_text(cm), dtype=object) if show_text else np.full(cm.shape, "", dtype=object)
-        dark = dark_cells(pct)
-        for layer, (z, font) in enumerate(((pct, "#000000"), (np.where(dark, pct, np.nan), "#FFFFFF"))):
-            if layer and not (dark & (text != "")).any():
-                continue
-            fig.add_heatmap(z=z, x=list(range(n)), y=list(range(n)), zmin=0, zmax=100, colorscale=SEQUENTIAL,
-                            name=panel + (WHITE_NUMBERS if layer else ""), showscale=col == last and not layer,
-                            colorbar={"title": {"text": "% of class"}, "tickfont": {"size": TICK_FONT}},
-                            text=np.where(dark == bool(layer), text, "").tolist() if show_text else None,
-                            texttemplate="%{text}" if show_text else None,
-                            textfont={"size": 12, "color": font},  # two digits fit a 14 px cell (three panels at 1024 px)
-                            customdata=cm.astype(int).tolist(),
-                            hovertemplate="true %{y}, predicted %{x}<br>%{customdata} images (%{z:.1f}%)<extra></extra>",
-                            row=1, col=col)
+        fig.add_heatmap(z=pct, x=list(range(n)), y=list(range(n)), zmin=0, zmax=100, colorscale=SEQUENTIAL,
+                        showscale=col == last, colorbar={"title": {"text": "% of class"}, "tickfont": {"size": TICK_FONT}},
+                        # the cell's number is its percent (what the colour shows and the guide says), blank
+                        # for an empty cell; the count of images is in the hover
+                        text=cell_text(cm) if show_text else None, texttemplate="%{text}" if show_text else None,
+                        textfont={"size": 12},  # two digits fit a 14 px cell (three panels at 1024 px)
+                        customdata=cm.astype(int).tolist(),
+                        hovertemplate="true %{y}, predicted %{x}<br>%{customdata} images (%{z:.1f}%)<extra></extra>",
+                        row=1, col=col)
         for c in forget:
             fig.add_shape(type="rect", x0=-0.5, x1=n - 0.5, y0=c - 0.5, y1=c + 0.5, line={"color": FORGOTTEN, "width": 3},
                           row=1, col=col)

@@ -182,63 +182,6 @@ class Tour:
     seconds: dict[str, float]  # the paper rule's own timings (ForgetResult.seconds)
 
 
-@dataclass(frozen=True)
-class Diagnosis:
-    """Why the paper's rule did or did not forget on this model, in three measured facts."""
-
-    move_share: float  # ||delta|| / ||theta||: how far the rule moved the model at its own strength
-    below_classifier: float  # share of the move (sum of |delta|) in layers below the classifier layer
-    codes_gone_at: float | None  # smallest strength k at which the forgotten codes are no longer recognised
-    images_gone_at: float | None  # smallest k at which the real test images are forgotten (A_F <= the bar)
-    retain_at_images_gone: float | None  # A_R at that k
-    retain_before: float
-
-    def sentences(self) -> tuple[str, ...]:
-        """The diagnosis in plain words, each sentence with its numbers; only what this run measured."""
-        out = [f"At the paper's strength the rule changes the weights by {100 * self.move_share:.2g} % of their size, "
-               f"and {100 * self.below_classifier:.0f} % of that change lands below the last layer."]
-        codes, images = self.codes_gone_at, self.images_gone_at
-        if codes is None or codes > 1:
-            out.append("At that strength the model still recognises the forgotten classes' codes: by the rule's own "
-                       "signal, nothing has been forgotten yet." if codes is None or images is None or images > 1 else
-                       "The real images are gone at that strength, yet the model still recognises the codes.")
-        if codes is not None and images is not None and codes != images:
-            out.append(f"Pushing harder, the real test images are forgotten from k = {images:g} and the codes from "
-                       f"k = {codes:g}. " + (
-                           "The codes, the rule's only signal, lag behind the real data, so they cannot tell it how "
-                           "hard to push." if images < codes else
-                           "Forgetting the codes does not forget the images: codes are random noise images, the "
-                           "network learnt separate detectors for them, and the codes' Fisher information points at "
-                           "those detectors."))
-        elif codes is not None and images is not None:
-            out.append(f"Codes and real images are both forgotten from k = {codes:g}: the paper's fixed λs were too "
-                       f"small for this model.")
-        if images is None:
-            out.append("No strength tried forgets the real test images of these classes.")
-        else:
-            cost = 100 * (self.retain_before - (self.retain_at_images_gone or 0.0))
-            out.append(f"At k = {images:g} the other classes {'lose' if cost >= 0 else 'gain'} {abs(cost):.1f} points. "
-                       f"A fixed pair of λs cannot know which k a model needs; the codes alone cannot either.")
-        return tuple(out)
-
-
-def diagnose(t: "Tour", forgotten_at_most: float = FORGOTTEN_AT_MOST) -> Diagnosis:
-    """Measured reasons, from the tour's own steps and sweep: how big the move is, where it lands, and at which
-    strength the codes and the real images are each forgotten."""
-    classifier = t.chosen.layers[-1].name.rsplit(".", 1)[0] + "."  # the last parameters are the classifier's
-    mass = {m.name: m.mean_abs_delta * m.numel for m in t.chosen.layers}
-    total = sum(mass.values()) or 1.0
-    sw = t.sweep
-    codes = next((sw.factors[i] for i, a in enumerate(sw.code_forget_accuracy) if a <= forgotten_at_most), None)
-    first = sw.first_forgotten(forgotten_at_most)
-    return Diagnosis(
-        move_share=t.perturbation.delta_norm / max(t.perturbation.weight_norm, 1e-12),
-        below_classifier=sum(v for k, v in mass.items() if not k.startswith(classifier)) / total,
-        codes_gone_at=codes, images_gone_at=None if first is None else sw.factors[first],
-        retain_at_images_gone=None if first is None else sw.retain_accuracy[first],
-        retain_before=next(s.retain_before for s in t.check.splits if s.split == "test"))
-
-
 # Which backend function computes each step: the page shows their source under "Show the code".
 STEP_FUNCTIONS: dict[str, tuple[Callable, ...]] = {
     "codes": (make_codes, code_accuracies),
