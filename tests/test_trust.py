@@ -368,7 +368,7 @@ def test_an_upload_name_cannot_leave_the_models_folder(tmp_path, local_models):
 
 def _failing_accelerator(monkeypatch):
     """Forgetting sees a CUDA device whose every call fails, as a dead or full GPU would (cf. test_forgetting)."""
-    import unlearning.forgetting as fg
+    from unlearning import classifier_edit, erasure, methods, paper_rule
 
     def breaks_on_cuda(real):
         def run(dev, *args, **kwargs):
@@ -377,10 +377,9 @@ def _failing_accelerator(monkeypatch):
             return real(dev, *args, **kwargs)
         return run
 
-    monkeypatch.setattr(fg, "pick_device", lambda device=None: torch.device("cuda"))
-    for name in ("_forget_on", "_forget_classifier_on", "_forget_erase_on"):
-        if hasattr(fg, name):
-            monkeypatch.setattr(fg, name, breaks_on_cuda(getattr(fg, name)))
+    monkeypatch.setattr(methods, "pick_device", lambda device=None: torch.device("cuda"))
+    for module in (paper_rule, classifier_edit, erasure):  # every one-shot mode's step on a device
+        monkeypatch.setattr(module, "forget_on", breaks_on_cuda(module.forget_on))
 
 
 def unexpected_errors(at: AppTest) -> list[str]:

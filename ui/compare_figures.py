@@ -14,11 +14,11 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from unlearning.comparison import ONE_SHOT, REFERENCE, SHORT_LABELS
+
 FONT = 18
 TITLE_FONT = 22
 TICK_FONT = 16
-REFERENCE = "retrain"
-ONE_SHOT = "mnemonic"
 # One colour and one marker per method (Okabe-Ito without vermillion, the light ones darkened until every
 # trace has 3:1 contrast on the light and the dark background); the one-shot method is blue, and the
 # retrained reference is reddish purple as on the audit page (it was black: invisible on the dark theme).
@@ -31,15 +31,7 @@ STYLE = {
     "ssd": ("#2F8FCF", "x"),
     "ssd-tuned": ("#8C8C8C", "cross"),
 }
-LABELS = {
-    "mnemonic": "one-shot",
-    "retrain": "retrain",
-    "finetune": "fine-tune",
-    "neggrad+": "NegGrad+",
-    "random-labels": "random labels",
-    "ssd": "SSD",
-    "ssd-tuned": "SSD (tuned α)",
-}
+LABELS = SHORT_LABELS  # the legends name each method as the registry does
 
 
 def _get(row: Any, key: str) -> Any:
