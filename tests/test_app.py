@@ -12,7 +12,9 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import owned, state_hash
 from unlearning import forgetting
+from unlearning.device import available_devices
 from ui import analysis, auditing, figures
+from ui.state import device_label
 from unlearning.checkpoints import load_checkpoint
 from unlearning.data import load_dataset
 from unlearning.metrics import evaluate
@@ -160,8 +162,9 @@ def test_there_is_no_pages_folder():
 def test_every_page_runs_inside_the_app_with_its_sidebar(page):
     """A page never runs alone: app.py draws the sidebar around each one."""
     at = app(f"app_pages/{page}")
-    assert at.selectbox(key="model_path").value == str(default_model_path())
-    assert at.selectbox(key="device") is not None
+    assert at.sidebar.selectbox(key="model_path").value == str(default_model_path())
+    device = at.sidebar.selectbox(key="device")
+    assert device.value == available_devices()[0] and device.options == [device_label(d) for d in available_devices()]
 
 
 # --- the numbers are the backend's ---------------------------------------------------------------------
