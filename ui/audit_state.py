@@ -96,11 +96,6 @@ def original_features(path: str, device: str) -> FeatureSet:
     return _original_features(*state.file_stamp(path), device)
 
 
-def reference_features(path: str, classes, device: str) -> FeatureSet | None:
-    stamp = _reference_stamp(path, classes)
-    return None if stamp is None else _reference_features(*stamp, path, _classes(classes), device)
-
-
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _reference_evaluation(ref: str, mtime: float, size: int, path: str, classes: tuple[int, ...],
                           device: str) -> Evaluation:

@@ -35,7 +35,6 @@ TRAIN_THREADS = 1  # the thread count the zoo is trained with: part of what make
 MAX_BYTES = 10 * 1024 * 1024
 TABLE_CSV = ROOT / "docs" / "forgetting_table.csv"
 TABLE_MD = ROOT / "docs" / "forgetting_table.md"
-DEFAULT_FILE = SHIPPED_DIR / "DEFAULT"
 
 # Targets the default mode must meet on every shipped model (issue 4), on the real test split.
 SINGLE_FORGET_MAX = 0.02  # each single class: A_F at most 2 %
