@@ -16,9 +16,9 @@ from plotly.subplots import make_subplots
 
 from unlearning.comparison import ONE_SHOT, REFERENCE, SHORT_LABELS
 
-FONT = 18
-TITLE_FONT = 22
-TICK_FONT = 16
+from . import theme
+
+FONT, TITLE_FONT, TICK_FONT = theme.COMPARE.base, theme.COMPARE.title, theme.COMPARE.tick
 # One colour and one marker per method (Okabe-Ito without vermillion, the light ones darkened until every
 # trace has 3:1 contrast on the light and the dark background); the one-shot method is blue, and the
 # retrained reference is reddish purple as on the audit page (it was black: invisible on the dark theme).
@@ -43,14 +43,7 @@ def _finite(x: Any) -> bool:
 
 
 def _style(fig: go.Figure, title: str, height: int) -> go.Figure:
-    fig.update_layout(
-        title={"text": title, "font": {"size": TITLE_FONT}, "x": 0, "xanchor": "left"},
-        font={"size": FONT}, height=height, margin={"l": 70, "r": 30, "t": 110, "b": 70},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.06, "xanchor": "right", "x": 1, "font": {"size": FONT}},
-        hoverlabel={"font": {"size": FONT}})
-    fig.update_xaxes(tickfont={"size": TICK_FONT}, title_font={"size": FONT})
-    fig.update_yaxes(tickfont={"size": TICK_FONT}, title_font={"size": FONT})
-    return fig
+    return theme.style(fig, title, height, theme.COMPARE, legend_y=1.06, margin={"l": 70, "r": 30, "t": 110, "b": 70})
 
 
 def tradeoff(rows: Sequence[Any]) -> go.Figure:
