@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import owned, state_hash
-from unlearning import forgetting
+from unlearning import forgetting, methods
 from unlearning.device import available_devices
 from ui import analysis, auditing, figures
 from ui.state import device_label
@@ -45,7 +45,7 @@ def default_ckpt():
 def backend(ckpt, test, classes, mode: str | None = None):
     """The backend's own result for what the app runs: its default method unless told otherwise."""
     mode = analysis.default_mode() if mode is None else mode
-    calibration = load_dataset(ckpt.meta["dataset"]).val if analysis.needs_validation(mode) else None
+    calibration = load_dataset(ckpt.meta["dataset"]).val if methods.reads_validation(mode) else None
     return forget_and_evaluate(ckpt, test, classes, device="cpu", mode=mode, calibration=calibration)
 
 

@@ -18,7 +18,8 @@ def test_every_method_is_described_once_and_completely():
         assert callable(m.run)
         assert m.one_shot == (TRAINING not in m.reads)  # a one-shot mode never reads the training images
         assert not (m.trains and m.one_shot)
-    assert [m.name for m in REGISTRY.values() if m.lambdas] == ["paper"]
+    assert [m.name for m in REGISTRY.values() if m.lambdas] == [m.name for m in REGISTRY.values() if m.published] == ["paper"]
+    assert methods.is_published(None) and not methods.is_published("erase")
     assert methods.DEFAULT_MODE in methods.names(one_shot=True)
 
 

@@ -96,7 +96,7 @@ def plain_mode(mode: str | None) -> str:
 
 def method_credit(mode: str | None) -> str:
     """Who a run's method is: the paper's rule is credited to the paper, the app's own modes are not."""
-    if mode in (None, "paper"):
+    if methods.is_published(mode):
         return "the paper's one-shot rule with mnemonic codes (Yamashita et al., ACML 2024)"
     return f"the app's “{mode}” method (one shot, built on the paper's mnemonic codes; not the paper's own rule)"
 
@@ -104,10 +104,6 @@ def method_credit(mode: str | None) -> str:
 def default_mode() -> str:
     """The method offered first: the backend's default."""
     return methods.DEFAULT_MODE
-
-
-uses_lambdas = methods.takes_lambdas  # λ1 and λ2 belong to the paper's rule; the others choose their own strength
-needs_validation = methods.reads_validation  # whether the method checks itself on validation images
 
 
 def run_forgetting(checkpoint: Checkpoint, test_set: ImageTensors, classes: Sequence[int], lambda1: float,
@@ -219,7 +215,7 @@ def busiest_tensor(result: Any) -> Any:
 def settings_line(result: Any) -> list[str]:
     """How a run was made, in short phrases: method, strengths, direction, layer, device."""
     parts = [f"method {result.mode}"]
-    if math.isfinite(result.lambda1) and uses_lambdas(result.mode):
+    if math.isfinite(result.lambda1) and methods.takes_lambdas(result.mode):
         parts.append(f"λ1 = {result.lambda1:g}, λ2 = {result.lambda2:g}")
     strength = getattr(result, "strength", float("nan"))
     if isinstance(strength, float) and math.isfinite(strength):
@@ -246,7 +242,7 @@ def settings_explained(result: Any) -> list[str]:
     if result.sign:
         out.append(f"**direction {'θ + δ' if result.sign == '+' else 'θ − δ'}**: the edit can be added to the weights "
                    f"(θ) or taken away; both were tried on the codes and this one forgot them while keeping the rest.")
-    if uses_lambdas(result.mode) and math.isfinite(result.lambda1):
+    if methods.takes_lambdas(result.mode) and math.isfinite(result.lambda1):
         out.append("**λ1, λ2**: the paper's two limits on how far weights may move (see the fold beside their boxes).")
     if result.mode == "erase":
         out.append("**erase** uses *LEACE* (LEAst-squares Concept Erasure, Belrose et al. 2023): the smallest change "
@@ -315,7 +311,7 @@ def summary(view: RunView) -> dict[str, Any]:
 def run_settings(view: RunView) -> dict[str, Any]:
     """How the run was made, as flat columns: enough to reproduce it (and to tell two files apart)."""
     r = view.outcome.result
-    paper = uses_lambdas(r.mode)
+    paper = methods.takes_lambdas(r.mode)
     return {"model": view.model_name, "arch": view.meta.get("arch"), "dataset": view.meta.get("dataset"),
             "method": r.mode, "forget_classes": " ".join(view.forget_names),
             "lambda1": r.lambda1 if paper else None, "lambda2": r.lambda2 if paper else None,

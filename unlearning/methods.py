@@ -62,6 +62,7 @@ class Method:
     one_shot: bool = False  # a mode of ``forget()`` (True) or a baseline to compare it with
     lambdas: bool = False  # whether λ1 and λ2 set its strength
     trains: bool = False  # whether it takes gradient steps (its cost grows with data and epochs)
+    published: bool = False  # the rule the paper evaluated (credited to it); the other one-shot modes are the app's
     plain: str = ""  # the method in plain words, for the app (the description when empty)
 
 
@@ -71,7 +72,10 @@ Step = Callable[[torch.device, ForgetRequest, list[int], Any, Any, list[str]], F
 
 
 def _one_shot(step: Step) -> Callable[[ForgetRequest], ForgetResult]:
-    """A one-shot mode's ``run``: checked inputs, progress at start and end, a CPU retry if the accelerator fails."""
+    """A one-shot mode's ``run``: checked inputs, progress at start and end, a CPU retry if the accelerator fails.
+
+    A stop request is honoured before the edit starts: the edit itself is one step of a fraction of a second.
+    """
     def run(req: ForgetRequest) -> ForgetResult:
         method = get(req.method)
         checked = check_forget_inputs(req.model, req.codes, req.classes)  # strict types; half precision -> float32
@@ -139,7 +143,7 @@ _C, _CV, _T = frozenset({CODES}), frozenset({CODES, VALIDATION}), frozenset({TRA
 REGISTRY: dict[str, Method] = {m.name: m for m in (
     Method("paper", "One-shot: the paper's rule", "paper's rule",
            "The published rule: code Fisher ratio over every parameter, per-tensor scale min(lambda1, lambda2 / max r), "
-           "sign chosen on the codes.", _C, _one_shot(_paper), one_shot=True, lambdas=True,
+           "sign chosen on the codes.", _C, _one_shot(_paper), one_shot=True, lambdas=True, published=True,
            plain="The paper's rule (Yamashita et al., ACML 2024): it finds the weights that matter much more to the "
                  "forgotten classes' mnemonic codes than to the other classes' codes, and pushes those weights once. "
                  "λ1 and λ2 set how hard."),
@@ -196,6 +200,11 @@ def names(one_shot: bool | None = None) -> tuple[str, ...]:
 def takes_lambdas(name: str | None) -> bool:
     """Whether λ1 and λ2 set the strength of ``name`` (None: the paper's rule, as old runs were)."""
     return name is None or (name in REGISTRY and REGISTRY[name].lambdas)
+
+
+def is_published(name: str | None) -> bool:
+    """Whether ``name`` is the paper's own rule (None: the paper's rule, as runs saved before modes were)."""
+    return name is None or (name in REGISTRY and REGISTRY[name].published)
 
 
 def reads_validation(name: str | None) -> bool:
