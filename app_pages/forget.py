@@ -6,6 +6,7 @@ import streamlit as st
 from ui import analysis, audit_state, card, figures, links, owner, report, state, widgets
 from ui.plain import plain, plain_list
 from ui.jobs import unused_path
+from unlearning import methods
 from unlearning.pipeline import default_lambdas
 
 st.title("Forget classes")
@@ -68,7 +69,7 @@ if len(modes) > 1:
 
 lambdas, lambda_errors = {}, []
 d1, d2 = default_lambdas(meta["arch"])
-if analysis.uses_lambdas(mode):
+if methods.takes_lambdas(mode):
     c1, c2 = st.columns(2)
     st.session_state.setdefault(f"lambda1::{model_id}", f"{d1:g}")  # a link may have set them
     st.session_state.setdefault(f"lambda2::{model_id}", f"{d2:g}")

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from ui import auditing  # noqa: E402
-from unlearning import forgetting  # noqa: E402
+from unlearning import methods  # noqa: E402
 from unlearning.checkpoints import load_checkpoint  # noqa: E402
 from unlearning.data import load_dataset  # noqa: E402
 from unlearning.pipeline import forget_and_evaluate  # noqa: E402
@@ -51,9 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     ckpt = load_checkpoint(args.checkpoint)
     splits = load_dataset(ckpt.meta["dataset"])
-    mode = forgetting.DEFAULT_MODE
+    mode = methods.DEFAULT_MODE
     outcome = forget_and_evaluate(ckpt, splits.test, args.classes, device="cpu", mode=mode,
-                                  calibration=splits.val if mode in forgetting.NEEDS_VALIDATION else None)
+                                  calibration=splits.val if methods.reads_validation(mode) else None)
     ref = find_reference(ckpt, args.classes)
     retrained = ref.checkpoint.model if ref is not None else None
     classes, model = args.classes, outcome.result.model

@@ -30,14 +30,16 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from unlearning import audit as A  # noqa: E402
-from unlearning import comparison, forgetting, zoo  # noqa: E402
+from unlearning import comparison, zoo  # noqa: E402
+from unlearning.methods import names as registered  # noqa: E402
 from unlearning.data import dataset_of  # noqa: E402
 from unlearning.metrics import evaluate  # noqa: E402
 from unlearning.privacy import membership_attack  # noqa: E402
 from unlearning.references import find_reference, retrained_reference  # noqa: E402
 
 SETS = {"singles": zoo.SINGLES, "pairs": zoo.PAIRS, "fives": zoo.FIVES}
-METHODS = ("original", *forgetting.MODES, "retrain", "finetune", "ssd")
+ONE_SHOT_MODES = registered(one_shot=True)
+METHODS = ("original", *ONE_SHOT_MODES, "retrain", "finetune", "ssd")
 KEYS = ("model", "classes", "method", "forget_accuracy", "retain_accuracy", "probe_forget", "probe_forget_retrain",
         "relearn_steps", "relearn_steps_retrain", "relearn_steps_90", "mia_entropy", "mia_svc", "mia_svc_retrain",
         "cka_forgotten", "seconds", "verdict")
@@ -84,7 +86,7 @@ def rows_for(name: str, ckpt, splits, classes: tuple[int, ...], methods, train_m
                 continue
             m, seconds, got = ref.checkpoint.model, ref.seconds, ref_m
         else:
-            one_shot = method in forgetting.MODES
+            one_shot = method in ONE_SHOT_MODES
             res = comparison.run(comparison.ONE_SHOT if one_shot else method, ckpt, splits, list(classes),
                                  device="cpu", mode=method if one_shot else None)
             m, seconds = res.model, float(res.seconds["total"])

@@ -19,12 +19,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from unlearning import zoo  # noqa: E402
-from unlearning.forgetting import DEFAULT_MODE, MODES  # noqa: E402
+from unlearning.methods import DEFAULT_MODE, names  # noqa: E402
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--modes", nargs="+", choices=list(MODES), default=None, help="measure only these modes; the others keep their rows (default: every mode)")
+    ap.add_argument("--modes", nargs="+", choices=list(names(one_shot=True)), default=None, help="measure only these modes; the others keep their rows (default: every mode)")
     ap.add_argument("--csv", default=str(zoo.TABLE_CSV))
     ap.add_argument("--md", default=str(zoo.TABLE_MD))
     ap.add_argument("--models", nargs="+", default=None,

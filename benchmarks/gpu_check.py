@@ -204,7 +204,7 @@ def forget_timing(device: str, checkpoint: Path = TRANSFORMER, classes: tuple[in
     """Forget ``classes`` in every mode: median seconds of ``repeats`` runs after a warm-up, and the
     accuracies on the real test split of the last run."""
     from unlearning import load_checkpoint, load_dataset
-    from unlearning.forgetting import MODES, NEEDS_VALIDATION
+    from unlearning import methods
     from unlearning.metrics import evaluate
     from unlearning.pipeline import default_lambdas, forget_and_evaluate
 
@@ -213,8 +213,8 @@ def forget_timing(device: str, checkpoint: Path = TRANSFORMER, classes: tuple[in
     before = evaluate(ckpt.model, splits.test, ckpt.num_classes, device=device)
     l1, l2 = default_lambdas(ckpt.meta["arch"])
     rows = []
-    for mode in MODES:
-        calibration = splits.val if mode in NEEDS_VALIDATION else None
+    for mode in methods.names(one_shot=True):
+        calibration = splits.val if methods.reads_validation(mode) else None
         runs = [forget_and_evaluate(ckpt, splits.test, classes, lambda1=l1, lambda2=l2, device=device, mode=mode,
                                     before=before, calibration=calibration) for _ in range(1 + max(repeats, 1))]
         last = runs[-1]

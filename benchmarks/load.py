@@ -128,6 +128,7 @@ def expected_metrics(path: Path, classes: list[int]) -> tuple[list[str], dict[in
     """The page's A_F, A_R, E_F for each class, from the backend with the app's default method on the CPU."""
 
     from ui import analysis
+    from unlearning import methods
     from unlearning.checkpoints import load_checkpoint
     from unlearning.data import load_dataset
     from unlearning.pipeline import forget_and_evaluate
@@ -135,7 +136,7 @@ def expected_metrics(path: Path, classes: list[int]) -> tuple[list[str], dict[in
     ckpt = load_checkpoint(path)
     splits = load_dataset(ckpt.meta["dataset"])
     mode = analysis.default_mode()
-    kwargs = {"mode": mode, "calibration": splits.val if analysis.needs_validation(mode) else None}
+    kwargs = {"mode": mode, "calibration": splits.val if methods.reads_validation(mode) else None}
     out = {}
     for c in classes:
         o = forget_and_evaluate(ckpt, splits.test, [c], device="cpu", **kwargs)

@@ -11,8 +11,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import owned, state_hash
-from unlearning import forgetting
+from unlearning import forgetting, methods
+from unlearning.device import available_devices
 from ui import analysis, auditing, figures
+from ui.state import device_label
 from unlearning.checkpoints import load_checkpoint
 from unlearning.data import load_dataset
 from unlearning.metrics import evaluate
@@ -43,7 +45,7 @@ def default_ckpt():
 def backend(ckpt, test, classes, mode: str | None = None):
     """The backend's own result for what the app runs: its default method unless told otherwise."""
     mode = analysis.default_mode() if mode is None else mode
-    calibration = load_dataset(ckpt.meta["dataset"]).val if analysis.needs_validation(mode) else None
+    calibration = load_dataset(ckpt.meta["dataset"]).val if methods.reads_validation(mode) else None
     return forget_and_evaluate(ckpt, test, classes, device="cpu", mode=mode, calibration=calibration)
 
 
@@ -174,8 +176,9 @@ def test_there_is_no_pages_folder():
 def test_every_page_runs_inside_the_app_with_its_sidebar(page):
     """A page never runs alone: app.py draws the sidebar around each one."""
     at = app(f"app_pages/{page}")
-    assert at.selectbox(key="model_path").value == str(default_model_path())
-    assert at.selectbox(key="device") is not None
+    assert at.sidebar.selectbox(key="model_path").value == str(default_model_path())
+    device = at.sidebar.selectbox(key="device")
+    assert device.value == available_devices()[0] and device.options == [device_label(d) for d in available_devices()]
 
 
 # --- the numbers are the backend's ---------------------------------------------------------------------

@@ -4,11 +4,13 @@ import torch
 
 from conftest import state_hash
 from unlearning.baselines import (
-    DEFAULTS, METHODS, VALIDATED, Cancelled, SGDSettings, family, recipe_from_meta, run_baseline,
-    split_by_classes, ssd, ssd_importances,
+    DEFAULTS, VALIDATED, Cancelled, SGDSettings, family, recipe_from_meta, split_by_classes, ssd, ssd_importances,
 )
 from unlearning.forgetting import ForgetResult
+from unlearning.methods import names, run_baseline
 from unlearning.metrics import evaluate
+
+METHODS = names(one_shot=False)  # the baselines, as the registry lists them
 
 FORGET = [0]
 # The defaults were chosen for mnist5k's 3,150 remaining training digits (25 steps an epoch); the digits

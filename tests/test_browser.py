@@ -175,6 +175,7 @@ def backend():
     """The backend's own results for the classes the browser forgets, on the default model."""
 
     from ui import analysis
+    from unlearning import methods
     from unlearning.checkpoints import load_checkpoint
     from unlearning.data import load_dataset
     from unlearning.pipeline import forget_and_evaluate
@@ -183,7 +184,7 @@ def backend():
     ckpt = load_checkpoint(default_model_path())
     splits = load_dataset("mnist5k")
     mode = analysis.default_mode()  # what the page runs unless the user picks another method
-    kwargs = {"mode": mode, "calibration": splits.val if analysis.needs_validation(mode) else None}
+    kwargs = {"mode": mode, "calibration": splits.val if methods.reads_validation(mode) else None}
     return lambda classes: forget_and_evaluate(ckpt, splits.test, classes, device="cpu", **kwargs)
 
 
@@ -499,6 +500,7 @@ def test_the_audit_view_in_the_browser(server, browser):
     from unlearning.checkpoints import load_checkpoint
     from unlearning.data import load_dataset
     from unlearning.pipeline import check_depth, forget_and_evaluate
+    from unlearning import methods
     from unlearning.storage import default_model_path
     from ui import analysis
 
@@ -506,7 +508,7 @@ def test_the_audit_view_in_the_browser(server, browser):
     splits = load_dataset(ckpt.meta["dataset"])
     mode = analysis.default_mode()
     want = check_depth(ckpt, forget_and_evaluate(ckpt, splits.test, [1], device="cpu", mode=mode,
-                                                 calibration=splits.val if analysis.needs_validation(mode) else None),
+                                                 calibration=splits.val if methods.reads_validation(mode) else None),
                        splits)
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()

@@ -1,4 +1,6 @@
 """The Compare page, driven through Streamlit's AppTest on the cheapest shipped model."""
+import csv
+import io
 from pathlib import Path
 
 import pytest
@@ -36,7 +38,24 @@ def _pct(x: float) -> float:
     return round(100.0 * x, 1)
 
 
-def test_compare_page_runs_quick_then_training_methods():
+def _keep_media(monkeypatch) -> dict[str, bytes]:
+    """Every file the app hands out (a download's bytes by file id): AppTest drops its media store after a run."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    files: dict[str, bytes] = {}
+    real = MemoryMediaFileStorage.load_and_get_id
+
+    def keep(self, data, mimetype, kind, filename=None):
+        file_id = real(self, data, mimetype, kind, filename)
+        files[file_id] = data if isinstance(data, bytes) else data.encode()
+        return file_id
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
+    return files
+
+
+def test_compare_page_runs_quick_then_training_methods(monkeypatch):
+    files = _keep_media(monkeypatch)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
     at.run()
     path = _cheapest_shipped()
@@ -69,6 +88,9 @@ def test_compare_page_runs_quick_then_training_methods():
     assert any("retraining" in i.value.lower() for i in at.info)  # the reference is still to be run
     # the comparison downloads as one table, with the run's model and classes in each row
     csv_button = next(b for b in at.get("download_button") if b.label == "The comparison (CSV)")
-    assert csv_button is not None
+    file_id = csv_button.proto.url.rsplit("/", 1)[-1].split(".")[0]
+    downloaded = list(csv.DictReader(io.StringIO(files[file_id].decode())))
+    assert [r["method"] for r in downloaded] == list(table["method"])
+    assert {(r["model"], r["forget_classes"]) for r in downloaded} == {(path.stem, class_name)}
     # every method ran in a status box with a Stop button (a click interrupts the run at its next progress report)
     assert {b.key for b in at.button if b.key and b.key.startswith("compare_stop_")} >= {"compare_stop_finetune"}

@@ -141,16 +141,17 @@ def test_out_of_memory_retries_with_smaller_chunks(digits_mlp, monkeypatch):
 
 def test_a_failing_accelerator_falls_back_to_the_cpu_with_a_notice(digits_mlp, monkeypatch):
     import unlearning.forgetting as fg
+    from unlearning import methods, paper_rule
 
-    real = fg._forget_on
+    real = paper_rule.forget_on
 
     def broken_gpu(dev, *args):
         if dev.type == "cuda":
             raise RuntimeError("CUDA error: an illegal memory access was encountered")
         return real(dev, *args)
 
-    monkeypatch.setattr(fg, "pick_device", lambda device=None: torch.device("cuda"))
-    monkeypatch.setattr(fg, "_forget_on", broken_gpu)
+    monkeypatch.setattr(methods, "pick_device", lambda device=None: torch.device("cuda"))
+    monkeypatch.setattr(paper_rule, "forget_on", broken_gpu)
     res = fg.forget(digits_mlp.model, digits_mlp.codes, [4], device="cuda", mode="paper")
     assert res.device == "cpu"
     assert any("forgot on the CPU instead" in n for n in res.notes)
@@ -158,11 +159,12 @@ def test_a_failing_accelerator_falls_back_to_the_cpu_with_a_notice(digits_mlp, m
 
 def test_other_errors_are_not_swallowed_by_the_fallback(digits_mlp, monkeypatch):
     import unlearning.forgetting as fg
+    from unlearning import methods, paper_rule
 
     def bug(dev, *args):
         raise RuntimeError("shape mismatch in a programming error")
 
-    monkeypatch.setattr(fg, "pick_device", lambda device=None: torch.device("cuda"))
-    monkeypatch.setattr(fg, "_forget_on", bug)
+    monkeypatch.setattr(methods, "pick_device", lambda device=None: torch.device("cuda"))
+    monkeypatch.setattr(paper_rule, "forget_on", bug)
     with pytest.raises(RuntimeError, match="programming error"):
         fg.forget(digits_mlp.model, digits_mlp.codes, [4], mode="paper")

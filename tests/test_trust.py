@@ -25,6 +25,7 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import owned, state_hash
 from ui import analysis, state
+from unlearning import methods
 from unlearning.checkpoints import load_checkpoint
 from unlearning.data import load_dataset
 from unlearning.pipeline import forget_and_evaluate
@@ -61,7 +62,7 @@ def backend(ckpt):
     """The backend's own result for a class list, with the app's default method (cached per module)."""
     splits = load_dataset(ckpt.meta["dataset"])
     mode = analysis.default_mode()
-    kwargs = {"mode": mode, "calibration": splits.val if analysis.needs_validation(mode) else None}
+    kwargs = {"mode": mode, "calibration": splits.val if methods.reads_validation(mode) else None}
     done = {}
 
     def run(classes):
@@ -368,7 +369,7 @@ def test_an_upload_name_cannot_leave_the_models_folder(tmp_path, local_models):
 
 def _failing_accelerator(monkeypatch):
     """Forgetting sees a CUDA device whose every call fails, as a dead or full GPU would (cf. test_forgetting)."""
-    import unlearning.forgetting as fg
+    from unlearning import classifier_edit, erasure, paper_rule
 
     def breaks_on_cuda(real):
         def run(dev, *args, **kwargs):
@@ -377,10 +378,9 @@ def _failing_accelerator(monkeypatch):
             return real(dev, *args, **kwargs)
         return run
 
-    monkeypatch.setattr(fg, "pick_device", lambda device=None: torch.device("cuda"))
-    for name in ("_forget_on", "_forget_classifier_on", "_forget_erase_on"):
-        if hasattr(fg, name):
-            monkeypatch.setattr(fg, name, breaks_on_cuda(getattr(fg, name)))
+    monkeypatch.setattr(methods, "pick_device", lambda device=None: torch.device("cuda"))
+    for module in (paper_rule, classifier_edit, erasure):  # every one-shot mode's step on a device
+        monkeypatch.setattr(module, "forget_on", breaks_on_cuda(module.forget_on))
 
 
 def unexpected_errors(at: AppTest) -> list[str]:

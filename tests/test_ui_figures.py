@@ -20,6 +20,7 @@ import torch
 from conftest import state_hash
 from ui import analysis, figures, report
 from ui.jobs import TrainJob, unused_path
+from unlearning import methods
 from unlearning.checkpoints import load_checkpoint
 from unlearning.training import TrainConfig
 
@@ -194,7 +195,7 @@ def test_the_pages_offer_the_backends_modes():
     modes = analysis.available_modes()
     assert modes == forgetting.MODES and "paper" in modes and all(isinstance(v, str) for v in modes.values())
     assert analysis.default_mode() == forgetting.DEFAULT_MODE in modes
-    assert [m for m in modes if analysis.needs_validation(m)] == sorted(forgetting.NEEDS_VALIDATION)
+    assert [m for m in modes if methods.reads_validation(m)] == sorted(forgetting.NEEDS_VALIDATION)
 
 
 def test_training_job_saves_and_cancels(digits, tmp_path):

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from unlearning import forgetting
+from unlearning import methods
 from unlearning.checkpoints import Checkpoint, save_checkpoint
 from unlearning.data import ImageTensors, to_floats
 from unlearning.metrics import Evaluation, predict
@@ -84,50 +84,26 @@ def class_indices(selected: Sequence[str], class_names: Sequence[str]) -> list[i
 
 def available_modes() -> dict[str, str]:
     """Forgetting methods by name -> description, as the backend registers them."""
-    return dict(forgetting.MODES)
-
-
-# Each method in plain words, first; the backend's own description (forgetting.MODES) is the precise one,
-# shown behind a "for the curious" fold. The paper is credited where its rule ran, not for every method.
-PLAIN_MODES = {
-    "paper": "The paper's rule (Yamashita et al., ACML 2024): it finds the weights that matter much more to the "
-             "forgotten classes' mnemonic codes than to the other classes' codes, and pushes those weights once. "
-             "λ1 and λ2 set how hard.",
-    "classifier": "Edits only the last layer (the one that turns the model's features into class scores), using "
-                  "the mnemonic codes alone: no data at all.",
-    "calibrated": "Edits only the last layer, like *classifier*, and checks how hard to push on a few "
-                  "validation images (one pass, no training).",
-    "erase": "Aims to take the classes out of what the model computes inside (its last hidden layer), not only out "
-             "of its answers, then edits the last layer. It reads a few validation images once; no training. "
-             "Whether the classes really left is what the depth check (\"is it gone?\") measures.",
-}
+    return {name: methods.REGISTRY[name].description for name in methods.names(one_shot=True)}
 
 
 def plain_mode(mode: str | None) -> str:
-    """A method in plain words (the paper's rule when ``mode`` is None)."""
-    return PLAIN_MODES.get(mode or "paper") or forgetting.MODES.get(mode or "", mode or "")
+    """A method in plain words (the paper's rule when ``mode`` is None); the registry's description is the
+    precise one, shown behind a "for the curious" fold. The paper is credited where its rule ran only."""
+    method = methods.REGISTRY.get(mode or "paper")
+    return (method.plain or method.description) if method else (mode or "")
 
 
 def method_credit(mode: str | None) -> str:
     """Who a run's method is: the paper's rule is credited to the paper, the app's own modes are not."""
-    if mode in (None, "paper"):
+    if methods.is_published(mode):
         return "the paper's one-shot rule with mnemonic codes (Yamashita et al., ACML 2024)"
     return f"the app's “{mode}” method (one shot, built on the paper's mnemonic codes; not the paper's own rule)"
 
 
 def default_mode() -> str:
     """The method offered first: the backend's default."""
-    return forgetting.DEFAULT_MODE
-
-
-def uses_lambdas(mode: str | None) -> bool:
-    """λ1 and λ2 belong to the paper's rule; the other methods choose their strength themselves."""
-    return mode in (None, "paper")
-
-
-def needs_validation(mode: str | None) -> bool:
-    """Whether the method checks itself on validation images (never the test split)."""
-    return mode in forgetting.NEEDS_VALIDATION
+    return methods.DEFAULT_MODE
 
 
 def run_forgetting(checkpoint: Checkpoint, test_set: ImageTensors, classes: Sequence[int], lambda1: float,
@@ -135,7 +111,7 @@ def run_forgetting(checkpoint: Checkpoint, test_set: ImageTensors, classes: Sequ
                    mode: str | None = None, calibration: ImageTensors | None = None) -> ForgetOutcome:
     """forget_and_evaluate with the page's settings (no method chosen means the backend's default)."""
     return forget_and_evaluate(checkpoint, test_set, classes, lambda1=lambda1, lambda2=lambda2, device=device,
-                               before=before, mode=mode or forgetting.DEFAULT_MODE, calibration=calibration)
+                               before=before, mode=mode or methods.DEFAULT_MODE, calibration=calibration)
 
 
 def pick_samples(labels: np.ndarray | torch.Tensor, forget: Sequence[int], per_forgotten: int = 4,
@@ -239,7 +215,7 @@ def busiest_tensor(result: Any) -> Any:
 def settings_line(result: Any) -> list[str]:
     """How a run was made, in short phrases: method, strengths, direction, layer, device."""
     parts = [f"method {result.mode}"]
-    if math.isfinite(result.lambda1) and uses_lambdas(result.mode):
+    if math.isfinite(result.lambda1) and methods.takes_lambdas(result.mode):
         parts.append(f"λ1 = {result.lambda1:g}, λ2 = {result.lambda2:g}")
     strength = getattr(result, "strength", float("nan"))
     if isinstance(strength, float) and math.isfinite(strength):
@@ -266,7 +242,7 @@ def settings_explained(result: Any) -> list[str]:
     if result.sign:
         out.append(f"**direction {'θ + δ' if result.sign == '+' else 'θ − δ'}**: the edit can be added to the weights "
                    f"(θ) or taken away; both were tried on the codes and this one forgot them while keeping the rest.")
-    if uses_lambdas(result.mode) and math.isfinite(result.lambda1):
+    if methods.takes_lambdas(result.mode) and math.isfinite(result.lambda1):
         out.append("**λ1, λ2**: the paper's two limits on how far weights may move (see the fold beside their boxes).")
     if result.mode == "erase":
         out.append("**erase** uses *LEACE* (LEAst-squares Concept Erasure, Belrose et al. 2023): the smallest change "
@@ -335,7 +311,7 @@ def summary(view: RunView) -> dict[str, Any]:
 def run_settings(view: RunView) -> dict[str, Any]:
     """How the run was made, as flat columns: enough to reproduce it (and to tell two files apart)."""
     r = view.outcome.result
-    paper = uses_lambdas(r.mode)
+    paper = methods.takes_lambdas(r.mode)
     return {"model": view.model_name, "arch": view.meta.get("arch"), "dataset": view.meta.get("dataset"),
             "method": r.mode, "forget_classes": " ".join(view.forget_names),
             "lambda1": r.lambda1 if paper else None, "lambda2": r.lambda2 if paper else None,

@@ -16,6 +16,7 @@ from plotly.subplots import make_subplots
 
 from unlearning.audit import ProbeResult, RelearnCurve
 
+from . import theme
 from .figures import AFTER, BEFORE, FONT, FORGOTTEN, TICK_FONT, _style
 
 RETRAINED = "#CC79A7"  # reddish purple (Okabe-Ito)
@@ -137,10 +138,6 @@ def embeddings(points: Mapping[str, np.ndarray], labels: np.ndarray, class_names
     return fig
 
 
-def _short(layer: str) -> str:
-    return layer.removeprefix("net.")
-
-
 def layer_similarity(cka: Mapping[str, Mapping[str, Mapping[str, float]]]) -> go.Figure:
     """Linear CKA per layer (1 = the same representation up to rotation), on the forgotten and on the
     retained classes' test images; one line per pair of models."""
@@ -151,7 +148,7 @@ def layer_similarity(cka: Mapping[str, Mapping[str, Mapping[str, float]]]) -> go
         for pair, by_group in cka.items():
             layers = list(by_group.get(group, {}))
             colour, dash, marker = PAIR_STYLE.get(pair, ("#555555", "solid", "circle"))
-            fig.add_scatter(x=[_short(n) for n in layers], y=[by_group[group][n] for n in layers], name=pair,
+            fig.add_scatter(x=[theme.short_layer(n) for n in layers], y=[by_group[group][n] for n in layers], name=pair,
                             legendgroup=pair, showlegend=col == 1, mode="lines+markers",
                             line={"color": colour, "dash": dash, "width": 4},
                             marker={"symbol": marker, "size": 12, "color": colour},

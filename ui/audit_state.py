@@ -105,11 +105,6 @@ def warm_depth_check(path: str, device: str) -> None:
         pass
 
 
-def reference_features(path: str, classes, device: str) -> FeatureSet | None:
-    stamp = _reference_stamp(path, classes)
-    return None if stamp is None else _reference_features(*stamp, path, _classes(classes), device)
-
-
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _reference_evaluation(ref: str, mtime: float, size: int, path: str, classes: tuple[int, ...],
                           device: str) -> Evaluation:

@@ -11,6 +11,8 @@ import html
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from unlearning import methods
+
 from . import analysis, auditing
 
 # Fits one A4 (210 x 297 mm) and one Letter (216 x 279 mm) page: the narrower width and the shorter
@@ -98,7 +100,7 @@ def caveats(view: analysis.RunView, facts: CardFacts) -> list[str]:
         out.append("The depth check did not run: the outputs may forget a class that is still in the features.")
     elif o.depth.probe_retrained is None:
         out.append("No retrained reference was at hand, so how deep the forgetting went is judged without one.")
-    if o.result.mode != "paper":
+    if not methods.is_published(o.result.mode):
         out.append(f"The method ({o.result.mode}) is this app's, built on the paper's mnemonic codes; it is not "
                    f"the rule the paper evaluated.")
     out.append("Forgetting a class removes what the model knows about the class, not any one person's data in it.")

@@ -14,11 +14,11 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-FONT = 18
-TITLE_FONT = 22
-TICK_FONT = 16
-REFERENCE = "retrain"
-ONE_SHOT = "mnemonic"
+from unlearning.comparison import ONE_SHOT, REFERENCE, SHORT_LABELS
+
+from . import theme
+
+FONT, TITLE_FONT, TICK_FONT = theme.COMPARE.base, theme.COMPARE.title, theme.COMPARE.tick
 # One colour and one marker per method (Okabe-Ito without vermillion, the light ones darkened until every
 # trace has 3:1 contrast on the light and the dark background); the one-shot method is blue, and the
 # retrained reference is reddish purple as on the audit page (it was black: invisible on the dark theme).
@@ -31,15 +31,7 @@ STYLE = {
     "ssd": ("#2F8FCF", "x"),
     "ssd-tuned": ("#8C8C8C", "cross"),
 }
-LABELS = {
-    "mnemonic": "one-shot",
-    "retrain": "retrain",
-    "finetune": "fine-tune",
-    "neggrad+": "NegGrad+",
-    "random-labels": "random labels",
-    "ssd": "SSD",
-    "ssd-tuned": "SSD (tuned α)",
-}
+LABELS = SHORT_LABELS  # the legends name each method as the registry does
 
 
 def _get(row: Any, key: str) -> Any:
@@ -51,14 +43,7 @@ def _finite(x: Any) -> bool:
 
 
 def _style(fig: go.Figure, title: str, height: int) -> go.Figure:
-    fig.update_layout(
-        title={"text": title, "font": {"size": TITLE_FONT}, "x": 0, "xanchor": "left"},
-        font={"size": FONT}, height=height, margin={"l": 70, "r": 30, "t": 110, "b": 70},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.06, "xanchor": "right", "x": 1, "font": {"size": FONT}},
-        hoverlabel={"font": {"size": FONT}})
-    fig.update_xaxes(tickfont={"size": TICK_FONT}, title_font={"size": FONT})
-    fig.update_yaxes(tickfont={"size": TICK_FONT}, title_font={"size": FONT})
-    return fig
+    return theme.style(fig, title, height, theme.COMPARE, legend_y=1.06, margin={"l": 70, "r": 30, "t": 110, "b": 70})
 
 
 def tradeoff(rows: Sequence[Any]) -> go.Figure:

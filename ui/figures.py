@@ -8,8 +8,6 @@ HTML report styles them with :func:`for_print`.
 """
 from __future__ import annotations
 
-import base64
-import io
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +15,8 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+
+from . import theme
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision deficiency.
 FORGOTTEN = "#D55E00"  # vermillion
@@ -27,23 +27,13 @@ ACCENT = "#BF8400"  # orange, darkened for 3:1 on white (second curve of a pair)
 RETRAINED = "#CC79A7"  # reddish purple: the model retrained without the forgotten classes (the reference)
 SEQUENTIAL = "Cividis"  # perceptually uniform and colour-blind safe
 
-FONT = 19
-TITLE_FONT = 23
-TICK_FONT = 17
+FONT, TITLE_FONT, TICK_FONT = theme.RESULTS.base, theme.RESULTS.title, theme.RESULTS.tick
 GALLERY_PX = 112  # images are upscaled with nearest-neighbour so pixels stay crisp
 
 
 def _style(fig: go.Figure, title: str, height: int, **layout: Any) -> go.Figure:
     layout.setdefault("margin", {"l": 70, "r": 30, "t": 80, "b": 60})
-    fig.update_layout(
-        title={"text": title, "font": {"size": TITLE_FONT}, "x": 0, "xanchor": "left"},
-        font={"size": FONT}, height=height,
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1, "font": {"size": FONT}},
-        hoverlabel={"font": {"size": FONT}},
-        **layout)
-    fig.update_xaxes(tickfont={"size": TICK_FONT}, title_font={"size": FONT})
-    fig.update_yaxes(tickfont={"size": TICK_FONT}, title_font={"size": FONT})
-    return fig
+    return theme.style(fig, title, height, theme.RESULTS, **layout)
 
 
 def _pct(values: Sequence[float]) -> list[float | None]:
@@ -270,15 +260,7 @@ def training_curves(epochs: Sequence[Any], total_epochs: int | None = None) -> g
 
 
 def _png_uri(image: np.ndarray, px: int = GALLERY_PX) -> str:
-    """An HxWx3 uint8 image as a PNG data URI, upscaled with nearest-neighbour (pixels stay sharp)."""
-    from PIL import Image
-
-    h, w = image.shape[:2]
-    k = max(1, round(px / max(h, w)))
-    im = Image.fromarray(np.ascontiguousarray(image)).resize((w * k, h * k), Image.NEAREST)
-    buf = io.BytesIO()
-    im.save(buf, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return theme.png_uri(image, px)
 
 
 def image_grid(images: np.ndarray, captions: Sequence[str], title: str, columns: int | None = None,

@@ -20,7 +20,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import streamlit as st
 
-from unlearning import forgetting
+from unlearning import methods
 from unlearning.checkpoints import MAX_CLASSES
 
 from streamlit.runtime.state.query_params import (  # Streamlit's own limits: beyond them it drops the address
@@ -32,7 +32,6 @@ from .plain import plain
 MODEL, FORGET, METHOD, L1, L2 = "model", "forget", "method", "l1", "l2"
 MAX_NAME = 255  # characters of a model or class name in an address (a file name's own limit)
 RUN_PARAMS = (MODEL, FORGET, METHOD, L1, L2)
-PAPER = "paper"  # the one method whose strength is set by λ1 and λ2
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ class RunRequest:
 def encode(request: RunRequest) -> dict[str, str | list[str]]:
     """Query parameters for a run (lists become repeated keys)."""
     params: dict[str, str | list[str]] = {MODEL: request.model, FORGET: list(request.forget), METHOD: request.method}
-    if request.method == PAPER and request.lambda1 is not None and request.lambda2 is not None:
+    if methods.takes_lambdas(request.method) and request.lambda1 is not None and request.lambda2 is not None:
         params[L1], params[L2] = f"{request.lambda1:g}", f"{request.lambda2:g}"
     return params
 
@@ -92,11 +91,12 @@ def decode(params: Mapping[str, Sequence[str]]) -> RunRequest | None:
     if not model or not forget:
         return None
     _check_names(model, forget, "the address")
-    method = one(METHOD) or forgetting.DEFAULT_MODE
-    if method not in forgetting.MODES:
-        raise ValueError(f"the address asks for the method {method!r}; this app has {', '.join(forgetting.MODES)}")
+    method = one(METHOD) or methods.DEFAULT_MODE
+    if method not in methods.names(one_shot=True):
+        raise ValueError(f"the address asks for the method {method!r}; "
+                         f"this app has {', '.join(methods.names(one_shot=True))}")
     l1, l2 = _number(one(L1), "l1"), _number(one(L2), "l2")
-    if method != PAPER:
+    if not methods.takes_lambdas(method):
         l1 = l2 = None
     return RunRequest(model, tuple(forget), method, l1, l2)
 
@@ -107,23 +107,23 @@ def from_json(text: str | bytes) -> RunRequest:
         doc = json.loads(text)
         model = doc["model"]["name"]
         forget = [str(c) for c in doc["forget_class_names"]]
-        method = doc.get("mode") or PAPER
+        method = doc.get("mode") or "paper"  # runs saved before modes existed used the paper's rule
     except (ValueError, KeyError, TypeError):
         raise ValueError("this file is not a run downloaded from the Forget page (Metrics (JSON))") from None
     if not isinstance(model, str) or not forget:
         raise ValueError("this file names no model or no forgotten class")
     _check_names(model, forget, "this file")
-    if method not in forgetting.MODES:
+    if method not in methods.names(one_shot=True):
         raise ValueError(f"this run used the method {method!r}, which this app does not have")
     l1, l2 = doc.get("lambda1"), doc.get("lambda2")
     ok = all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in (l1, l2))
-    return RunRequest(model, tuple(forget), method, *(map(float, (l1, l2)) if method == PAPER and ok else (None, None)))
+    return RunRequest(model, tuple(forget), method, *(map(float, (l1, l2)) if methods.takes_lambdas(method) and ok else (None, None)))
 
 
 def request_for(model: str, forget_names: Sequence[str], method: str, lambda1: float, lambda2: float) -> RunRequest:
     """The request that reproduces a run (the lambdas only matter for the paper's rule)."""
-    paper = method == PAPER
-    return RunRequest(model, tuple(forget_names), method, lambda1 if paper else None, lambda2 if paper else None)
+    strength = methods.takes_lambdas(method)
+    return RunRequest(model, tuple(forget_names), method, lambda1 if strength else None, lambda2 if strength else None)
 
 
 def address(base_url: str, request: RunRequest, extra: Mapping[str, str] | None = None) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 import streamlit as st
 
+from unlearning import methods
 from unlearning.checkpoints import Checkpoint, CheckpointError, load_checkpoint
 from unlearning.data import EMBEDDED, TITLES, DataError, ImageTensors, Splits, load_dataset
 from unlearning.device import available_devices, describe, pick_device
@@ -236,7 +237,7 @@ def _forget(path: str, mine: Checkpoint, classes: list[int], lambda1: float, lam
     step(0.2, "Measuring the original model on real test images…")
     before = shared_before(path, device)
     step(0.4, f"Forgetting from the codes, on {device_label(device)}…")
-    calibration = shared_splits(shared.meta["dataset"]).val if analysis.needs_validation(mode) else None
+    calibration = shared_splits(shared.meta["dataset"]).val if methods.reads_validation(mode) else None
     outcome = analysis.run_forgetting(mine, test, classes, lambda1, lambda2, device, before=before, mode=mode,
                                       calibration=calibration)
     step(0.8, "Predicting codes and test images before and after…")
@@ -344,7 +345,7 @@ def restore_run() -> None:
     r, name = run.view.outcome.result, model_name(run.model[0])
     st.session_state.setdefault(f"classes::{name}", list(run.view.forget_names))
     st.session_state.setdefault("mode", r.mode)
-    if r.mode == "paper":
+    if methods.takes_lambdas(r.mode):
         st.session_state.setdefault(f"lambda1::{name}", f"{r.lambda1:g}")
         st.session_state.setdefault(f"lambda2::{name}", f"{r.lambda2:g}")
 

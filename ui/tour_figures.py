@@ -7,8 +7,6 @@ projector; figures carry no background, so the app's light and dark themes both 
 """
 from __future__ import annotations
 
-import base64
-import io
 import math
 from collections.abc import Sequence
 
@@ -18,11 +16,10 @@ from plotly.subplots import make_subplots
 
 from unlearning.tour import ChosenStep, CheckStep, CodesStep, FisherStep, PerturbationStep, RatioStep, Sweep
 
+from . import theme
 from .figures import ACCENT, AFTER, BEFORE, FORGOTTEN, PERTURBED
 
-FONT = 17
-TITLE_FONT = 20
-TICK_FONT = 15
+FONT, TITLE_FONT, TICK_FONT = theme.TOUR.base, theme.TOUR.title, theme.TOUR.tick
 CODE_PX = 84  # each code drawn this many pixels wide (nearest-neighbour, so its noise stays visible)
 
 TITLES = {  # short: a figure is about 530 px wide at 1024 px with the sidebar open
@@ -39,15 +36,7 @@ MAX_LAYERS = 16  # tensors drawn in step 4: those with most moved parameters, in
 
 def _style(fig: go.Figure, title: str, height: int, **layout) -> go.Figure:
     layout.setdefault("margin", {"l": 80, "r": 30, "t": 110, "b": 70})
-    fig.update_layout(
-        title={"text": title, "font": {"size": TITLE_FONT}, "x": 0, "xanchor": "left"},
-        font={"size": FONT}, height=height, hoverlabel={"font": {"size": FONT}},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0, "font": {"size": FONT}},
-        **layout)
-    fig.update_xaxes(tickfont={"size": TICK_FONT}, title_font={"size": FONT})
-    fig.update_yaxes(tickfont={"size": TICK_FONT}, title_font={"size": FONT})
-    fig.update_annotations(font={"size": FONT})
-    return fig
+    return theme.style(fig, title, height, theme.TOUR, legend_left=True, annotations=True, **layout)
 
 
 def _centres(edges: Sequence[float]) -> list[float]:
@@ -55,14 +44,7 @@ def _centres(edges: Sequence[float]) -> list[float]:
 
 
 def _png_uri(image: np.ndarray, px: int = CODE_PX) -> str:
-    from PIL import Image
-
-    h, w = image.shape[:2]
-    k = max(1, round(px / max(h, w)))
-    im = Image.fromarray(np.ascontiguousarray(image)).resize((w * k, h * k), Image.NEAREST)
-    buf = io.BytesIO()
-    im.save(buf, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return theme.png_uri(image, px)
 
 
 def _hwc(image: np.ndarray) -> np.ndarray:
@@ -132,8 +114,7 @@ def ratio_figure(step: RatioStep) -> go.Figure:
 
 
 def _short(name: str, limit: int = 24) -> str:
-    name = name.removeprefix("net.")
-    return name if len(name) <= limit else "…" + name[-(limit - 1):]
+    return theme.short_layer(name, limit)
 
 
 def chosen_figure(step: ChosenStep) -> go.Figure:

@@ -1,7 +1,8 @@
 """Mnemonic Unlearning: one-shot class forgetting with mnemonic codes (Yamashita et al., 2023).
 
 The small public surface; everything else lives in one module per idea (data, codes, models,
-training, fisher, forgetting, metrics, checkpoints, device, pipeline, inputs, safe_io).
+training, fisher, methods (the registry of every way to forget), forgetting, metrics, checkpoints, device,
+pipeline, inputs, safe_io).
 """
 __version__ = "0.1.0"
 

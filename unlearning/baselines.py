@@ -4,7 +4,7 @@ Every function takes a trained model, its training split and the classes to forg
 modifies the model, and returns a :class:`~unlearning.forgetting.ForgetResult` (``mode`` is the
 method's name, ``seconds["total"]`` the time it took) like the one-shot method does.
 
-Methods (``METHODS`` maps the names used everywhere to the functions):
+Methods (registered under these names in ``methods.REGISTRY``, which also runs them on a checkpoint):
 
 - ``retrain``: a fresh initialisation trained on the remaining classes only, with the model's
   own recipe (the checkpoint's epochs, lr and its schedule, batch size, momentum, weight decay and
@@ -63,7 +63,7 @@ from torch import nn
 from .data import ImageTensors, to_floats
 from .device import describe, pick_device, synchronize
 from .fisher import check_classes
-from .forgetting import ForgetResult
+from .results import ForgetResult
 
 ProgressFn = Callable[[float, str], None]
 StopFn = Callable[[], bool]
@@ -71,7 +71,7 @@ PROGRESS_EVERY = 0.1  # seconds between progress callbacks
 
 
 class Cancelled(RuntimeError):
-    """A baseline was stopped by its ``should_stop`` callback before it finished."""
+    """A method was stopped by its ``should_stop`` callback before it finished."""
 
 
 @dataclass(frozen=True)
@@ -428,16 +428,6 @@ def ssd_tuned(model: nn.Module, train_set: ImageTensors, classes: Sequence[int],
     return dataclasses.replace(ssd(model, train_set, classes, **kwargs), mode="ssd-tuned")
 
 
-METHODS: dict[str, Callable[..., ForgetResult]] = {
-    "retrain": retrain,
-    "finetune": finetune,
-    "neggrad+": neggrad_plus,
-    "random-labels": random_labels,
-    "ssd": ssd,
-    "ssd-tuned": ssd_tuned,
-}
-
-
 def recipe_from_meta(meta: dict) -> tuple[SGDSettings, float, int]:
     """(settings, t_mix, seed) of a checkpoint's training recipe, for ``retrain``."""
     training = meta.get("training") or {}
@@ -448,21 +438,3 @@ def recipe_from_meta(meta: dict) -> tuple[SGDSettings, float, int]:
                            schedule=str(training.get("schedule", "constant")))
     t_mix = float(meta.get("t_mix", training.get("t_mix", 0.0)) or 0.0)
     return settings, t_mix, int(training.get("seed", meta.get("seed", 0)) or 0)
-
-
-def run_baseline(name: str, checkpoint, train_set: ImageTensors, classes: Sequence[int],
-                 device: str | torch.device | None = None, progress: ProgressFn | None = None,
-                 should_stop: StopFn | None = None, **overrides) -> ForgetResult:
-    """Run the baseline ``name`` on a :class:`~unlearning.checkpoints.Checkpoint` with its defaults.
-
-    ``retrain`` follows the checkpoint's own training recipe (and its codes); ``overrides`` are
-    passed to the method (e.g. ``settings=SGDSettings(...)``).
-    """
-    if name not in METHODS:
-        raise ValueError(f"unknown baseline {name!r}; choose one of {sorted(METHODS)}")
-    kwargs = dict(device=device, progress=progress, should_stop=should_stop)
-    if name == "retrain":
-        settings, t_mix, seed = recipe_from_meta(checkpoint.meta)
-        kwargs.update(settings=settings, codes=checkpoint.codes, t_mix=t_mix, seed=seed)
-    kwargs.update(overrides)
-    return METHODS[name](checkpoint.model, train_set, classes, **kwargs)

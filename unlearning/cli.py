@@ -10,10 +10,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import __version__, distributed, strict_json
+from . import __version__, distributed, methods, strict_json
 from .checkpoints import CheckpointError, load_checkpoint, read_meta, save_checkpoint
 from .data import LOADERS, DataError, dataset_of, load_dataset
-from .forgetting import DEFAULT_MODE, MODES, NEEDS_VALIDATION
 from .device import pick_device
 from .inputs import check_classes, class_index
 from .models import ARCHITECTURES, ModelError
@@ -137,7 +136,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
     outcome = forget_and_evaluate(ckpt, splits.test, classes,
                                   lambda1=args.lambda1 if args.lambda1 is not None else d1,
                                   lambda2=args.lambda2 if args.lambda2 is not None else d2, device=args.device,
-                                  mode=args.mode, calibration=splits.val if args.mode in NEEDS_VALIDATION else None)
+                                  mode=args.mode, calibration=splits.val if methods.reads_validation(args.mode) else None)
     for note in outcome.result.notes:
         if note.startswith("warning: "):
             print(note, file=sys.stderr)
@@ -254,8 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--classes", nargs="+", action="extend", required=True,
                    help="class indices or names (any case) to forget; repeating --classes adds to the list (3 and "
                         "5 in --classes 3 --classes 5)")
-    f.add_argument("--mode", default=DEFAULT_MODE, choices=list(MODES),
-                   help=f"default {DEFAULT_MODE}; " + "; ".join(f"{k}: {v}" for k, v in MODES.items())
+    f.add_argument("--mode", default=methods.DEFAULT_MODE, choices=list(methods.names(one_shot=True)),
+                   help=f"default {methods.DEFAULT_MODE}; "
+                   + "; ".join(f"{m}: {methods.REGISTRY[m].description}" for m in methods.names(one_shot=True))
                    + " (docs/zoo.md, docs/depth.md)")
     f.add_argument("--no-depth", action="store_true",
                    help="skip the depth check (a 10-shot linear probe on the features: hidden or gone?)")

@@ -1,7 +1,8 @@
 """Every unlearning method under one name, and the measurements that compare them.
 
 Shared by ``benchmarks/compare.py`` and the app's Compare page: ``run`` forgets with a method by
-name (the one-shot method is ``"mnemonic"``, the baselines are named as in ``baselines.METHODS``)
+name (the one-shot method is ``"mnemonic"``, in any of its modes; the baselines are named as in the method
+registry, ``methods.REGISTRY``, which holds their labels)
 and ``measure`` evaluates the result on the real test split (A_F, A_R) and attacks it with the
 entropy membership-inference attack (MIA).
 """
@@ -12,29 +13,23 @@ from dataclasses import dataclass
 
 import torch
 
-from .baselines import METHODS, ProgressFn, StopFn, run_baseline
+from . import methods
+from .baselines import ProgressFn, StopFn
 from .checkpoints import Checkpoint
 from .data import Splits
-from . import forgetting
-from .forgetting import ForgetResult, forget
+from .results import ForgetResult
 from .metrics import evaluate
 from .pipeline import default_lambdas
 from .privacy import membership_attack
 
-ONE_SHOT = "mnemonic"
-METHOD_NAMES: tuple[str, ...] = (ONE_SHOT, *METHODS)
-NO_TRAINING = (ONE_SHOT, "ssd", "ssd-tuned")  # no gradient step: fast
+ONE_SHOT = "mnemonic"  # every one-shot mode, compared as one method (its mode goes in the row)
+BASELINES = methods.names(one_shot=False)
+METHOD_NAMES: tuple[str, ...] = (ONE_SHOT, *BASELINES)
+NO_TRAINING = (ONE_SHOT, *(m for m in BASELINES if not methods.REGISTRY[m].trains))  # no gradient step: fast
 TRAINING = tuple(m for m in METHOD_NAMES if m not in NO_TRAINING)  # pay per training sample and epoch
 REFERENCE = "retrain"  # the gold standard the others are judged against
-LABELS = {
-    ONE_SHOT: "One-shot (mnemonic codes)",
-    "retrain": "Retrain from scratch",
-    "finetune": "Fine-tune",
-    "neggrad+": "NegGrad+",
-    "random-labels": "Random labels",
-    "ssd": "SSD (published α=10, λ=1)",
-    "ssd-tuned": "SSD (α chosen on validation)",
-}
+LABELS = {ONE_SHOT: "One-shot (mnemonic codes)", **{m: methods.REGISTRY[m].label for m in BASELINES}}
+SHORT_LABELS = {ONE_SHOT: "one-shot", **{m: methods.REGISTRY[m].short for m in BASELINES}}  # chart legends
 
 
 @dataclass(frozen=True)
@@ -59,7 +54,7 @@ class MethodRow:
 
 def default_mode() -> str:
     """The one-shot method's mode when none is asked for: the backend's default (what the app offers first)."""
-    return forgetting.DEFAULT_MODE
+    return methods.DEFAULT_MODE
 
 
 def run(method: str, checkpoint: Checkpoint, splits: Splits, classes: Sequence[int],
@@ -71,21 +66,18 @@ def run(method: str, checkpoint: Checkpoint, splits: Splits, classes: Sequence[i
     the model's kind; it reads no training data (the "calibrated" mode reads ``splits.val``). The
     baselines read ``splits.train``.
     """
-    if method == ONE_SHOT:
-        mode = mode or default_mode()
-        if progress is not None:
-            progress(0.0, f"one-shot ({mode}): Fisher on the codes")
-        l1, l2 = default_lambdas(checkpoint.meta["arch"])
-        needs_val = mode in forgetting.NEEDS_VALIDATION
-        result = forget(checkpoint.model, checkpoint.codes, classes, lambda1=l1, lambda2=l2, device=device,
-                        mode=mode, calibration=splits.val if needs_val else None)
-        if progress is not None:
-            progress(1.0, "one-shot: done")
-        return result
-    if method not in METHODS:
+    if method not in METHOD_NAMES:
         raise ValueError(f"unknown method {method!r}; choose one of {list(METHOD_NAMES)}")
-    return run_baseline(method, checkpoint, splits.train, classes, device=device, progress=progress,
-                        should_stop=should_stop)
+    name = method
+    kwargs = {}
+    if method == ONE_SHOT:
+        name = mode or default_mode()
+        if name not in methods.names(one_shot=True):
+            raise ValueError(f"unknown forgetting mode {name!r}; choose one of {sorted(methods.names(one_shot=True))}")
+        kwargs = dict(zip(("lambda1", "lambda2"), default_lambdas(checkpoint.meta["arch"])))
+    return methods.run(methods.ForgetRequest(
+        name, checkpoint.model, classes, codes=checkpoint.codes, validation=splits.val, training=splits.train,
+        meta=checkpoint.meta, device=device, progress=progress, should_stop=should_stop, **kwargs))
 
 
 def measure(result: ForgetResult, splits: Splits, device: str | torch.device | None = None,
@@ -99,7 +91,7 @@ def measure(result: ForgetResult, splits: Splits, device: str | torch.device | N
     n = len(splits.info.class_names)
     ev = evaluate(result.model, splits.test, n, device=device)
     attack = membership_attack(result.model, splits.train, splits.test, classes, device=device)
-    one_shot = result.mode in forgetting.MODES  # the baselines put their own name in ``mode``
+    one_shot = methods.get(result.mode).one_shot  # the baselines put their own name in ``mode``
     return MethodRow(method=method or (ONE_SHOT if one_shot else result.mode),
                      seconds=float(result.seconds["total"] if seconds is None else seconds),
                      forget_accuracy=ev.forget_accuracy(classes), retain_accuracy=ev.retain_accuracy(classes),

@@ -14,7 +14,8 @@ from .checkpoints import Checkpoint, complete_meta, save_checkpoint
 from .codes import make_codes
 from .data import ImageTensors, Splits, dataset_of, load_dataset
 from .device import pick_device
-from .forgetting import DEFAULT_MODE, NEEDS_VALIDATION, PAPER_LAMBDAS, ForgetResult, forget
+from . import methods
+from .forgetting import DEFAULT_MODE, PAPER_LAMBDAS, ForgetResult, forget
 from .inputs import check_classes
 from .metrics import (  # noqa: F401  the thresholds, re-exported where the verdict is
     FORGOTTEN_AT_MOST, RETAIN_DROP_AT_MOST, Evaluation, code_accuracy, evaluate, forgetting_efficacy,
@@ -179,12 +180,12 @@ def forget_and_evaluate(checkpoint: Checkpoint, test_set: ImageTensors, classes:
     if len(set(chosen) | set(earlier)) >= n:
         raise ValueError(f"classes {list(earlier)} were forgotten before; forgetting {chosen} too would leave no class")
     notes = []
-    if mode != "paper":
+    if not methods.takes_lambdas(mode):
         ignored = [f"{k}={v:g}" for k, v, d in (("lambda1", lambda1, d1), ("lambda2", lambda2, d2))
                    if v is not None and v != d]
         if ignored:
             notes.append(f"{', '.join(ignored)} ignored: mode {mode!r} does not use the lambdas")
-    if mode in NEEDS_VALIDATION and calibration is None:
+    if methods.reads_validation(mode) and calibration is None:
         calibration = dataset_of(checkpoint.meta, root=data_root).val
     # The method is told about the earlier classes too: left among the "kept" ones, their codes (no
     # longer recognised) make it hunt for a strength that would bring them back (measured on

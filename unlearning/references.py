@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .baselines import ProgressFn, StopFn, run_baseline
+from .baselines import ProgressFn, StopFn
+from .methods import run_baseline
 from .checkpoints import Checkpoint, CheckpointError, load_checkpoint, read_meta, save_checkpoint, weights_sha256
 from .data import Splits
 from .storage import ROOT

@@ -35,7 +35,6 @@ TRAIN_THREADS = 1  # the thread count the zoo is trained with: part of what make
 MAX_BYTES = 10 * 1024 * 1024
 TABLE_CSV = ROOT / "docs" / "forgetting_table.csv"
 TABLE_MD = ROOT / "docs" / "forgetting_table.md"
-DEFAULT_FILE = SHIPPED_DIR / "DEFAULT"
 
 # Targets the default mode must meet on every shipped model (issue 4), on the real test split.
 SINGLE_FORGET_MAX = 0.02  # each single class: A_F at most 2 %
@@ -454,7 +453,7 @@ def summaries(rows: Sequence[dict[str, Any]]) -> list[TableSummary]:
 
 
 def table_markdown(rows: Sequence[dict[str, Any]], default_mode: str, default_model: str) -> str:
-    from .forgetting import MODES
+    from .methods import REGISTRY, names
 
     sums = summaries(rows)
     out = [
@@ -474,7 +473,7 @@ def table_markdown(rows: Sequence[dict[str, Any]], default_mode: str, default_mo
         "",
         "Modes (docs/zoo.md explains them and the experiments behind them):",
         "",
-        *[f"- `{k}`: {v}" for k, v in MODES.items()],
+        *[f"- `{k}`: {REGISTRY[k].description}" for k in names(one_shot=True)],
         "",
         "## Summary",
         "",
@@ -513,9 +512,9 @@ def make_table(folder: Path = SHIPPED_DIR, csv_path: Path = TABLE_CSV, md_path: 
     With ``names`` or ``modes``, only those models and modes are measured; the rest keep their rows
     from the existing CSV (a model added to the zoo, or a mode that changed, joins the table without
     re-timing the rest)."""
-    from .forgetting import DEFAULT_MODE, MODES
+    from .methods import DEFAULT_MODE, names
 
-    measured = list(modes) if modes else list(MODES)
+    measured = list(modes) if modes else list(names(one_shot=True))
     # a model or mode left out keeps its rows from the existing CSV
     old = table_rows(path=csv_path) if (names is not None or modes) else []
     threads = torch.get_num_threads()
@@ -524,7 +523,7 @@ def make_table(folder: Path = SHIPPED_DIR, csv_path: Path = TABLE_CSV, md_path: 
         rows = []
         for m in list_zoo(folder):
             new = (measure(m.load(), m.name, measured, log, data_root) if names is None or m.name in names else [])
-            for mode in MODES:
+            for mode in names(one_shot=True):
                 if mode in measured and (names is None or m.name in names):
                     rows += [r for r in new if r["mode"] == mode]
                 else:
