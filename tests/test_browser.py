@@ -510,7 +510,12 @@ def test_the_audit_view_in_the_browser(server, browser):
     assert page.locator(".js-plotly-plot").count() >= 5
     assert page.evaluate(TABLE_CHECK) == []  # no raw None, no cut column in the audit table
     _shot(page, "audit")
+    page.set_viewport_size(PROJECTORS[0])  # on a projector: the embedding names and CKA layers must not collide
+    _settle(page, 800)
+    problems = page.evaluate(LAYOUT_CHECK)
+    _shot(page, "audit-1024x768", PROJECTORS[0])
     context.close()
+    assert problems == [], problems
 
 
 def _owner_in(url: str) -> str | None:
