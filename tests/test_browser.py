@@ -326,14 +326,17 @@ def test_a_runs_address_on_a_fresh_server_shows_that_run_and_a_refresh_keeps_it(
 @pytest.mark.parametrize("size", PROJECTORS, ids=lambda v: f"{v['width']}x{v['height']}")
 def test_every_page_fits_a_projector(server, browser, size, scheme):
     """At 1024x768 and 1280x800, light and dark: nothing cut, nothing overlapping, chart text >= 14 px,
-    on every page (the Forget page with a run, each of its tabs). Writes the screenshots."""
+    on every page (the Forget page with a run, each of its tabs); 1024x768 dark in Presenter mode, as a
+    presenter would. Writes the screenshots."""
     context = browser.new_context(viewport=size, color_scheme=scheme)
     page = context.new_page()
-    tag = f"{size['width']}x{size['height']}-{scheme}"
+    presenter = size == PROJECTORS[0] and scheme == "dark"  # the presenter's walk: 1024x768, dark, Presenter mode
+    tag = f"{size['width']}x{size['height']}-{scheme}" + ("-presenter" if presenter else "")
+    extra = "&present=1" if presenter else ""
     problems: dict[str, list[str]] = {}
     from ui import analysis
 
-    page.goto(_run_url(server, ["2"], analysis.default_mode()))
+    page.goto(_run_url(server, ["2"], analysis.default_mode()) + extra)
     page.get_by_test_id("stMetricValue").first.wait_for(timeout=WAIT_MS)
     _settle(page, 800)
     tabs = page.get_by_role("tab").all_inner_texts()
@@ -344,7 +347,7 @@ def test_every_page_fits_a_projector(server, browser, size, scheme):
         problems[f"Forget · {tab}"] = _layout_problems(page)
     _shot(page, f"projector-forget-{tag}", size)
     for path, heading in PAGES:
-        page.goto(server + path)
+        page.goto(server + path + ("?present=1" if presenter else ""))
         page.get_by_role("heading", name=heading, exact=True).wait_for(timeout=WAIT_MS)
         _settle(page, 800)
         if path == "/":

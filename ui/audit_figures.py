@@ -172,7 +172,9 @@ def embeddings(points: Mapping[str, np.ndarray], labels: np.ndarray, class_names
                                    font={"size": TICK_FONT, "color": FORGOTTEN if c in f else "#444444"},
                                    bgcolor="rgba(255,255,255,0.7)", row=1, col=col)
     _style(fig, EMBEDDINGS_TITLE, 560,
-           margin={"l": 40, "r": 20, "t": 175, "b": 90})
+           margin={"l": 40, "r": 20, "t": 140, "b": 90})
+    # the title from the top (its default sits mid-margin, and the two-line subtitle then hit the panel titles)
+    fig.update_layout(title={"y": 0.98, "yref": "container", "yanchor": "top"})
     if explained is not None:
         fig.update_layout(title_subtitle={"text": f"penultimate features, each model rotated onto the original's "
                                                   f"(kept classes only),<br>then one PCA; the axes hold "
