@@ -515,7 +515,7 @@ def test_the_audit_view_in_the_browser(server, browser):
     _shot(page, "audit")
     page.set_viewport_size(PROJECTORS[0])  # on a projector: the embedding names and CKA layers must not collide
     _settle(page, 800)
-    problems = page.evaluate(LAYOUT_CHECK)
+    problems = page.evaluate(LAYOUT_CHECK) + page.evaluate(TABLE_CHECK)
     _shot(page, "audit-1024x768", PROJECTORS[0])
     context.close()
     assert problems == [], problems
