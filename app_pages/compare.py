@@ -184,9 +184,10 @@ st.dataframe(table, hide_index=True, width="stretch", column_config={
                                                 "the retrained model's value is the target."),
     "attack acc. %": st.column_config.NumberColumn("att. acc %", help="How well the attack tells members from test images at "
                                                         "all; near 50% it cannot, and MIA is noise."),
-    "10-shot probe %": st.column_config.NumberColumn("probe %", help="Recoverability: a linear probe on the penultimate "
-                                                          "features given 10 labelled images per forgotten class; "
-                                                          "its accuracy on them. Retraining's value is the target."),
+    "10-shot probe %": st.column_config.NumberColumn("probe %", help="Can 10 labelled images per forgotten class bring it back? "
+                                                          "A linear probe (the simplest classifier, one straight-line "
+                                                          "rule per class) on the penultimate features, given them; "
+                                                          "its accuracy. Retraining's value is the target."),
     "relearn steps to 50 %": st.column_config.NumberColumn("relearn", help="Fine-tuning steps until the forgotten classes are "
                                                                 "back to half the original's accuracy (empty: not "
                                                                 "within the budget). Fewer than retraining: hidden."),

@@ -85,7 +85,9 @@ if methods.takes_lambdas(mode):
             lambda_errors.append(str(e))
     for msg in lambda_errors:
         st.error(msg, icon=":material/error:")
-    with st.expander("What do λ1 and λ2 do?"):
+    st.markdown("λ1 and λ2 are the two limits on how hard the paper's rule pushes the weights: raise them to push "
+                "harder.")
+    with st.expander("For the curious: what λ1 and λ2 do"):
         st.markdown(
             f"For every parameter the method computes **r = F_forget / F_remain**: how much more that parameter "
             f"matters to the forgotten classes' codes than to the others'. Each parameter tensor is then moved by "

@@ -122,7 +122,8 @@ _step(2, "fisher", "The Fisher information of each parameter",
       f"twice, on the forgotten classes' codes (**F_forget**) and on the kept classes' codes (**F_remain**). "
       f"{len(names)} codes, {n_params:,} weights, no training data; the histograms count weights by sensitivity.",
       tf.fisher_figure(f),
-      curious="For each class c, g_c is the gradient of the loss CE(model(code_c), c) with respect to every "
+      curious="A *gradient* says, for each weight, how fast the model's error on a code grows when that weight "
+              "moves. For each class c, g_c is the gradient of the loss CE(model(code_c), c) with respect to every "
               "parameter. F_forget is g_c² averaged over the forgotten classes' codes, F_remain over the kept "
               "classes' codes, each plus 1e-16 so that the ratio in step 3 is defined.")
 _show_code("fisher")
@@ -130,7 +131,8 @@ _show_code("fisher")
 # --- 3. the ratio --------------------------------------------------------------------------------------
 r = T.ratio
 _step(3, "ratio", "The ratio: who needs this parameter more",
-      f"For every parameter, **r = F_forget / F_remain**. Where r is large the parameter matters far more to the "
+      f"For every parameter, the rule divides how much the forgotten classes' codes need it by how much the kept "
+      f"classes' codes do: the ratio **r = F_forget / F_remain**. Where r is large the parameter matters far more to the "
       f"forgotten classes than to the kept ones: that is where to push. {r.above_one:,} of {n_params:,} parameters "
       f"have r > 1; the largest r is {r.max_ratio:.3g}. The green bars are the parameters step 4 moves.",
       tf.ratio_figure(r))
@@ -139,13 +141,14 @@ _show_code("ratio")
 # --- 4. the chosen parameters -------------------------------------------------------------------------------
 ch = T.chosen
 _step(4, "chosen", "The parameters it moves",
-      f"Each parameter tensor n moves by **δ_n = s_n · r** with one scale per tensor, **s_n = min(λ1, λ2 / max r)** "
-      f"(λ1 = {T.perturbation.lambda1:g}, λ2 = {T.perturbation.lambda2:g}, the paper's values for this kind of "
-      f"model, a {T.arch}). So "
-      f"the move is proportional to r: parameters with a large ratio move, the others hardly. Counting a parameter "
-      f"as moved when |δ| is at least {MOVED_FRACTION:.1%} of its tensor's RMS weight: **{ch.moved:,} of "
-      f"{ch.total:,}** ({ch.moved / max(ch.total, 1):.1%}).",
-      tf.chosen_figure(ch))
+      f"Each parameter is pushed in proportion to its ratio r: a large r, a large push; a small r, hardly any. Two "
+      f"limits, λ1 and λ2, cap how far (λ1 = {T.perturbation.lambda1:g}, λ2 = {T.perturbation.lambda2:g}, the "
+      f"paper's values for this kind of model, a {T.arch}). Counting a parameter as moved when its change is at "
+      f"least {MOVED_FRACTION:.1%} of its tensor's typical weight: **{ch.moved:,} of {ch.total:,}** "
+      f"({ch.moved / max(ch.total, 1):.1%}).",
+      tf.chosen_figure(ch),
+      curious="Each parameter tensor n moves by **δ_n = s_n · r** with one scale per tensor, "
+              "**s_n = min(λ1, λ2 / max r)**; \"typical weight\" is the tensor's RMS weight.")
 _show_code("chosen")
 
 # --- 5. the perturbation and its sign -----------------------------------------------------------------------
@@ -155,7 +158,7 @@ kept_sign = "θ + δ" if p.sign == "+" else "θ − δ"
 _step(5, "perturbation", "The perturbation, and which way to push",
       f"δ is small next to the weights: ‖δ‖ = {p.delta_norm:.3g}, {p.delta_norm / p.weight_norm:.1%} of ‖θ‖; the "
       f"largest single change is {p.max_delta:.3g}. The rule cannot tell from r which direction forgets, so it "
-      f"builds both **θ + δ** and **θ − δ**, runs each on the codes, and keeps the one with the larger "
+      f"builds both, the weights plus the push and the weights minus it (**θ + δ** and **θ − δ**, θ the weights, δ the push), runs each on the codes, and keeps the one with the larger "
       f"(1 − forgotten codes recognised) + (kept codes recognised). "
       + (f"Here both score {p.scores[p.sign]:.2f}, a tie, and ties go to **θ − δ**, as in the paper's code."
          if tie else f"It keeps **{kept_sign}**."),
@@ -218,6 +221,16 @@ if DEFAULT_MODE != "paper":
          f"On this model the paper's rule did not forget: at its own strength the forgotten classes still score "
          f"{_pct(sw.forget_accuracy[own])} on real test images. ")
         + f"That is why the app opens with **{DEFAULT_MODE}**: {analysis.plain_mode(DEFAULT_MODE)}")
+    if not chk.forgot:
+        w = tour.why(T, FORGOTTEN_AT_MOST)
+        st.markdown("**Why it falls short here**, measured in this run:\n\n"
+                    + "\n".join(f"- {line}" for line in tf.why_sentences(w)))
+        with st.expander("For the curious: the formula"):
+            st.markdown(f"Each tensor n moves by δ_n = s_n · r with s_n = min(λ1, λ2 / max r over the tensor). "
+                        f"When λ2 / max r is larger than λ1 = {w.lambda1:g}, λ1 is the step: a tensor's largest "
+                        f"move is λ1 · max r however the tensor is scaled. The paper's λ values were set for its "
+                        f"own models; on a {T.arch} the ratios r (step 3) are too small for that cap to reach the "
+                        f"images, and the code accuracies the rule checks (step 5) stay at their starting values.")
     if st.toggle(f"Show {DEFAULT_MODE} on the same model and classes", value=not chk.forgot,
                  key="tour_default_sweep"):
         d = _computed(lambda: _default_sweep(*state.file_stamp(path), classes, device),

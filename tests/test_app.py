@@ -234,8 +234,9 @@ def test_forget_page_charts_equal_the_backend_result(default_ckpt, mnist_test):
         assert list(layer.data[1].y) == list(busiest.moved_counts)
 
     conf = figs["Confusion matrices"]
-    assert np.array_equal(np.asarray(conf.data[0].customdata), want.before.confusion)  # counts, on hover
-    assert np.array_equal(np.asarray(conf.data[1].customdata), want.after.confusion)
+    panels = {t.name: np.asarray(t.customdata) for t in conf.data}  # counts, on hover
+    assert np.array_equal(panels["before"], want.before.confusion)
+    assert np.array_equal(panels["after"], want.after.confusion)
 
     codes = figs["Mnemonic codes: prediction was → now"]
     assert len(codes.data) == 10

@@ -70,15 +70,36 @@ def test_embeddings_share_one_map_and_paint_only_the_forgotten_class_vermillion(
     assert all(t.marker.color != figures.FORGOTTEN for t in fig.data if t.name != "forgotten")
 
 
+def test_embedding_labels_never_overlap_and_the_forgotten_class_is_always_named():
+    """Ten names crowded in one corner: the forgotten class keeps its label, the others only where they fit."""
+    names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    centres = [(0.1 * i, 0.05 * i) for i in range(10)]
+    first = [i == 6 for i in range(10)]
+    keep = audit_figures.map_labels(centres, names, first, (-0.5, 1.5, -0.5, 1.5), (240, 300), 17)
+    assert keep[6] and 1 < sum(keep) < 10
+    boxes = []
+    for (x, y), name, k in zip(centres, names, keep):
+        if k:
+            w, h = audit_figures._label_box(name, 17)
+            cx, cy = (x + 0.5) / 2 * 240, (y + 0.5) / 2 * 300
+            boxes.append((cx - w / 2, cx + w / 2, cy - h / 2, cy + h / 2))
+    assert not any(a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
+                   for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    far = [(i % 2 * 1.0, i // 2 * 0.25) for i in range(10)]  # well spread: every short name fits
+    assert all(audit_figures.map_labels(far, [str(i) for i in range(10)], [False] * 10, (-0.2, 1.2, -0.2, 1.2),
+                                        (240, 300), 17))
+
+
 def test_layer_similarity_draws_each_pair_on_both_groups():
-    cka = {"unlearned vs original": {"forgotten": {"net.conv1": 1.0, "penultimate": 0.4},
+    cka = {"unlearned vs original": {"forgotten": {"net.conv1": 1.0, "net.layer2.0": 0.7, "penultimate": 0.4},
                                      "retained": {"net.conv1": 1.0, "penultimate": 0.99}},
            "unlearned vs retrained": {"forgotten": {"net.conv1": 0.9, "penultimate": 0.8},
                                       "retained": {"net.conv1": 0.9, "penultimate": 0.95}}}
     fig = audit_figures.layer_similarity(cka)
     assert len(fig.data) == 4
     first = fig.data[0]
-    assert list(first.x) == ["conv1", "penultimate"] and list(first.y) == [1.0, 0.4]
+    assert list(first.x) == ["conv1", "block2", "penultimate"] and list(first.y) == [1.0, 0.7, 0.4]
+    assert list(first.customdata) == ["net.conv1", "net.layer2.0", "penultimate"]  # the full names, on hover
     assert fig.data[3].xaxis == "x2" and list(fig.data[3].y) == [0.9, 0.95]
 
 
@@ -100,8 +121,9 @@ def test_figures_gain_the_retrained_model_as_a_third_series():
     assert not any(t.name == "retrained" for t in figures.per_class_accuracy(NAMES, acc, acc, [0]).data)
     cm = np.eye(10, dtype=int) * 10
     conf = figures.confusion_matrices(cm, cm, NAMES, [0], retrained=cm * 2)
-    assert len(conf.data) == 3 and np.array_equal(np.asarray(conf.data[2].customdata), cm * 2)
-    assert len(figures.confusion_matrices(cm, cm, NAMES, [0]).data) == 2
+    panels = {t.name: np.asarray(t.customdata) for t in conf.data}
+    assert list(panels) == ["before", "after", "retrained"] and np.array_equal(panels["retrained"], cm * 2)
+    assert {t.name for t in figures.confusion_matrices(cm, cm, NAMES, [0]).data} == {"before", "after"}
 
 
 def test_depth_against_time_puts_each_method_at_its_recoverability():

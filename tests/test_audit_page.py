@@ -43,8 +43,8 @@ def test_audit_page_shows_the_backends_numbers(monkeypatch):
     unlearned = want.result.model
     ref = find_reference(ckpt, [1])
     figs = charts(at)
-    shots = figs["Recoverability: a linear probe given k labelled images per forgotten class"]
-    emb = figs["Embeddings: penultimate features of the same test images, one 2-D map for all"]
+    shots = figs[audit_figures.RECOVERABILITY_TITLE]
+    emb = figs[audit_figures.EMBEDDINGS_TITLE]
     cka = figs["Layer by layer: how similar the representations are (linear CKA)"]
     mia = figs["Membership inference on the forgotten classes' training images"]
 
@@ -83,5 +83,5 @@ def test_audit_page_shows_the_backends_numbers(monkeypatch):
     curve = audit.relearn(unlearned, splits, [1], target, FAST)
     assert list(_line(relearn, "unlearned").y) == pytest.approx([100 * a for a in curve.forget_accuracy])
     assert len([t for t in relearn.data if t.mode == "lines"]) == (3 if ref else 2)
-    k50 = figs["Recoverability: a linear probe given k labelled images per forgotten class"]
+    k50 = figs[audit_figures.RECOVERABILITY_TITLE]
     assert 50 in list(k50.data[0].x)

@@ -184,3 +184,37 @@ def test_the_tour_runs_on_every_device_with_the_cpus_numbers(mlp, splits, steps,
     assert there.sweep.forget_accuracy == pytest.approx(steps.sweep.forget_accuracy, abs=tol)
     assert there.sweep.retain_accuracy == pytest.approx(steps.sweep.retain_accuracy, abs=tol)
     assert sum(there.fisher.forget_counts) == sum(steps.fisher.forget_counts)
+
+
+def test_why_reads_its_numbers_off_the_tours_own_steps(steps):
+    w = tour.why(steps)
+    moves = steps.chosen.layers
+    assert w.tensors == len(moves) and w.lambda1 == steps.perturbation.lambda1
+    assert w.capped == sum(1 for m in moves if m.scale == pytest.approx(w.lambda1))
+    assert w.code_scores == steps.perturbation.candidates
+    top = max(steps.fisher.layers, key=lambda f: f.forget_mean * f.numel)
+    assert w.top_tensor == top.name and w.top_ratio == pytest.approx(top.forget_mean / top.remain_mean)
+    gone = steps.sweep.first_forgotten()
+    assert w.images_forgotten_at == (None if gone is None else steps.sweep.factors[gone])
+
+
+def test_why_the_paper_rule_falls_short_on_the_default_resnet():
+    """Measured on resnet8-mnist5k, digit 3 (what the tour says there): the λ1 cap binds in every tensor,
+    the Fisher ratio is near even in most tensors, and both candidates leave every code recognised while
+    the real images need about 10x the paper's push."""
+    from ui import tour_figures
+    from unlearning.storage import default_model_path
+
+    ckpt = load_checkpoint(default_model_path())
+    if ckpt.meta.get("arch") != "resnet8":
+        pytest.skip("the default model is not the ResNet-8")
+    data = load_dataset(ckpt.meta["dataset"])
+    t = tour.paper_tour(ckpt, CLASSES, data.test, data.val, device="cpu")
+    assert not t.check.forgot
+    w = tour.why(t)
+    assert w.capped == w.tensors and w.typical_move < 1e-3
+    assert w.near_even > w.tensors / 2 and w.top_ratio < 2
+    assert all(v == (1.0, 1.0) for v in w.code_scores.values())
+    assert w.images_forgotten_at is not None and w.images_forgotten_at > 1
+    text = " ".join(tour_figures.why_sentences(w))
+    assert f"{w.capped} of {w.tensors}" in text and "100% of the forgotten codes" in text

@@ -151,3 +151,21 @@ def test_the_strength_slider_and_the_default_method_show_the_backends_sweep(tmp_
     at.multiselect(key="tour_classes::mlp-mnist5k").set_value([]).run()
     assert not at.exception and not at.get("plotly_chart")
     assert "at least one class" in at.info[0].value
+
+
+def test_on_the_default_resnet_the_tour_says_why_the_paper_rule_falls_short(tmp_path):
+    """The app's own model: the paper's rule does not forget the digit 3 there, and the tour says why with
+    the run's numbers (tour.why) before the default method's result."""
+    from unlearning.storage import default_model_path
+
+    if load_checkpoint(default_model_path()).meta.get("arch") != "resnet8":
+        pytest.skip("the default model is not the ResNet-8")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("UNLEARNING_MODELS", str(tmp_path))
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        at.run()
+        at.switch_page("app_pages/tour.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    text = "\n".join(m.value for m in at.markdown)
+    assert "**Why it falls short here**" in text and "**The push is tiny.**" in text
+    assert "**The codes cannot tell.**" in text

@@ -245,9 +245,9 @@ def settings_explained(result: Any) -> list[str]:
     if methods.takes_lambdas(result.mode) and math.isfinite(result.lambda1):
         out.append("**λ1, λ2**: the paper's two limits on how far weights may move (see the fold beside their boxes).")
     if result.mode == "erase":
-        out.append("**erase** uses *LEACE* (LEAst-squares Concept Erasure, Belrose et al. 2023): the smallest change "
-                   "to the last hidden layer's features after which no straight-line rule can tell the forgotten "
-                   "classes apart from the rest.")
+        out.append("**erase** wipes from the last hidden layer whatever a straight-line rule could use to tell the "
+                   "forgotten classes apart from the rest, with the smallest change that does it. That step is "
+                   "*LEACE* (LEAst-squares Concept Erasure, Belrose et al. 2023).")
     return out
 
 

@@ -8,6 +8,7 @@ only for the forgotten classes.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -39,6 +40,11 @@ def _bottom_legend(fig: go.Figure, y: float = -0.22) -> None:
                               "font": {"size": FONT}})
 
 
+# Titles short enough for one line of a 1024 px projector with the sidebar open (the longer ones were cut).
+RECOVERABILITY_TITLE = "Recoverability from k labelled images per class"
+EMBEDDINGS_TITLE = "Embeddings: the same test images on one 2-D map"
+
+
 def recoverability(shots: Mapping[str, Mapping[int, ProbeResult]]) -> go.Figure:
     """The k-shot probe's accuracy on the forgotten classes' test images as k grows, one line per model.
 
@@ -55,7 +61,7 @@ def recoverability(shots: Mapping[str, Mapping[int, ProbeResult]]) -> go.Figure:
                         marker={"symbol": marker, "size": 14, "color": colour},
                         error_y={"type": "data", "array": [100 * by_k[k].spread_test for k in xs], "visible": True},
                         hovertemplate=f"{LABELS.get(name, name)}<br>k = %{{x}}<br>%{{y:.1f}}%<extra></extra>")
-    _style(fig, "Recoverability: a linear probe given k labelled images per forgotten class", 470,
+    _style(fig, RECOVERABILITY_TITLE, 470,
            margin={"l": 70, "r": 30, "t": 80, "b": 140})
     _bottom_legend(fig, -0.3)
     fig.update_xaxes(type="log", tickmode="array", tickvals=ks, ticktext=[str(k) for k in ks],
@@ -101,16 +107,55 @@ def relearning(curves: Mapping[str, RelearnCurve]) -> go.Figure:
     return fig
 
 
+def _label_box(name: str, size: int) -> tuple[float, float]:
+    """A bold label's width and height in pixels, estimated (0.62 em per character, a little padding)."""
+    return 0.62 * size * len(name) + 8, 1.3 * size
+
+
+def map_labels(centres: Sequence[tuple[float, float]], names: Sequence[str], first: Sequence[bool],
+               span: tuple[float, float, float, float], panel_px: tuple[float, float], size: int) -> list[bool]:
+    """Which class names an embedding panel can show without two of them overlapping.
+
+    Labels at class centres collided at 1024x768 (ten names in a 250 px panel). The ``first`` ones (the
+    forgotten classes, the story of the map) are placed first, then the others in order; a label that would
+    touch one already placed is left to the hover. ``span`` is the panel's x0, x1, y0, y1 in data units,
+    ``panel_px`` its estimated width and height in pixels.
+    """
+    x0, x1, y0, y1 = span
+    w, h = panel_px
+    placed: list[tuple[float, float, float, float]] = []
+    keep = [False] * len(names)
+    for i in sorted(range(len(names)), key=lambda k: not first[k]):
+        bw, bh = _label_box(names[i], size)
+        cx = (centres[i][0] - x0) / max(x1 - x0, 1e-12) * w
+        cy = (centres[i][1] - y0) / max(y1 - y0, 1e-12) * h
+        box = (cx - bw / 2, cx + bw / 2, cy - bh / 2, cy + bh / 2)
+        if box[0] < 0 or box[1] > w or any(box[0] < b[1] and b[0] < box[1] and box[2] < b[3] and b[2] < box[3]
+                                           for b in placed):
+            continue
+        placed.append(box)
+        keep[i] = True
+    return keep
+
+
+EMBEDDING_PANEL_PX = (240.0, 300.0)  # one of three panels at 1024x768 with the sidebar open (the tightest case)
+
+
 def embeddings(points: Mapping[str, np.ndarray], labels: np.ndarray, class_names: Sequence[str],
                forget: Sequence[int], explained: float | None = None) -> go.Figure:
     """One panel per model, the same 2-D map in each: forgotten classes in vermillion, the others in grey
-    with their names at their centres."""
+    with their names at their centres where they fit (:func:`map_labels`; every point names its class on hover)."""
     names = list(points)
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=[LABELS.get(n, n) for n in names],
                         horizontal_spacing=0.04, shared_xaxes=True, shared_yaxes=True)
     f = set(int(c) for c in forget)
     labels = np.asarray(labels)
     is_f = np.isin(labels, list(f))
+    every = np.concatenate([np.asarray(points[n]) for n in names]) if names else np.zeros((1, 2))
+    lo, hi = every.min(axis=0), every.max(axis=0)
+    pad = 0.05 * (hi - lo)  # Plotly's autorange leaves about this much around the points
+    span = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
+    panel_px = (EMBEDDING_PANEL_PX[0] * 3 / max(len(names), 3), EMBEDDING_PANEL_PX[1])
     for col, name in enumerate(names, start=1):
         xy = np.asarray(points[name])
         for group, mask, colour, size in (("kept classes", ~is_f, KEPT_POINTS, 7), ("forgotten", is_f, FORGOTTEN, 9)):
@@ -118,24 +163,34 @@ def embeddings(points: Mapping[str, np.ndarray], labels: np.ndarray, class_names
                             showlegend=col == 1, marker={"color": colour, "size": size, "opacity": 0.75},
                             customdata=[class_names[int(c)] for c in labels[mask]],
                             hovertemplate="%{customdata}<extra></extra>", row=1, col=col)
-        for c in np.unique(labels):
-            m = labels == c
-            cx, cy = np.median(xy[m], axis=0)
-            colour = FORGOTTEN if int(c) in f else "#444444"
-            fig.add_annotation(x=cx, y=cy, text=f"<b>{class_names[int(c)]}</b>", showarrow=False,
-                               font={"size": FONT, "color": colour}, bgcolor="rgba(255,255,255,0.7)",
-                               row=1, col=col)
-    _style(fig, "Embeddings: penultimate features of the same test images, one 2-D map for all", 560,
-           margin={"l": 40, "r": 20, "t": 150, "b": 90})
+        classes = [int(c) for c in np.unique(labels)]
+        centres = [tuple(np.median(xy[labels == c], axis=0)) for c in classes]
+        shown = map_labels(centres, [class_names[c] for c in classes], [c in f for c in classes], span, panel_px,
+                           TICK_FONT)
+        for c, (cx, cy), show in zip(classes, centres, shown):
+            if show:
+                fig.add_annotation(x=cx, y=cy, text=f"<b>{class_names[c]}</b>", showarrow=False,
+                                   font={"size": TICK_FONT, "color": FORGOTTEN if c in f else "#444444"},
+                                   bgcolor="rgba(255,255,255,0.7)", row=1, col=col)
+    _style(fig, EMBEDDINGS_TITLE, 560,
+           margin={"l": 40, "r": 20, "t": 140, "b": 90})
+    # the title from the top (its default sits mid-margin, and the two-line subtitle then hit the panel titles)
+    fig.update_layout(title={"y": 0.98, "yref": "container", "yanchor": "top"})
     if explained is not None:
-        fig.update_layout(title_subtitle={"text": f"each model rotated onto the original's features (kept classes "
-                                                  f"only), then one PCA; the axes hold {explained:.0%} of the "
-                                                  f"original's variance", "font": {"size": TICK_FONT}})
+        fig.update_layout(title_subtitle={"text": f"penultimate features, each model rotated onto the original's "
+                                                  f"(kept classes only),<br>then one PCA; the axes hold "
+                                                  f"{explained:.0%} of the original's variance", "font": {"size": TICK_FONT}})
     _bottom_legend(fig, -0.05)
     fig.update_xaxes(showticklabels=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, zeroline=False)
-    fig.update_annotations(font_size=FONT)
+    fig.update_annotations(selector={"xref": "paper"}, font_size=FONT)  # the panel titles; class names stay smaller
     return fig
+
+
+def _cka_name(layer: str) -> str:
+    """A layer's name as the CKA axis shows it: "net.layer2.0" is "block2" (one block per stage in the zoo's
+    ResNets), the other names as ``theme.short_layer`` gives them; the full name is in the hover."""
+    return re.sub(r"^layer(\d+)\.0$", r"block\1", theme.short_layer(layer))
 
 
 def layer_similarity(cka: Mapping[str, Mapping[str, Mapping[str, float]]]) -> go.Figure:
@@ -148,16 +203,17 @@ def layer_similarity(cka: Mapping[str, Mapping[str, Mapping[str, float]]]) -> go
         for pair, by_group in cka.items():
             layers = list(by_group.get(group, {}))
             colour, dash, marker = PAIR_STYLE.get(pair, ("#555555", "solid", "circle"))
-            fig.add_scatter(x=[theme.short_layer(n) for n in layers], y=[by_group[group][n] for n in layers], name=pair,
+            fig.add_scatter(x=[_cka_name(n) for n in layers], y=[by_group[group][n] for n in layers], name=pair,
+                            customdata=layers,
                             legendgroup=pair, showlegend=col == 1, mode="lines+markers",
                             line={"color": colour, "dash": dash, "width": 4},
                             marker={"symbol": marker, "size": 12, "color": colour},
-                            hovertemplate=f"{pair}<br>%{{x}}: CKA %{{y:.3f}}<extra></extra>", row=1, col=col)
-    _style(fig, "Layer by layer: how similar the representations are (linear CKA)", 500,
-           margin={"l": 70, "r": 30, "t": 80, "b": 170})
-    _bottom_legend(fig, -0.42)
+                            hovertemplate=f"{pair}<br>%{{customdata}}: CKA %{{y:.3f}}<extra></extra>", row=1, col=col)
+    _style(fig, "Layer by layer: how similar the representations are (linear CKA)", 560,
+           margin={"l": 70, "r": 30, "t": 80, "b": 240})
+    _bottom_legend(fig, -0.55)  # below the upright layer names
     fig.update_yaxes(range=[0, 1.05], title_text="linear CKA", row=1, col=1)
-    fig.update_xaxes(tickangle=-30)
+    fig.update_xaxes(tickangle=-90)  # upright names never touch (at -30 seven names crowded a 1024 px panel)
     fig.update_annotations(font_size=FONT)
     return fig
 

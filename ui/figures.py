@@ -193,12 +193,34 @@ def cell_text(cm: np.ndarray) -> list[list[str]]:
              for j in range(cm.shape[1])] for i in range(cm.shape[0])]
 
 
+def relative_luminance(rgb: Sequence[float]) -> float:
+    """WCAG 2 relative luminance of an sRGB colour (0-255 channels): what its contrast ratios are computed from."""
+    lin = [c / 255 / 12.92 if c / 255 <= 0.03928 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb[:3]]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def dark_ink(pct: np.ndarray) -> np.ndarray:
+    """Which heatmap cells (percent 0-100 on :data:`SEQUENTIAL`) take black text rather than white.
+
+    Plotly picks white or #444 per cell, which leaves mid-grey cells at 3.5:1; black or white, whichever
+    contrasts more with the cell's own colour, reaches at least 4.58:1 on every colour (WCAG text: 4.5:1).
+    """
+    from plotly.colors import get_colorscale, sample_colorscale, unlabel_rgb
+
+    pct = np.asarray(pct, dtype=np.float64)
+    cols = sample_colorscale(get_colorscale(SEQUENTIAL), list(np.clip(pct.ravel(), 0, 100) / 100))
+    lum = np.array([relative_luminance(unlabel_rgb(c)) for c in cols]).reshape(pct.shape)
+    return (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05)  # contrast with black >= contrast with white
+
+
 def confusion_matrices(before: np.ndarray, after: np.ndarray, class_names: Sequence[str],
                        forget: Sequence[int], retrained: np.ndarray | None = None) -> go.Figure:
     """Row-normalised confusion matrices (percent of each true class), before and after, side by side.
 
     The forgotten classes' rows are outlined: after forgetting their mass moves off the diagonal.
     With ``retrained`` a third panel shows the model retrained without the forgotten classes.
+    With cell numbers, each panel is two heatmaps that share the colour scale: the cells with black
+    numbers and the cells with white ones (a heatmap has one text colour; the other trace's cells are gaps).
     """
     n = len(class_names)
     mats = [before, after] + ([retrained] if retrained is not None else [])
@@ -206,19 +228,27 @@ def confusion_matrices(before: np.ndarray, after: np.ndarray, class_names: Seque
     fig = make_subplots(rows=1, cols=last, subplot_titles=("before", "after", "retrained")[:last],
                         horizontal_spacing=0.12 if last == 2 else 0.07)
     show_text = n <= 12
-    for col, cm in enumerate(mats, start=1):
+    for col, (panel, cm) in enumerate(zip(("before", "after", "retrained"), mats), start=1):
         cm = np.asarray(cm, dtype=np.float64)
         rows = cm.sum(axis=1, keepdims=True)
         pct = np.divide(100.0 * cm, rows, out=np.zeros_like(cm), where=rows > 0)
-        fig.add_heatmap(z=pct, x=list(range(n)), y=list(range(n)), zmin=0, zmax=100, colorscale=SEQUENTIAL,
-                        showscale=col == last, colorbar={"title": {"text": "% of class"}, "tickfont": {"size": TICK_FONT}},
-                        # the cell's number is its percent (what the colour shows and the guide says), blank
-                        # for an empty cell; the count of images is in the hover
-                        text=cell_text(cm) if show_text else None, texttemplate="%{text}" if show_text else None,
-                        textfont={"size": 12},  # two digits fit a 14 px cell (three panels at 1024 px)
-                        customdata=cm.astype(int).tolist(),
-                        hovertemplate="true %{y}, predicted %{x}<br>%{customdata} images (%{z:.1f}%)<extra></extra>",
-                        row=1, col=col)
+        dark = dark_ink(pct) if show_text else np.ones(pct.shape, dtype=bool)
+        numbers = cell_text(cm) if show_text else None
+        for ink, cells in (("#000000", dark), ("#FFFFFF", ~dark)):
+            if not cells.any():
+                continue
+            fig.add_heatmap(z=np.where(cells, pct, np.nan).tolist(), x=list(range(n)), y=list(range(n)),
+                            zmin=0, zmax=100, colorscale=SEQUENTIAL, hoverongaps=False, name=panel,
+                            showscale=col == last and ink == "#000000",
+                            colorbar={"title": {"text": "% of class"}, "tickfont": {"size": TICK_FONT}},
+                            # the cell's number is its percent (what the colour shows and the guide says), blank
+                            # for an empty cell; the count of images is in the hover
+                            text=[[t if cells[i, j] else "" for j, t in enumerate(r)] for i, r in enumerate(numbers)]
+                            if show_text else None, texttemplate="%{text}" if show_text else None,
+                            textfont={"size": 12, "color": ink},  # two digits fit a 14 px cell (three panels at 1024 px)
+                            customdata=cm.astype(int).tolist(),
+                            hovertemplate="true %{y}, predicted %{x}<br>%{customdata} images (%{z:.1f}%)<extra></extra>",
+                            row=1, col=col)
         for c in forget:
             fig.add_shape(type="rect", x0=-0.5, x1=n - 0.5, y0=c - 0.5, y1=c + 0.5, line={"color": FORGOTTEN, "width": 3},
                           row=1, col=col)

@@ -14,10 +14,10 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from unlearning.tour import ChosenStep, CheckStep, CodesStep, FisherStep, PerturbationStep, RatioStep, Sweep
+from unlearning.tour import ChosenStep, CheckStep, CodesStep, FisherStep, PerturbationStep, RatioStep, Sweep, WhyStep
 
 from . import theme
-from .figures import ACCENT, AFTER, BEFORE, FORGOTTEN, PERTURBED
+from .figures import ACCENT, AFTER, BEFORE, FORGOTTEN, PERTURBED, layer_label
 
 FONT, TITLE_FONT, TICK_FONT = theme.TOUR.base, theme.TOUR.title, theme.TOUR.tick
 CODE_PX = 84  # each code drawn this many pixels wide (nearest-neighbour, so its noise stays visible)
@@ -250,3 +250,20 @@ def sweep_sentence(sw: Sweep, at_most: float) -> str:
         return text + ": the codes and the images are forgotten at the same strength."
     return text + (f"; the codes hold out even longer, until {factor_label(sw.factors[codes])}: on this model "
                    f"the codes are harder to forget than the real images.")
+
+
+def why_sentences(w: WhyStep) -> list[str]:
+    """Why the paper's rule falls short on this model, in plain words, one reason a sentence, each with the
+    number that backs it (all from :func:`unlearning.tour.why`; the strength it would need is step 7's)."""
+    f, k = w.code_scores.get("+", (math.nan, math.nan)), w.code_scores.get("-", (math.nan, math.nan))
+    out = [f"**The push is tiny.** The rule caps each tensor's step at λ1 = {w.lambda1:g} times its ratio, and here "
+           f"the cap binds in **{w.capped} of {w.tensors}** tensors, so a typical weight moves by "
+           f"{w.typical_move:.3%} of its usual size.",
+           f"**No weights belong to the class.** In **{w.near_even} of {w.tensors}** tensors the forgotten classes' "
+           f"codes lean on the weights about as much as the kept classes' codes do (within a factor of 2). "
+           f"The largest share of their sensitivity, {w.top_share:.0%}, sits in {layer_label(w.top_tensor)}, "
+           f"where it is only {w.top_ratio:.2g} times the kept classes': a push there moves them too.",
+           f"**The codes cannot tell.** After the push, θ + δ still recognises {f[0]:.0%} of the forgotten codes "
+           f"and θ − δ {k[0]:.0%}: the rule's only signal says nothing changed, so it can see neither that the "
+           f"push is too weak nor which way is right."]
+    return out

@@ -182,6 +182,50 @@ class Tour:
     seconds: dict[str, float]  # the paper rule's own timings (ForgetResult.seconds)
 
 
+@dataclass(frozen=True)
+class WhyStep:
+    """Why the paper's rule did or did not forget on this model, read off the tour's own numbers.
+
+    Measured on resnet8-mnist5k (digit 3), three things stand out: every tensor's scale is capped at λ1, so
+    the move is a fixed 1e-5 · r that no tensor can exceed; the ratio is spread thin (per tensor, the
+    forgotten codes' Fisher is within a factor 2 of the kept codes'), so no small set of weights holds the
+    class; and both candidates leave every code recognised, so the rule's only signal cannot tell a
+    working push from a useless one.
+    """
+
+    tensors: int
+    capped: int  # tensors whose scale is λ1 (λ1 binds, not λ2 / max r)
+    lambda1: float
+    typical_move: float  # median over tensors of mean |δ| / the tensor's RMS weight
+    near_even: int  # tensors whose mean F_forget is within a factor 2 of their mean F_remain
+    top_tensor: str  # the tensor holding the largest share of sum F_forget
+    top_share: float
+    top_ratio: float  # that tensor's mean F_forget / mean F_remain
+    code_scores: dict[str, tuple[float, float]]  # sign -> (forgotten, kept) codes recognised after the move
+    images_forgotten_at: float | None  # smallest strength factor forgetting the real images (None: none on the grid)
+    codes_forgotten_at: float | None  # smallest factor at which the forgotten codes stop being recognised
+
+
+def why(t: Tour, at_most: float = FORGOTTEN_AT_MOST) -> WhyStep:
+    """The numbers behind "why" (see :class:`WhyStep`), all from ``t``: nothing here is measured twice."""
+    moves = t.chosen.layers
+    lam1 = t.perturbation.lambda1
+    fish = t.fisher.layers
+    mass = [layer.forget_mean * layer.numel for layer in fish]
+    top = int(np.argmax(mass)) if mass else 0
+    gone = t.sweep.first_forgotten(at_most)
+    codes = next((i for i, a in enumerate(t.sweep.code_forget_accuracy) if a <= at_most), None)
+    return WhyStep(
+        tensors=len(moves), capped=sum(1 for m in moves if m.scale >= lam1 * (1 - 1e-9)), lambda1=lam1,
+        typical_move=float(np.median([m.mean_abs_delta / m.weight_rms for m in moves if m.weight_rms > 0] or [0.0])),
+        near_even=sum(1 for f in fish if f.remain_mean > 0 and 0.5 <= f.forget_mean / f.remain_mean <= 2.0),
+        top_tensor=fish[top].name if fish else "", top_share=float(mass[top] / max(sum(mass), 1e-300)) if mass else 0.0,
+        top_ratio=float(fish[top].forget_mean / fish[top].remain_mean) if fish and fish[top].remain_mean > 0 else math.inf,
+        code_scores=dict(t.perturbation.candidates),
+        images_forgotten_at=None if gone is None else t.sweep.factors[gone],
+        codes_forgotten_at=None if codes is None else t.sweep.factors[codes])
+
+
 # Which backend function computes each step: the page shows their source under "Show the code".
 STEP_FUNCTIONS: dict[str, tuple[Callable, ...]] = {
     "codes": (make_codes, code_accuracies),
