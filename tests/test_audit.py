@@ -140,3 +140,55 @@ def test_deep_forgetting_that_wrecks_the_rest_is_not_a_success():
     v = A.depth_verdict(0.0, 0.9, 0.6, 0.6, retain_drop=0.39)
     assert v.level == "forgotten" and not v.success and "39.0 points" in v.message
     assert A.depth_verdict(0.0, 0.9, 0.6, 0.6, retain_drop=0.01).success
+
+
+def test_the_verdict_reads_the_worst_depth_a_class_erased_only_at_the_last_layer_is_hidden_lower():
+    """The erase pattern: the penultimate matches retraining, one stage lower the class is all there."""
+    p = A.DepthProfile(("stage 1", "stage 2", "penultimate"), original=(0.90, 0.92, 0.95),
+                       unlearned=(0.90, 0.92, 0.31), retrained=(0.30, 0.40, 0.30))
+    assert p.worst() == 0  # 60 points above retraining at stage 1 (52 at stage 2, 1 at the penultimate)
+    v = A.depth_verdict(0.0, 0.95, 0.31, 0.30, profile=p, anamnesis_index=1.0)
+    assert v.level == "hidden" and not v.success and v.worst_depth == "stage 1"
+    assert "stage 1" in v.message and "90%" in v.message and "30%" in v.message
+    # the penultimate alone (the headline probe) would have called it forgotten
+    assert A.depth_verdict(0.0, 0.95, 0.31, 0.30).level == "forgotten"
+    # every depth within the margin, but relearnt in a third of retraining's steps: not forgotten yet
+    deep = A.DepthProfile(p.stages, p.original, (0.33, 0.42, 0.31), p.retrained)
+    assert A.depth_verdict(0.0, 0.95, 0.31, 0.30, profile=deep, anamnesis_index=0.8).level == "forgotten"
+    fast = A.depth_verdict(0.0, 0.95, 0.31, 0.30, profile=deep, anamnesis_index=0.33)
+    assert fast.level == "partly forgotten" and "0.33" in fast.message
+
+
+def test_the_anamnesis_index_counts_steps_and_bounds_the_unreached():
+    assert A.Anamnesis(12, 60, 60).index == pytest.approx(0.2)
+    assert A.Anamnesis(None, 30, 60).index == pytest.approx(61 / 30)  # not reached: at least max_steps + 1
+    assert A.Anamnesis(None, None, 60).index == pytest.approx(1.0)
+    assert A.Anamnesis(0, 0, 60).index is None  # the retrained model needs no relearning: no ratio
+
+
+def test_retraining_is_forgotten_at_every_depth_and_erase_leaves_the_lower_stages_untouched(digits, digits_cnn):
+    """Known answers end to end on the CNN: the retrained reference judged against itself is forgotten at
+    every depth with an index of exactly 1; ``erase`` edits the last hidden layer only, so the stages below it
+    keep the original's recoverability to the digit."""
+    from unlearning.stages import stage_names
+
+    ret = retrain(digits_cnn.model, digits.train, FORGET, settings=SGDSettings(epochs=3, lr=0.01),
+                  codes=digits_cnn.codes, t_mix=0.1, device="cpu").model
+    before = evaluate(digits_cnn.model, digits.test, 10).forget_accuracy(FORGET)
+    gone = A.depth_check(digits_cnn.model, ret, digits, FORGET, forget_accuracy=0.0, original_accuracy=before,
+                         retrained=ret, reference="trained", device="cpu")
+    assert gone.profile.stages == tuple(stage_names(digits_cnn.model)) and len(gone.profile.stages) == 4
+    assert gone.profile.unlearned == gone.profile.retrained  # forgotten at every depth, by construction
+    assert gone.anamnesis.index == pytest.approx(1.0)
+    assert gone.verdict.level == "forgotten" and gone.verdict.success
+
+    res = forget(digits_cnn.model, digits_cnn.codes, FORGET, calibration=digits.val, device="cpu")
+    erased = A.depth_check(digits_cnn.model, res.model, digits, FORGET,
+                           forget_accuracy=evaluate(res.model, digits.test, 10).forget_accuracy(FORGET),
+                           original_accuracy=before, retrained=ret, device="cpu")
+    prof = erased.profile
+    assert prof.unlearned[:2] == prof.original[:2]  # the conv blocks are the original's, bit for bit
+    assert prof.unlearned[-1] < prof.original[-1]  # the erased penultimate
+    assert erased.verdict.worst_depth == prof.stages[prof.worst()]
+    d = erased.to_dict()
+    assert d["profile"]["stages"] == list(prof.stages) and d["anamnesis_index"] == erased.anamnesis.index
