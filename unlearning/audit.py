@@ -569,10 +569,28 @@ class DepthCheck:
     profile: DepthProfile | None = None
     anamnesis: Anamnesis | None = None  # None: no reference, or relearning not run
 
+    def rows(self) -> list[dict]:
+        """One row per depth, input side first: the three models' recoverability in percent and the unlearned
+        model's points above the retrained one's (what the CLI, the report and the app's table show)."""
+        p = self.profile
+        if p is None:
+            return []
+        out = []
+        for i, name in enumerate(p.stages):
+            r = None if p.retrained is None else p.retrained[i]
+            out.append({"depth": name, "original %": _pct(p.original[i]), "unlearned %": _pct(p.unlearned[i]),
+                        "retrained %": _pct(r), "above retrained (points)": None if r is None else
+                        round(100 * (p.unlearned[i] - r), 1)})
+        return out
+
     def to_dict(self) -> dict:
         d = _plain(asdict(self))
         d["anamnesis_index"] = finite(self.anamnesis.index) if self.anamnesis is not None else None
         return d
+
+
+def _pct(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(100.0 * float(x), 1)
 
 
 def stage_probes(stages: dict[str, FeatureSet], forget_classes: Sequence[int], k: int = 10, draws: int = 3
