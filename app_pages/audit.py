@@ -78,12 +78,14 @@ tone = auditing.verdict_tone(replace(view.outcome, depth=instant.depth))
 show = {"ok": st.success, "warn": st.warning, "bad": st.error}[tone]
 show(auditing.titled(verdict.level, verdict.message),
      icon={"ok": ":material/check_circle:", "warn": ":material/warning:", "bad": ":material/error:"}[tone])
-th = verdict.thresholds
-rule = (f"Rule: the outputs must recognise at most {th['outputs_at_most']:.0%} of the forgotten classes' test "
-        f"images; *forgotten* means the 10-shot probe recovers at most {th['margin']:.0%} more than from the "
-        f"retrained model; *hidden* means the features are unchanged or less than {th['hidden_share']:.0%} of "
-        f"the way from the original to retraining. Probes are fitted on training features, read on test images.")
-st.caption(rule)
+st.caption(auditing.depth_rule(verdict.thresholds))
+depth = instant.depth
+if depth.profile is not None:
+    widgets.chart(audit_figures.recoverability_by_depth(depth.profile, verdict.worst_depth), key="audit_depths")
+    st.caption("Each depth is one stage of the network, input side left; convolution maps are averaged over space, "
+               "transformer tokens over tokens. Where the unlearned line rises above the retrained one, the class "
+               "is still there at that depth. " + auditing.anamnesis_text(depth.anamnesis))
+    st.dataframe(depth.rows(), hide_index=True, width="stretch")
 with st.expander("The words on this page, plainly", key="presenter_hide_words"):
     st.markdown(
         "- **Linear probe**: the simplest possible classifier (one straight-line rule per class) trained on the "

@@ -344,7 +344,7 @@ class DepthProfile:
 
     def worst(self) -> int:
         """Index of the stage where the unlearned model keeps most above the retrained one (without a
-        reference: the least of the original's recoverability removed); the last stage on ties."""
+        reference: the least of the original's recoverability removed, for display only); the last stage on ties."""
         gaps = ([u - r for u, r in zip(self.unlearned, self.retrained)] if self.retrained is not None
                 else [u - o for u, o in zip(self.unlearned, self.original)])
         return max(range(len(gaps)), key=lambda i: (round(gaps[i], 9), i))
@@ -380,8 +380,10 @@ def depth_verdict(forget_accuracy: float, probe_original: float, probe_unlearned
     """The one depth verdict: outputs first (A_F), then recoverability at the worst depth against the
     original and the retrained model, then how fast the class comes back.
 
-    With a ``profile`` the probe figures are those of its worst stage (``DepthProfile.worst``), else the
-    penultimate figures given. Forgotten: recoverability at most ``margin`` above the retrained model's
+    With a ``profile`` and a reference the probe figures are those of its worst stage
+    (``DepthProfile.worst``), else the penultimate figures given (without a reference a lower stage
+    cannot be judged: a stage the method left alone keeps the original's figure whether or not a
+    retrained model would have it too, and the input pixels are everyone's). Forgotten: recoverability at most ``margin`` above the retrained model's
     at that depth, and an Anamnesis Index of at least ``ANAMNESIS_AT_LEAST`` when one is given (else
     "partly forgotten"). Hidden: the features are the original's bit for bit, or less than
     ``HIDDEN_SHARE`` of the way from the original's recoverability to the retrained one's. Without a
@@ -391,7 +393,7 @@ def depth_verdict(forget_accuracy: float, probe_original: float, probe_unlearned
     th = {"outputs_at_most": FORGOTTEN_AT_MOST, "margin": margin, "hidden_share": HIDDEN_SHARE,
           "anamnesis_at_least": ANAMNESIS_AT_LEAST}
     where, at = None, ""
-    if profile is not None and profile.stages:
+    if profile is not None and profile.stages and profile.retrained is not None:
         i = profile.worst()
         where = profile.stages[i]
         probe_original, probe_unlearned = profile.original[i], profile.unlearned[i]
@@ -522,9 +524,16 @@ def audit(original: nn.Module, unlearned: nn.Module, splits: Splits, forget_clas
         cka_ret = _cka_groups(unlearned, retrained, splits, forget, dev)
     un_logits, _ = predict(unlearned, splits.test, dev)
     af = float((un_logits.argmax(1)[mask] == labels[mask]).float().mean())
+    by_depth = {n: stage_probes(stage_feature_sets(m, splits, dev), forget, k, draws) for n, m in models.items()}
+    names = tuple(by_depth["unlearned"])
+    profile = DepthProfile(names, *(tuple(by_depth[n][s] for s in names) for n in ("original", "unlearned")),
+                           tuple(by_depth["retrained"][s] for s in names) if retrained is not None else None)
+    amn = (anamnesis(audits["unlearned"].relearn, audits["retrained"].relearn)
+           if retrained is not None and with_relearn else None)
     verdict = depth_verdict(af, audits["original"].probe.forget_test, audits["unlearned"].probe.forget_test,
                             audits["retrained"].probe.forget_test if retrained is not None else None,
-                            original_accuracy=target,
+                            original_accuracy=target, profile=profile,
+                            anamnesis_index=None if amn is None else amn.index,
                             features_changed=audits["unlearned"].cka_to_original["retained"]["penultimate"] < 1 - 1e-9
                             or _changed(original, unlearned, splits, dev))
     step(1.0, "Audit done")
