@@ -164,8 +164,8 @@ def targets(rows: list[dict]) -> dict[str, dict]:
     return out
 
 
-def markdown(rows: list[dict], drops: dict) -> str:
-    lines = ["# Depth table (generated)", "",
+def markdown(rows: list[dict], drops: dict, note: str | None = None) -> str:
+    lines = ["# Depth table (generated)", "", *([note, ""] if note else []),
              "Made by `python benchmarks/depth.py --write-docs` from the shipped models and the retrained references in "
              "`assets/references/`. Every figure is measured on each model's own real test split (`mnist5k`: 1,000 "
              "digits; `fashion-mnist`: the official 10,000 images); nothing is tuned on it. The audit figures read "
@@ -248,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write-docs", action="store_true", help="write docs/depth.md and docs/depth.csv")
     ap.add_argument("--from-json", nargs="+", type=Path, default=None,
                     help="with --write-docs: build the docs from rows saved by earlier --json runs, measuring nothing")
+    ap.add_argument("--note", default=None, help="with --write-docs: a paragraph under the title (what this run covers)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     if args.from_json:
@@ -255,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         latest = {(r["model"], r["classes"], r["method"]): r for r in rows}  # a later file's row replaces an earlier one
         order = {m: i for i, m in enumerate(METHODS)}
         rows = sorted(latest.values(), key=lambda r: (r["model"], len(r["classes"]), r["classes"], order[r["method"]]))
-        return _write_docs(rows) if args.write_docs else 0
+        return _write_docs(rows, args.note) if args.write_docs else 0
     torch.set_num_threads(args.threads)
     log = (lambda msg: print(msg, file=sys.stderr, flush=True))
     try:
@@ -284,12 +285,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"every depth within 5 pts {t['every_depth']}/{t['rows']} (worst {100 * t['worst_depth_gap']:+.1f}); "
                   f"index >= {A.ANAMNESIS_AT_LEAST} {t['index']}/{t['rows']}")
     if args.write_docs:
-        _write_docs(plain)
+        _write_docs(plain, args.note)
     return 0
 
 
-def _write_docs(rows: list[dict]) -> int:
-    DOCS_MD.write_text(markdown(rows, retain_drops(rows)))
+def _write_docs(rows: list[dict], note: str | None = None) -> int:
+    DOCS_MD.write_text(markdown(rows, retain_drops(rows), note))
     with open(DOCS_CSV, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=KEYS, lineterminator="\n")
         w.writeheader()

@@ -147,6 +147,8 @@ def test_the_verdict_reads_the_worst_depth_a_class_erased_only_at_the_last_layer
     p = A.DepthProfile(("stage 1", "stage 2", "penultimate"), original=(0.90, 0.92, 0.95),
                        unlearned=(0.90, 0.92, 0.31), retrained=(0.30, 0.40, 0.30))
     assert p.worst() == 0  # 60 points above retraining at stage 1 (52 at stage 2, 1 at the penultimate)
+    pixels = A.DepthProfile(("input", "penultimate"), (0.5, 0.9), (0.5, 0.2), (0.5, 0.3))
+    assert pixels.worst() == 1  # the input is everyone's: never the worst depth, even at a higher gap
     v = A.depth_verdict(0.0, 0.95, 0.31, 0.30, profile=p, anamnesis_index=1.0)
     assert v.level == "hidden" and not v.success and v.worst_depth == "stage 1"
     assert "stage 1" in v.message and "90%" in v.message and "30%" in v.message

@@ -347,7 +347,11 @@ class DepthProfile:
         reference: the least of the original's recoverability removed, for display only); the last stage on ties."""
         gaps = ([u - r for u, r in zip(self.unlearned, self.retrained)] if self.retrained is not None
                 else [u - o for u, o in zip(self.unlearned, self.original)])
-        return max(range(len(gaps)), key=lambda i: (round(gaps[i], 9), i))
+        # a stage where all three models agree exactly (the MLP's input pixels) tells nothing: not a candidate
+        same = [self.retrained is not None and self.original[i] == self.unlearned[i] == self.retrained[i]
+                for i in range(len(gaps))]
+        candidates = [i for i in range(len(gaps)) if not same[i]] or list(range(len(gaps)))
+        return max(candidates, key=lambda i: (round(gaps[i], 9), i))
 
 
 @dataclass(frozen=True)
