@@ -194,3 +194,71 @@ def test_retraining_is_forgotten_at_every_depth_and_erase_leaves_the_lower_stage
     assert erased.verdict.worst_depth == prof.stages[prof.worst()]
     d = erased.to_dict()
     assert d["profile"]["stages"] == list(prof.stages) and d["anamnesis_index"] == erased.anamnesis.index
+
+
+def _linear_world():
+    """Known answer by construction: four classes of 8-pixel images; class 0 sits where class 1 does except
+    along pixel 0. Zeroing pixel 0 (``P``) makes class 0 indistinguishable from class 1."""
+    from unlearning.data import DatasetInfo, ImageTensors, Splits
+
+    g = torch.Generator().manual_seed(0)
+    offsets = torch.zeros(4, 8)
+    offsets[0, 0] = offsets[0, 1] = offsets[1, 1] = offsets[2, 2] = offsets[3, 3] = 0.3
+
+    def split(per_class):
+        y = torch.arange(4).repeat_interleave(per_class)
+        x = 0.35 + offsets[y] + 0.04 * torch.randn(len(y), 8, generator=g)
+        return ImageTensors((x.clamp(0, 1) * 255).round().to(torch.uint8).view(-1, 1, 2, 4), y)
+
+    info = DatasetInfo("linear", ("0", "1", "2", "3"), (1, 2, 4), (0.0,), (1.0,))
+    return Splits(info, split(100), split(20), split(50)), offsets
+
+
+def _stack(first: torch.Tensor, second: torch.Tensor, third: torch.Tensor, head_w: torch.Tensor, head_b: torch.Tensor):
+    """flatten, three linear hidden layers with the given weights (no bias), a linear head."""
+    from torch import nn
+
+    from unlearning.models import Classifier
+
+    layers = [nn.Linear(8, 8, bias=False) for _ in range(3)]
+    head = nn.Linear(8, 4)
+    with torch.no_grad():
+        for layer, w in zip(layers, (first, second, third)):
+            layer.weight.copy_(w)
+        head.weight.copy_(head_w)
+        head.bias.copy_(head_b)
+    return Classifier(nn.Sequential(nn.Flatten(), *layers, head), (0.0,), (1.0,)).eval()
+
+
+def test_a_class_erased_only_at_the_last_hidden_layer_is_hidden_at_a_lower_depth():
+    """The original reads every class; the retrained model never had pixel 0 (its first layer drops it, its
+    head never predicts class 0); the unlearned one keeps the original's first two layers and drops pixel 0
+    only in its last hidden layer, with the retrained head. Its outputs and penultimate features are the
+    retrained model's, so the headline probe calls it forgotten; one stage lower the class is all there."""
+    splits, offsets = _linear_world()
+    eye, drop = torch.eye(8), torch.eye(8)
+    drop[0, 0] = 0.0
+    centre = offsets - offsets.mean(0)
+    w, b = centre, -(centre ** 2).sum(1) / 2 - centre @ torch.full((8,), 0.35 + offsets.mean(0).mean())
+    w_ret, b_ret = w.clone(), b.clone()
+    b_ret[0] = -1e3  # a model that never saw class 0 never predicts it
+    original = _stack(eye, eye, eye, w, b)
+    retrained = _stack(drop, eye, eye, w_ret, b_ret)
+    unlearned = _stack(eye, eye, drop, w_ret, b_ret)
+    acc = {n: evaluate(m, splits.test, 4).forget_accuracy([0])
+           for n, m in (("original", original), ("unlearned", unlearned))}
+    assert acc["original"] > 0.9 and acc["unlearned"] == 0.0
+
+    check = A.depth_check(original, unlearned, splits, [0], acc["unlearned"], acc["original"], retrained=retrained,
+                          reference="constructed", device="cpu", with_relearn=False)
+    p = check.profile
+    assert p.stages == ("net.1", "net.2", "net.3", "penultimate")
+    assert p.unlearned[-1] == p.retrained[-1]  # at the penultimate it is exactly the retrained model
+    assert p.unlearned[:2] == p.original[:2] and p.original[0] > 0.9 > 0.5 > p.retrained[0]
+    assert check.verdict.level == "hidden" and check.verdict.worst_depth == "net.2"  # lower than the erased layer
+    # the headline probe alone (the penultimate) would have passed it
+    assert A.depth_verdict(acc["unlearned"], p.original[-1], p.unlearned[-1], p.retrained[-1]).level == "forgotten"
+    # and the retrained reference, audited against itself, is forgotten at every depth
+    gone = A.depth_check(original, retrained, splits, [0], 0.0, acc["original"], retrained=retrained,
+                         device="cpu", with_relearn=False)
+    assert gone.profile.unlearned == gone.profile.retrained and gone.verdict.level == "forgotten"
