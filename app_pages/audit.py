@@ -8,6 +8,7 @@ import streamlit as st
 from ui import audit_figures, audit_state, auditing, state, widgets
 from ui.plain import plain_list
 from unlearning import references
+from unlearning.audit import ANAMNESIS_AT_LEAST
 from unlearning.baselines import Cancelled
 
 st.title("Is it gone?")
@@ -93,6 +94,11 @@ with st.expander("The words on this page, plainly", key="presenter_hide_words"):
         "knowledge is still inside the model, only hidden from its answers.\n"
         "- **k-shot**: the probe saw k labelled images of each forgotten class (and every image of the others).\n"
         "- **Retrained model**: trained from scratch without the forgotten classes: the gold standard to match.\n"
+        "- **Depth**: one stage of the network, from the input side to the features the last layer reads; a class "
+        "erased from the last stage only can still be read one stage lower.\n"
+        "- **Anamnesis Index**: how many fine-tuning steps the class needs to come back, divided by the steps the "
+        f"retrained model needs; below {ANAMNESIS_AT_LEAST:.1f} it comes back clearly faster than to a model that "
+        "never saw it.\n"
         "- **CKA** (centred kernel alignment): a score from 0 to 1 of how alike two models' inner features are; 1 "
         "means the same up to a rotation.\n"
         "- **Membership inference attack (MIA)**: an attacker guessing, for each training image of the forgotten "
