@@ -8,6 +8,7 @@ import streamlit as st
 from ui import audit_figures, audit_state, auditing, state, widgets
 from ui.plain import plain_list
 from unlearning import references
+from unlearning.audit import ANAMNESIS_AT_LEAST
 from unlearning.baselines import Cancelled
 
 st.title("Is it gone?")
@@ -78,12 +79,14 @@ tone = auditing.verdict_tone(replace(view.outcome, depth=instant.depth))
 show = {"ok": st.success, "warn": st.warning, "bad": st.error}[tone]
 show(auditing.titled(verdict.level, verdict.message),
      icon={"ok": ":material/check_circle:", "warn": ":material/warning:", "bad": ":material/error:"}[tone])
-th = verdict.thresholds
-rule = (f"Rule: the outputs must recognise at most {th['outputs_at_most']:.0%} of the forgotten classes' test "
-        f"images; *forgotten* means the 10-shot probe recovers at most {th['margin']:.0%} more than from the "
-        f"retrained model; *hidden* means the features are unchanged or less than {th['hidden_share']:.0%} of "
-        f"the way from the original to retraining. Probes are fitted on training features, read on test images.")
-st.caption(rule)
+st.caption(auditing.depth_rule(verdict.thresholds))
+depth = instant.depth
+if depth.profile is not None:
+    widgets.chart(audit_figures.recoverability_by_depth(depth.profile, verdict.worst_depth), key="audit_depths")
+    st.caption("Each depth is one stage of the network, input side left; convolution maps are averaged over space, "
+               "transformer tokens over tokens. Where the unlearned line rises above the retrained one, the class "
+               "is still there at that depth. " + auditing.anamnesis_text(depth.anamnesis))
+    st.dataframe(depth.rows(), hide_index=True, width="stretch")
 with st.expander("The words on this page, plainly", key="presenter_hide_words"):
     st.markdown(
         "- **Linear probe**: the simplest possible classifier (one straight-line rule per class) trained on the "
@@ -91,6 +94,11 @@ with st.expander("The words on this page, plainly", key="presenter_hide_words"):
         "knowledge is still inside the model, only hidden from its answers.\n"
         "- **k-shot**: the probe saw k labelled images of each forgotten class (and every image of the others).\n"
         "- **Retrained model**: trained from scratch without the forgotten classes: the gold standard to match.\n"
+        "- **Depth**: one stage of the network, from the input side to the features the last layer reads; a class "
+        "erased from the last stage only can still be read one stage lower.\n"
+        "- **Anamnesis Index**: how many fine-tuning steps the class needs to come back, divided by the steps the "
+        f"retrained model needs; below {ANAMNESIS_AT_LEAST:.1f} it comes back clearly faster than to a model that "
+        "never saw it.\n"
         "- **CKA** (centred kernel alignment): a score from 0 to 1 of how alike two models' inner features are; 1 "
         "means the same up to a rotation.\n"
         "- **Membership inference attack (MIA)**: an attacker guessing, for each training image of the forgotten "

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from ui import auditing  # noqa: E402
-from unlearning import methods  # noqa: E402
+from unlearning import audit, methods  # noqa: E402
 from unlearning.checkpoints import load_checkpoint  # noqa: E402
 from unlearning.data import load_dataset  # noqa: E402
 from unlearning.pipeline import forget_and_evaluate  # noqa: E402
@@ -63,8 +63,16 @@ def main(argv: list[str] | None = None) -> int:
 
     orig = facts(ckpt.model)
     ref_facts = facts(retrained) if retrained is not None else None
+    # the depth check (every depth, the Anamnesis Index) is the run's own, made once after the forget (the app
+    # keeps it with the run): timed apart, then handed to the instant audit as the app hands it
+    depth_s, depth = _timed(lambda: audit.depth_check(
+        ckpt.model, model, splits, classes, outcome.after.forget_accuracy(classes),
+        outcome.before.forget_accuracy(classes), retrained=retrained, reference=ref.source if ref else "none",
+        device="cpu", retain_drop=outcome.before.retain_accuracy(classes) - outcome.after.retain_accuracy(classes)),
+        args.repeats)
     per_run, inst = _timed(lambda: auditing.instant_audit(ckpt.model, model, splits, classes, retrained=retrained,
-                                                          original_facts=orig, retrained_facts=ref_facts), args.repeats)
+                                                          original_facts=orig, retrained_facts=ref_facts, depth=depth),
+                           args.repeats)
     cold, _ = _timed(lambda: auditing.instant_audit(ckpt.model, model, splits, classes, retrained=retrained),
                      args.repeats)
     parts = {
@@ -75,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"model {args.checkpoint.name}, classes {classes}, mode {mode}, {args.threads} thread(s), "
           f"reference: {ref.source if ref else 'none'}")
+    print(f"depth check, cold (every depth, relearning for the index): {depth_s:.2f} s")
     print(f"instant audit per run (original and reference cached): {per_run:.2f} s")
     print(f"instant audit cold (nothing cached):                    {cold:.2f} s")
     for k, v in parts.items():

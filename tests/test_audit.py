@@ -140,3 +140,125 @@ def test_deep_forgetting_that_wrecks_the_rest_is_not_a_success():
     v = A.depth_verdict(0.0, 0.9, 0.6, 0.6, retain_drop=0.39)
     assert v.level == "forgotten" and not v.success and "39.0 points" in v.message
     assert A.depth_verdict(0.0, 0.9, 0.6, 0.6, retain_drop=0.01).success
+
+
+def test_the_verdict_reads_the_worst_depth_a_class_erased_only_at_the_last_layer_is_hidden_lower():
+    """The erase pattern: the penultimate matches retraining, one stage lower the class is all there."""
+    p = A.DepthProfile(("stage 1", "stage 2", "penultimate"), original=(0.90, 0.92, 0.95),
+                       unlearned=(0.90, 0.92, 0.31), retrained=(0.30, 0.40, 0.30))
+    assert p.worst() == 0  # 60 points above retraining at stage 1 (52 at stage 2, 1 at the penultimate)
+    pixels = A.DepthProfile(("input", "penultimate"), (0.5, 0.9), (0.5, 0.2), (0.5, 0.3))
+    assert pixels.worst() == 1  # the input is everyone's: never the worst depth, even at a higher gap
+    v = A.depth_verdict(0.0, 0.95, 0.31, 0.30, profile=p, anamnesis_index=1.0)
+    assert v.level == "hidden" and not v.success and v.worst_depth == "stage 1"
+    assert "stage 1" in v.message and "90%" in v.message and "30%" in v.message
+    # the penultimate alone (the headline probe) would have called it forgotten
+    assert A.depth_verdict(0.0, 0.95, 0.31, 0.30).level == "forgotten"
+    # every depth within the margin, but relearnt in a third of retraining's steps: not forgotten yet
+    deep = A.DepthProfile(p.stages, p.original, (0.33, 0.42, 0.31), p.retrained)
+    assert A.depth_verdict(0.0, 0.95, 0.31, 0.30, profile=deep, anamnesis_index=0.8).level == "forgotten"
+    fast = A.depth_verdict(0.0, 0.95, 0.31, 0.30, profile=deep, anamnesis_index=0.33)
+    assert fast.level == "partly forgotten" and "0.33" in fast.message
+
+
+def test_the_anamnesis_index_counts_steps_and_bounds_the_unreached():
+    assert A.Anamnesis(12, 60, 60).index == pytest.approx(0.2)
+    assert A.Anamnesis(None, 30, 60).index == pytest.approx(61 / 30)  # not reached: at least max_steps + 1
+    assert A.Anamnesis(None, None, 60).index == pytest.approx(1.0)
+    assert A.Anamnesis(0, 0, 60).index is None  # the retrained model needs no relearning: no ratio
+
+
+def test_retraining_is_forgotten_at_every_depth_and_erase_leaves_the_lower_stages_untouched(digits, digits_cnn):
+    """Known answers end to end on the CNN: the retrained reference judged against itself is forgotten at
+    every depth with an index of exactly 1; ``erase`` edits the last hidden layer only, so the stages below it
+    keep the original's recoverability to the digit."""
+    from unlearning.stages import stage_names
+
+    ret = retrain(digits_cnn.model, digits.train, FORGET, settings=SGDSettings(epochs=3, lr=0.01),
+                  codes=digits_cnn.codes, t_mix=0.1, device="cpu").model
+    before = evaluate(digits_cnn.model, digits.test, 10).forget_accuracy(FORGET)
+    gone = A.depth_check(digits_cnn.model, ret, digits, FORGET, forget_accuracy=0.0, original_accuracy=before,
+                         retrained=ret, reference="trained", device="cpu")
+    assert gone.profile.stages == tuple(stage_names(digits_cnn.model)) and len(gone.profile.stages) == 4
+    assert gone.profile.unlearned == gone.profile.retrained  # forgotten at every depth, by construction
+    assert gone.anamnesis.index == pytest.approx(1.0)
+    assert gone.verdict.level == "forgotten" and gone.verdict.success
+
+    res = forget(digits_cnn.model, digits_cnn.codes, FORGET, calibration=digits.val, device="cpu")
+    erased = A.depth_check(digits_cnn.model, res.model, digits, FORGET,
+                           forget_accuracy=evaluate(res.model, digits.test, 10).forget_accuracy(FORGET),
+                           original_accuracy=before, retrained=ret, device="cpu")
+    prof = erased.profile
+    assert prof.unlearned[:2] == prof.original[:2]  # the conv blocks are the original's, bit for bit
+    assert prof.unlearned[-1] < prof.original[-1]  # the erased penultimate
+    assert erased.verdict.worst_depth == prof.stages[prof.worst()]
+    d = erased.to_dict()
+    assert d["profile"]["stages"] == list(prof.stages) and d["anamnesis_index"] == erased.anamnesis.index
+
+
+def _linear_world():
+    """Known answer by construction: four classes of 8-pixel images; class 0 sits where class 1 does except
+    along pixel 0. Zeroing pixel 0 (``P``) makes class 0 indistinguishable from class 1."""
+    from unlearning.data import DatasetInfo, ImageTensors, Splits
+
+    g = torch.Generator().manual_seed(0)
+    offsets = torch.zeros(4, 8)
+    offsets[0, 0] = offsets[0, 1] = offsets[1, 1] = offsets[2, 2] = offsets[3, 3] = 0.3
+
+    def split(per_class):
+        y = torch.arange(4).repeat_interleave(per_class)
+        x = 0.35 + offsets[y] + 0.04 * torch.randn(len(y), 8, generator=g)
+        return ImageTensors((x.clamp(0, 1) * 255).round().to(torch.uint8).view(-1, 1, 2, 4), y)
+
+    info = DatasetInfo("linear", ("0", "1", "2", "3"), (1, 2, 4), (0.0,), (1.0,))
+    return Splits(info, split(100), split(20), split(50)), offsets
+
+
+def _stack(first: torch.Tensor, second: torch.Tensor, third: torch.Tensor, head_w: torch.Tensor, head_b: torch.Tensor):
+    """flatten, three linear hidden layers with the given weights (no bias), a linear head."""
+    from torch import nn
+
+    from unlearning.models import Classifier
+
+    layers = [nn.Linear(8, 8, bias=False) for _ in range(3)]
+    head = nn.Linear(8, 4)
+    with torch.no_grad():
+        for layer, w in zip(layers, (first, second, third)):
+            layer.weight.copy_(w)
+        head.weight.copy_(head_w)
+        head.bias.copy_(head_b)
+    return Classifier(nn.Sequential(nn.Flatten(), *layers, head), (0.0,), (1.0,)).eval()
+
+
+def test_a_class_erased_only_at_the_last_hidden_layer_is_hidden_at_a_lower_depth():
+    """The original reads every class; the retrained model never had pixel 0 (its first layer drops it, its
+    head never predicts class 0); the unlearned one keeps the original's first two layers and drops pixel 0
+    only in its last hidden layer, with the retrained head. Its outputs and penultimate features are the
+    retrained model's, so the headline probe calls it forgotten; one stage lower the class is all there."""
+    splits, offsets = _linear_world()
+    eye, drop = torch.eye(8), torch.eye(8)
+    drop[0, 0] = 0.0
+    centre = offsets - offsets.mean(0)
+    w, b = centre, -(centre ** 2).sum(1) / 2 - centre @ torch.full((8,), 0.35 + offsets.mean(0).mean())
+    w_ret, b_ret = w.clone(), b.clone()
+    b_ret[0] = -1e3  # a model that never saw class 0 never predicts it
+    original = _stack(eye, eye, eye, w, b)
+    retrained = _stack(drop, eye, eye, w_ret, b_ret)
+    unlearned = _stack(eye, eye, drop, w_ret, b_ret)
+    acc = {n: evaluate(m, splits.test, 4).forget_accuracy([0])
+           for n, m in (("original", original), ("unlearned", unlearned))}
+    assert acc["original"] > 0.9 and acc["unlearned"] == 0.0
+
+    check = A.depth_check(original, unlearned, splits, [0], acc["unlearned"], acc["original"], retrained=retrained,
+                          reference="constructed", device="cpu", with_relearn=False)
+    p = check.profile
+    assert p.stages == ("net.1", "net.2", "net.3", "penultimate")
+    assert p.unlearned[-1] == p.retrained[-1]  # at the penultimate it is exactly the retrained model
+    assert p.unlearned[:2] == p.original[:2] and p.original[0] > 0.9 > 0.5 > p.retrained[0]
+    assert check.verdict.level == "hidden" and check.verdict.worst_depth == "net.2"  # lower than the erased layer
+    # the headline probe alone (the penultimate) would have passed it
+    assert A.depth_verdict(acc["unlearned"], p.original[-1], p.unlearned[-1], p.retrained[-1]).level == "forgotten"
+    # and the retrained reference, audited against itself, is forgotten at every depth
+    gone = A.depth_check(original, retrained, splits, [0], 0.0, acc["original"], retrained=retrained,
+                         device="cpu", with_relearn=False)
+    assert gone.profile.unlearned == gone.profile.retrained and gone.verdict.level == "forgotten"

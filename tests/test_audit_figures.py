@@ -37,6 +37,18 @@ def test_recoverability_has_one_line_per_model_with_its_probe_values():
     assert fig.layout.xaxis.type == "log" and list(fig.layout.xaxis.tickvals) == [1, 10]
 
 
+def test_recoverability_by_depth_is_one_chart_with_three_lines_and_the_worst_depth_marked():
+    p = audit.DepthProfile(("stem", "stage 1", "penultimate"), (0.9, 0.92, 0.95), (0.9, 0.6, 0.31), (0.3, 0.4, 0.3))
+    fig = audit_figures.recoverability_by_depth(p, worst="stem")
+    assert [t.name for t in fig.data] == [audit_figures.LABELS[n] for n in ("original", "unlearned", "retrained")]
+    assert list(fig.data[1].x) == ["stem", "stage 1", "penultimate"] and list(fig.data[1].y) == pytest.approx([90, 60, 31])
+    assert [t.line.color for t in fig.data] == [audit_figures.MODEL_STYLE[n][0] for n in ("original", "unlearned",
+                                                                                          "retrained")]
+    assert fig.layout.plot_bgcolor is None and fig.layout.paper_bgcolor is None  # the theme's (dark or light)
+    assert any(a.text == "worst depth" for a in fig.layout.annotations)
+    assert len(audit_figures.recoverability_by_depth(replace(p, retrained=None)).data) == 2  # no reference: two
+
+
 def test_relearning_marks_the_steps_to_50_and_90_percent():
     curves = {"original": _curve([0.98, 0.98, 0.98]), "unlearned": _curve([0.0, 0.6, 0.95]),
               "retrained": _curve([0.0, 0.1, 0.3])}

@@ -51,6 +51,11 @@ def test_audit_page_shows_the_backends_numbers(monkeypatch):
     # the verdict and the 10-shot figures are the backend's depth check
     assert any(want.depth.verdict.message in a.value.replace("**", "")  # its title in bold, once
                for a in [*at.success, *at.warning, *at.error])
+    # recoverability at every depth: one chart, the backend's per-depth figures, the same depth check
+    depths = figs["Recoverability at every depth: a linear probe given 10 labelled images per forgotten class"]
+    assert list(_line(depths, "unlearned").x) == list(want.depth.profile.stages)
+    assert list(_line(depths, "unlearned").y) == pytest.approx([100 * v for v in want.depth.profile.unlearned])
+    assert list(_line(depths, "original").y) == pytest.approx([100 * v for v in want.depth.profile.original])
     k10 = list(shots.data[0].x).index(10)
     assert _line(shots, "original").y[k10] == pytest.approx(100 * want.depth.probe_original)
     assert _line(shots, "unlearned").y[k10] == pytest.approx(100 * want.depth.probe_unlearned)

@@ -106,6 +106,11 @@ def test_depth_rows_hold_the_documented_keys_and_read_against_retraining(digits,
     assert list((tmp_path / "cache").rglob("retrain-3.safetensors"))  # the reference was cached
     md = depth.markdown(rows, depth.retain_drops(rows))
     assert "| digits-mlp | erase |" in md and "| digits-mlp | 3 | retrain |" in md
+    # every depth, and the index: the reference against itself is level with retraining everywhere
+    assert by["retrain"]["depths"].split("|")[-1] == "penultimate"
+    assert by["retrain"]["worst_depth_gap"] == 0.0 and by["retrain"]["anamnesis_index"] == pytest.approx(1.0)
+    assert by["retrain"]["probe_depths"] == by["erase"]["probe_depths_retrain"]
+    assert "### digits-mlp" in md and "| 3 | erase |" in md
 
 
 def test_gpu_check_refuses_loudly_when_cuda_is_asked_for_and_absent(tmp_path):

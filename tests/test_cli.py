@@ -117,6 +117,11 @@ def test_forget_by_default_erases_and_reports_the_depth_on_the_features(trained)
     assert 0 <= depth["probe_unlearned"] <= 1 and depth["probe_original"] > 0.5
     assert depth["verdict"]["level"] in ("hidden", "unknown depth", "not forgotten")
     assert json.loads(run("forget", str(out), "--classes", "2", "--json", "--no-depth").stdout)["depth"] is None
+    stages = depth["profile"]["stages"]
+    assert stages[-1] == "penultimate" and len(depth["profile"]["unlearned"]) == len(stages)
+    assert depth["profile"]["unlearned"][-1] == depth["probe_unlearned"]  # the headline probe is the last depth
+    text = run("forget", str(out), "--classes", "2").stdout
+    assert all(s in text for s in stages) and "above retrained" in text  # the per-depth table under the verdict
 
 
 def test_train_and_forget_warn_on_a_model_that_did_not_learn_its_codes(tmp_path, capsys):

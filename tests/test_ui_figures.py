@@ -302,3 +302,21 @@ def test_the_model_as_it_is_carries_its_accuracies_and_shades_the_chosen_classes
     assert list(fig.data[0].marker.color) == [figures.BEFORE, figures.FORGOTTEN, figures.BEFORE, figures.BEFORE]
     assert "shaded" in fig.layout.title.text
     assert "shaded" not in figures.class_accuracy(["a", "b"], [1.0, 1.0]).layout.title.text
+
+
+def test_report_and_json_carry_every_depth_and_the_index(run):
+    from dataclasses import replace as _replace
+
+    from unlearning import audit as A
+
+    prof = A.DepthProfile(("stem", "stage 1", "penultimate"), (0.9, 0.92, 0.95), (0.9, 0.6, 0.31), (0.3, 0.4, 0.3))
+    amn = A.Anamnesis(12, 48, 60)
+    v = A.depth_verdict(0.0, 0.95, 0.31, 0.30, profile=prof, anamnesis_index=amn.index)
+    depth = A.DepthCheck(0.95, 0.31, 0.30, "shipped", True, v, prof, amn)
+    view = _replace(run, outcome=_replace(run.outcome, depth=depth))
+    html = report.build_report(view)
+    assert "Recoverability at every depth" in html and "<td>stage 1</td><td>92.0</td><td>60.0</td><td>40.0</td>" in html
+    assert "Anamnesis Index 0.25" in html and "12 steps, against 48" in html
+    doc = json.loads(analysis.metrics_json(view))
+    assert doc["depth"]["profile"]["unlearned"] == pytest.approx([0.9, 0.6, 0.31])
+    assert doc["depth"]["anamnesis_index"] == pytest.approx(0.25) and doc["depth"]["verdict"]["worst_depth"] == "stem"

@@ -15,7 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from unlearning.audit import ProbeResult, RelearnCurve
+from unlearning.audit import DepthProfile, ProbeResult, RelearnCurve
 
 from . import theme
 from .figures import AFTER, BEFORE, FONT, FORGOTTEN, TICK_FONT, _style
@@ -68,6 +68,41 @@ def recoverability(shots: Mapping[str, Mapping[int, ProbeResult]]) -> go.Figure:
                      title_text="k: labelled images per forgotten class (log scale)")
     fig.update_yaxes(range=[0, 105], title_text="forgotten classes recovered (%)")
     return fig
+
+
+def recoverability_by_depth(profile: DepthProfile, worst: str | None = None) -> go.Figure:
+    """The 10-shot probe's accuracy on the forgotten classes' test images at every depth, input side
+    left, one line per model (original, unlearned, retrained): where the unlearned line rises above the
+    retrained one, the class is still there at that depth. ``worst``: the depth the verdict read, marked.
+
+    Model colours, dashes and markers as every other audit chart; no fixed background, so the app's
+    theme (light or the dark projector theme) shows through and the lines keep their contrast on both.
+    """
+    fig = go.Figure()
+    xs = list(profile.stages)
+    series = {"original": profile.original, "unlearned": profile.unlearned, "retrained": profile.retrained}
+    for name, ys in series.items():
+        if ys is None:
+            continue
+        colour, dash, marker = MODEL_STYLE[name]
+        fig.add_scatter(x=xs, y=_pct(ys), name=LABELS[name], mode="lines+markers",
+                        line={"color": colour, "dash": dash, "width": 4},
+                        marker={"symbol": marker, "size": 16, "color": colour},
+                        hovertemplate=f"{LABELS[name]}<br>%{{x}}<br>%{{y:.1f}}%<extra></extra>")
+    if worst in xs:
+        fig.add_vline(x=xs.index(worst), line={"color": FORGOTTEN, "width": 2, "dash": "dot"})
+        fig.add_annotation(x=worst, y=104, text="worst depth", showarrow=False, yanchor="bottom",
+                           font={"size": TICK_FONT, "color": FORGOTTEN})
+    _style(fig, "Recoverability at every depth: a linear probe given 10 labelled images per forgotten class", 470,
+           margin={"l": 70, "r": 30, "t": 80, "b": 140})
+    _bottom_legend(fig, -0.3)
+    fig.update_xaxes(type="category", title_text="depth (input side → output side)")
+    fig.update_yaxes(range=[0, 112], title_text="forgotten classes recovered (%)")
+    return fig
+
+
+def _pct(values: Sequence[float]) -> list[float | None]:
+    return [100.0 * v if v is not None and math.isfinite(v) else None for v in values]
 
 
 def relearning(curves: Mapping[str, RelearnCurve]) -> go.Figure:

@@ -14,6 +14,7 @@ import streamlit as st
 
 from unlearning import audit, references
 from unlearning.audit import DepthCheck, FeatureSet
+from unlearning.stages import PENULTIMATE
 from unlearning.metrics import Evaluation, evaluate
 from unlearning.zoo import weights_sha256
 
@@ -79,17 +80,28 @@ def card_facts(run: state.Run, path: str) -> card.CardFacts:
                           retrain_measured=ref is not None and ref.source != "shipped")
 
 
-@st.cache_resource(show_spinner="Reading the original model's features…", max_entries=8)
-def _original_features(path: str, mtime: float, size: int, device: str) -> FeatureSet:
-    return audit.feature_set(state.shared_checkpoint(path).model, state.shared_splits(
+@st.cache_resource(show_spinner="Reading the original model's features at every depth…", max_entries=8)
+def _original_stages(path: str, mtime: float, size: int, device: str) -> dict[str, FeatureSet]:
+    return audit.stage_feature_sets(state.shared_checkpoint(path).model, state.shared_splits(
         state.shared_checkpoint(path).meta["dataset"]), device)
 
 
-@st.cache_resource(show_spinner="Reading the retrained model's features…", max_entries=32)
+@st.cache_resource(show_spinner="Reading the retrained model's features at every depth…", max_entries=32)
+def _reference_stages(ref: str, mtime: float, size: int, path: str, classes: tuple[int, ...],
+                      device: str) -> dict[str, FeatureSet]:
+    found = _reference(ref, mtime, size, path, classes)
+    return audit.stage_feature_sets(found.checkpoint.model, state.shared_splits(found.checkpoint.meta["dataset"]),
+                                    device)
+
+
+def _original_features(path: str, mtime: float, size: int, device: str) -> FeatureSet:
+    """The penultimate features (``audit.feature_set``'s), read in the same pass as every other depth."""
+    return _original_stages(path, mtime, size, device)[PENULTIMATE]
+
+
 def _reference_features(ref: str, mtime: float, size: int, path: str, classes: tuple[int, ...],
                         device: str) -> FeatureSet:
-    found = _reference(ref, mtime, size, path, classes)
-    return audit.feature_set(found.checkpoint.model, state.shared_splits(found.checkpoint.meta["dataset"]), device)
+    return _reference_stages(ref, mtime, size, path, classes, device)[PENULTIMATE]
 
 
 def original_features(path: str, device: str) -> FeatureSet:
@@ -120,18 +132,28 @@ def reference_evaluation(path: str, classes, device: str) -> Evaluation | None:
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def _original_probe(path: str, mtime: float, size: int, classes: tuple[int, ...], device: str) -> float:
-    return audit.probe(_original_features(path, mtime, size, device), classes).forget_test
+def _original_probes(path: str, mtime: float, size: int, classes: tuple[int, ...], device: str) -> dict[str, float]:
+    return audit.stage_probes(_original_stages(path, mtime, size, device), classes)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def _reference_probe(ref: str, mtime: float, size: int, path: str, classes: tuple[int, ...], device: str) -> float:
-    return audit.probe(_reference_features(ref, mtime, size, path, classes, device), classes).forget_test
+def _reference_probes(ref: str, mtime: float, size: int, path: str, classes: tuple[int, ...], device: str
+                      ) -> dict[str, float]:
+    return audit.stage_probes(_reference_stages(ref, mtime, size, path, classes, device), classes)
+
+
+@st.cache_resource(show_spinner="Relearning the retrained model…", max_entries=64)
+def _reference_relearn(ref: str, mtime: float, size: int, path: str, classes: tuple[int, ...], device: str,
+                       target: float) -> audit.RelearnCurve:
+    found = _reference(ref, mtime, size, path, classes)
+    return audit.relearn(found.checkpoint.model, state.shared_splits(found.checkpoint.meta["dataset"]), classes,
+                         target, audit.RelearnSettings(), device)  # the depth check's own: pipeline.check_depth's
 
 
 def depth_check(run: state.Run, path: str) -> DepthCheck:
-    """The run's quick depth check (10-shot probes), the original's and the reference's features cached;
-    the same numbers as ``pipeline.check_depth`` for this run."""
+    """The run's depth check (``audit.depth_check``: every depth and the Anamnesis Index), the original's
+    and the reference's features, probes and relearning cached; the same numbers as
+    ``pipeline.check_depth`` for this run."""
     o = run.view.outcome
     classes = o.result.forget_classes
     device = run.settings["device"]
@@ -139,14 +161,17 @@ def depth_check(run: state.Run, path: str) -> DepthCheck:
     stamp = _reference_stamp(path, classes)
     ref = None if stamp is None else _reference(*stamp, path, cls)
     splits = state.shared_splits(run.checkpoint.meta["dataset"])
+    target = o.before.forget_accuracy(classes)
     return audit.depth_check(state.shared_checkpoint(path).model, o.result.model, splits, classes,
-                             forget_accuracy=o.after.forget_accuracy(classes),
-                             original_accuracy=o.before.forget_accuracy(classes),
+                             forget_accuracy=o.after.forget_accuracy(classes), original_accuracy=target,
+                             retrained=ref.checkpoint.model if ref is not None else None,
                              reference=ref.source if ref is not None else "none", device=device,
-                             original_features=original_features(path, device),
-                             retrained_features=None if stamp is None else _reference_features(*stamp, path, cls, device),
-                             original_probe=_original_probe(*state.file_stamp(path), cls, device),
-                             retrained_probe=None if stamp is None else _reference_probe(*stamp, path, cls, device),
+                             original_stages=_original_stages(*state.file_stamp(path), device),
+                             retrained_stages=None if stamp is None else _reference_stages(*stamp, path, cls, device),
+                             original_probes=_original_probes(*state.file_stamp(path), cls, device),
+                             retrained_probes=None if stamp is None else _reference_probes(*stamp, path, cls, device),
+                             retrained_relearn=None if stamp is None else _reference_relearn(*stamp, path, cls, device,
+                                                                                             target),
                              retain_drop=o.before.retain_accuracy(classes) - o.after.retain_accuracy(classes))
 
 
@@ -196,8 +221,9 @@ def instant_audit(run: state.Run, path: str) -> auditing.InstantAudit:
         ckpt = state.shared_checkpoint(path)
         splits = state.shared_splits(ckpt.meta["dataset"])
         ref_facts = None if stamp is None else _reference_facts(*stamp, path, classes, device)
+        depth = with_depth(run, path).view.outcome.depth  # the run's one depth check, not a second wording
         store["instant"] = auditing.instant_audit(
-            ckpt.model, run.view.outcome.result.model, splits, classes,
+            ckpt.model, run.view.outcome.result.model, splits, classes, depth=depth,
             retrained=ref.checkpoint.model if ref is not None else None,
             reference=ref.source if ref is not None else "none", device=device,
             original_facts=_original_facts(*state.file_stamp(path), classes, device), retrained_facts=ref_facts)

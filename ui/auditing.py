@@ -45,6 +45,26 @@ def titled(level: str, message: str) -> str:
     return f"**{title}.** {message}"
 
 
+def depth_rule(th: Mapping[str, float]) -> str:
+    """The verdict's rule in words, from the thresholds it used (the page and the report say it the same way)."""
+    return (f"Rule: the outputs must recognise at most {th.get('outputs_at_most', 0):.0%} of the forgotten classes' "
+            f"test images; *forgotten* means that at every depth the 10-shot probe recovers at most "
+            f"{th.get('margin', 0):.0%} more than from the retrained model, and that relearning takes at least "
+            f"{th.get('anamnesis_at_least', 0):.1f} times the retrained model's steps to 50 % of the original's "
+            f"accuracy (the Anamnesis Index); *hidden* means the features are unchanged or, at the worst depth, less "
+            f"than {th.get('hidden_share', 0):.0%} of the way from the original to retraining. Probes are fitted on "
+            f"training features, read on test images.")
+
+
+def anamnesis_text(a: "audit.Anamnesis | None") -> str:
+    """The Anamnesis Index with the step counts behind it, in one sentence (page and report)."""
+    if a is None or a.index is None:
+        return "The Anamnesis Index needs a retrained reference (and relearning that did not start at 50 %)."
+    steps = lambda n: str(n) if n is not None else f"more than {a.max_steps}"  # noqa: E731
+    return (f"Anamnesis Index {a.index:.2f}: relearning to 50 % of the original's accuracy took "
+            f"{steps(a.unlearned_steps)} steps, against {steps(a.retrained_steps)} for the retrained model.")
+
+
 def verdict_tone(outcome) -> str:
     """"ok", "warn" or "bad" for a ForgetOutcome: green only when the class left the features as deep as
     retraining and the rest was kept; amber for hidden, partly forgotten, unknown depth or a cost to the
@@ -224,15 +244,19 @@ class InstantAudit:
 def instant_audit(original: nn.Module, unlearned: nn.Module, splits: Splits, forget: Sequence[int],
                   retrained: nn.Module | None = None, reference: str = "none",
                   device: str | torch.device | None = None, original_facts: ModelFacts | None = None,
-                  retrained_facts: ModelFacts | None = None) -> InstantAudit:
+                  retrained_facts: ModelFacts | None = None, depth: DepthCheck | None = None) -> InstantAudit:
     """The instant part of the audit; pass the original's and the reference's facts to reuse them (they
-    depend on the model and the classes, not on the run)."""
+    depend on the model and the classes, not on the run), and the run's ``depth`` check when it has one
+    (else ``audit.depth_check`` runs here: one verdict function, whoever asks)."""
     forget = tuple(sorted(set(int(c) for c in forget)))
     facts = {"original": original_facts or model_facts(original, splits, forget, device),
              "unlearned": model_facts(unlearned, splits, forget, device)}
     if retrained is not None:
         facts["retrained"] = retrained_facts or model_facts(retrained, splits, forget, device)
-    depth = depth_of(facts, reference)
+    if depth is None:
+        depth = audit.depth_check(original, unlearned, splits, forget, facts["unlearned"].forget_accuracy,
+                                  facts["original"].forget_accuracy, retrained=retrained, reference=reference,
+                                  device=device)
     emb = embed({n: f.features.test for n, f in facts.items()}, facts["original"].features.y_test, forget)
     g = {n: f.grams for n, f in facts.items()}
     cka = {"unlearned vs original": cka_from_grams(g["unlearned"], g["original"])}
@@ -240,19 +264,6 @@ def instant_audit(original: nn.Module, unlearned: nn.Module, splits: Splits, for
         cka["unlearned vs retrained"] = cka_from_grams(g["unlearned"], g["retrained"])
         cka["retrained vs original"] = cka_from_grams(g["retrained"], g["original"])
     return InstantAudit(forget, facts, depth, emb, cka)
-
-
-def depth_of(facts: Mapping[str, ModelFacts], reference: str = "none", k: int = 10) -> DepthCheck:
-    """``audit.depth_check``'s result from facts already at hand (the same k-shot probes, not fitted twice)."""
-    fo, fu = facts["original"], facts["unlearned"]
-    changed = not (np.array_equal(fo.features.train, fu.features.train)
-                   and np.array_equal(fo.features.test, fu.features.test))
-    po = fo.shots[k].forget_test
-    pu = fu.shots[k].forget_test if changed else po
-    pr = facts["retrained"].shots[k].forget_test if "retrained" in facts else None
-    v = audit.depth_verdict(fu.forget_accuracy, po, pu, pr, original_accuracy=fo.forget_accuracy,
-                            features_changed=changed)
-    return DepthCheck(po, pu, pr, reference if pr is not None else "none", changed, v)
 
 
 @dataclass(frozen=True)

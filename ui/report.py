@@ -70,6 +70,9 @@ def audit_figures_of(view: analysis.RunView, instant: auditing.InstantAudit | No
     costly = costly or {}
     shots = {n: {**f.shots, **(costly[n].shots if n in costly else {})} for n, f in instant.facts.items()}
     out = [("Recoverability", audit_figures.recoverability(shots))]
+    if instant.depth.profile is not None:
+        out.insert(0, ("Recoverability at every depth", audit_figures.recoverability_by_depth(
+            instant.depth.profile, instant.depth.verdict.worst_depth)))
     if costly and all(n in costly for n in instant.facts):
         out.append(("Relearning", audit_figures.relearning({n: costly[n].relearn for n in instant.facts})))
     e = instant.embedding
@@ -91,13 +94,17 @@ def _depth_html(view: analysis.RunView, reference_name: str | None) -> str:
             ("10-shot probe, retrained", _frac(d.probe_retrained)),
             ("features changed", "yes" if d.features_changed else "no, bit for bit the original's"),
             ("retrained reference", ref)]
-    th = d.verdict.thresholds
-    rule = (f"Forgotten: the probe recovers at most {th.get('margin', 0):.0%} more than from the retrained model; "
-            f"hidden: the features are unchanged or less than {th.get('hidden_share', 0):.0%} of the way from the "
-            f"original to retraining. Probes see every kept-class training image and 10 per forgotten class "
-            f"(mean of 3 draws) and are read on the forgotten classes' test images.")
+    rows.append(("Anamnesis Index", auditing.anamnesis_text(d.anamnesis)))
+    rule = auditing.depth_rule(d.verdict.thresholds).replace("*", "")
+    per_depth = ""
+    if d.rows():
+        heads = list(d.rows()[0])
+        per_depth = ("<h3>Recoverability at every depth (10-shot probe, %)</h3><table><tr>"
+                     + "".join(f"<th>{esc(h)}</th>" for h in heads) + "</tr>"
+                     + "".join("<tr>" + "".join(f"<td>{esc('–' if r[h] is None else str(r[h]))}</td>" for h in heads)
+                               + "</tr>" for r in d.rows()) + "</table>")
     return ("<h2>Is it gone?</h2><table>" + "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in rows)
-            + f"</table><p class='sub'>{esc(rule)}</p>")
+            + f"</table>{per_depth}<p class='sub'>{esc(rule)}</p>")
 
 
 def _frac(x: float | None) -> str:

@@ -37,6 +37,7 @@ from torch import nn
 from .data import ImageTensors, Splits, to_floats
 from .device import pick_device
 from .layers import layer_outputs, penultimate
+from .stages import PENULTIMATE, stage_features
 from .metrics import FORGOTTEN_AT_MOST, RETAIN_DROP_AT_MOST, predict
 from .strict_json import finite
 
@@ -44,6 +45,9 @@ ProgressFn = Callable[[float, str], None]
 
 DEPTH_MARGIN = 0.05  # recoverability within 5 points of the retrained model's counts as forgotten
 HIDDEN_SHARE = 0.5  # less than half of the original-to-retrained probe gap closed: hidden
+# The Anamnesis Index: relearning steps to 50 % of the original's A_F, the unlearned model's over the retrained
+# model's. Below this the class comes back clearly faster than it would to a model that never saw it.
+ANAMNESIS_AT_LEAST = 0.8
 PROBE_SHOTS = (1, 5, 10, 50)
 # Every audit reads a bounded, seeded, stratified sample of each split (``audit_sample``), so a 60,000-image
 # model costs what a 5,000-image one does, and the k-shot probe is balanced: beside the k images of each
@@ -111,6 +115,18 @@ def feature_set(model: nn.Module, splits: Splits, device: str | torch.device | N
     return FeatureSet(_features(model, splits.train, dev), _features(model, splits.val, dev),
                       _features(model, splits.test, dev), splits.train.labels.numpy(), splits.val.labels.numpy(),
                       splits.test.labels.numpy())
+
+
+def stage_feature_sets(model: nn.Module, splits: Splits, device: str | torch.device | None = None
+                       ) -> dict[str, FeatureSet]:
+    """``feature_set`` at every stage (``stages.stage_names``), from one forward pass per split over the
+    audit sample; the "penultimate" entry is ``feature_set``'s features."""
+    dev = pick_device(device)
+    splits = audit_sample(splits)
+    per = {name: stage_features(model, to_floats(getattr(splits, name).images), dev) for name in ("train", "val", "test")}
+    y = (splits.train.labels.numpy(), splits.val.labels.numpy(), splits.test.labels.numpy())
+    return {stage: FeatureSet(*(per[n][stage].numpy().astype(np.float64) for n in ("train", "val", "test")), *y)
+            for stage in per["test"]}
 
 
 def probe(fs: FeatureSet, forget_classes: Sequence[int], k: int | None = 10, draws: int = 3,
@@ -314,53 +330,119 @@ class DepthVerdict:
     message: str
     success: bool  # only "forgotten" is shown in the colours of success
     thresholds: dict[str, float] = field(default_factory=dict)
+    worst_depth: str | None = None  # the stage the probe figures in the message come from
+
+
+@dataclass(frozen=True)
+class DepthProfile:
+    """The k-shot recoverability of the forgotten classes at each stage, input side first (``stages``)."""
+
+    stages: tuple[str, ...]
+    original: tuple[float, ...]
+    unlearned: tuple[float, ...]
+    retrained: tuple[float, ...] | None  # None: no retrained reference at hand
+
+    def worst(self) -> int:
+        """Index of the stage where the unlearned model keeps most above the retrained one (without a
+        reference: the least of the original's recoverability removed, for display only); the last stage on ties."""
+        gaps = ([u - r for u, r in zip(self.unlearned, self.retrained)] if self.retrained is not None
+                else [u - o for u, o in zip(self.unlearned, self.original)])
+        # a stage where all three models agree exactly (the MLP's input pixels) tells nothing: not a candidate
+        same = [self.retrained is not None and self.original[i] == self.unlearned[i] == self.retrained[i]
+                for i in range(len(gaps))]
+        candidates = [i for i in range(len(gaps)) if not same[i]] or list(range(len(gaps)))
+        return max(candidates, key=lambda i: (round(gaps[i], 9), i))
+
+
+@dataclass(frozen=True)
+class Anamnesis:
+    """How fast the class comes back: relearning steps to 50 % of the original's A_F, and their ratio."""
+
+    unlearned_steps: int | None  # None: not reached within ``max_steps``
+    retrained_steps: int | None
+    max_steps: int
+
+    @property
+    def index(self) -> float | None:
+        """Unlearned steps over retrained steps (1: as slow as a model that never saw the class). A count not
+        reached within the budget is taken as ``max_steps`` + 1, a lower bound; both unreached: 1."""
+        u = self.unlearned_steps if self.unlearned_steps is not None else self.max_steps + 1
+        r = self.retrained_steps if self.retrained_steps is not None else self.max_steps + 1
+        return u / r if r > 0 else None  # a retrained model that is already there: no ratio
+
+
+def anamnesis(unlearned: RelearnCurve, retrained: RelearnCurve) -> Anamnesis:
+    """The Anamnesis Index from two relearning curves run with the same settings."""
+    return Anamnesis(unlearned.steps_to_50, retrained.steps_to_50, unlearned.settings.max_steps)
 
 
 def depth_verdict(forget_accuracy: float, probe_original: float, probe_unlearned: float,
                   probe_retrained: float | None, original_accuracy: float | None = None,
                   margin: float = DEPTH_MARGIN, features_changed: bool = True,
-                  retain_drop: float | None = None) -> DepthVerdict:
-    """Outputs first (A_F), then recoverability against the original and the retrained model.
+                  retain_drop: float | None = None, profile: DepthProfile | None = None,
+                  anamnesis_index: float | None = None) -> DepthVerdict:
+    """The one depth verdict: outputs first (A_F), then recoverability at the worst depth against the
+    original and the retrained model, then how fast the class comes back.
 
-    Forgotten: recoverability at most ``margin`` above the retrained model's. Hidden: the features
-    are the original's bit for bit, or less than ``HIDDEN_SHARE`` of the way from the original's
-    recoverability to the retrained one's. Without a reference, "hidden" when the probe recovers
-    the class within ``margin`` of the original, else the depth is unknown. All figures are
-    10-shot probe accuracies on the forgotten classes' held-out test images.
+    With a ``profile`` and a reference the probe figures are those of its worst stage
+    (``DepthProfile.worst``), else the penultimate figures given (without a reference a lower stage
+    cannot be judged: a stage the method left alone keeps the original's figure whether or not a
+    retrained model would have it too, and the input pixels are everyone's). Forgotten: recoverability at most ``margin`` above the retrained model's
+    at that depth, and an Anamnesis Index of at least ``ANAMNESIS_AT_LEAST`` when one is given (else
+    "partly forgotten"). Hidden: the features are the original's bit for bit, or less than
+    ``HIDDEN_SHARE`` of the way from the original's recoverability to the retrained one's. Without a
+    reference, "hidden" when the probe recovers the class within ``margin`` of the original, else the
+    depth is unknown. All figures are 10-shot probe accuracies on the forgotten classes' held-out test images.
     """
-    th = {"outputs_at_most": FORGOTTEN_AT_MOST, "margin": margin, "hidden_share": HIDDEN_SHARE}
+    th = {"outputs_at_most": FORGOTTEN_AT_MOST, "margin": margin, "hidden_share": HIDDEN_SHARE,
+          "anamnesis_at_least": ANAMNESIS_AT_LEAST}
+    where, at = None, ""
+    if profile is not None and profile.stages and profile.retrained is not None:
+        i = profile.worst()
+        where = profile.stages[i]
+        probe_original, probe_unlearned = profile.original[i], profile.unlearned[i]
+        probe_retrained = profile.retrained[i] if profile.retrained is not None else None
+        at = f" at the worst of {len(profile.stages)} depths ({where})"
     if original_accuracy is not None and original_accuracy <= FORGOTTEN_AT_MOST:
         return DepthVerdict("never recognised", f"The original model never recognised these classes "
-                            f"({original_accuracy:.1%} test accuracy): there was nothing to forget.", False, th)
+                            f"({original_accuracy:.1%} test accuracy): there was nothing to forget.", False, th, where)
     if forget_accuracy > FORGOTTEN_AT_MOST:
         return DepthVerdict("not forgotten", f"Not forgotten: the model still recognises {forget_accuracy:.1%} of "
-                            f"the forgotten classes' test images.", False, th)
+                            f"the forgotten classes' test images.", False, th, where)
     ref = "" if probe_retrained is None else f", retrained without them {probe_retrained:.0%}"
-    numbers = (f"a linear probe given 10 labelled images per class recovers {probe_unlearned:.0%} of them from the "
-               f"features (original {probe_original:.0%}{ref})")
+    numbers = (f"{at.strip() + ', ' if at else ''}a linear probe given 10 labelled images per class recovers "
+               f"{probe_unlearned:.0%} of them from the features (original {probe_original:.0%}{ref})")
+    if anamnesis_index is not None:
+        th["anamnesis_index"] = anamnesis_index
+        numbers += f"; Anamnesis Index {anamnesis_index:.2f} (at least {ANAMNESIS_AT_LEAST:.1f} is as slow as retraining)"
+
+    def verdict(level: str, message: str, success: bool = False) -> DepthVerdict:
+        return DepthVerdict(level, message, success, th, where)
+
     if not features_changed:
-        return DepthVerdict("hidden", f"Hidden, not gone: only the outputs changed; the features are the original's "
-                            f"bit for bit, and {numbers}.", False, th)
+        return verdict("hidden", f"Hidden, not gone: only the outputs changed; the features are the original's "
+                       f"bit for bit, and {numbers}.")
     if probe_retrained is None or not math.isfinite(probe_retrained):
         if probe_unlearned >= probe_original - margin:
-            return DepthVerdict("hidden", f"Hidden, not gone: the outputs no longer predict the class, but {numbers}.",
-                                False, th)
-        return DepthVerdict("unknown depth", f"The outputs forgot and the features changed: {numbers}. Without a "
-                            f"model retrained without these classes, how deep that goes is unknown.", False, th)
+            return verdict("hidden", f"Hidden, not gone: the outputs no longer predict the class, but {numbers}.")
+        return verdict("unknown depth", f"The outputs forgot and the features changed: {numbers}. Without a "
+                       f"model retrained without these classes, how deep that goes is unknown.")
     th["forgotten_at_most"] = probe_retrained + margin
     gap = probe_original - probe_retrained
     closed = (probe_original - probe_unlearned) / gap if gap > 1e-9 else 1.0
     th["closed"] = closed
     if probe_unlearned <= probe_retrained + margin:
+        if anamnesis_index is not None and anamnesis_index < ANAMNESIS_AT_LEAST:
+            return verdict("partly forgotten", f"Partly forgotten: no probe finds more than in the retrained model, "
+                           f"but the class comes back faster than it would to a model that never saw it: {numbers}.")
         if retain_drop is not None and retain_drop > RETAIN_DROP_AT_MOST:  # deep, but the rest paid for it
-            return DepthVerdict("forgotten", f"Forgotten, as deep as retraining, but at a cost: the remaining classes "
-                                f"lost {100 * retain_drop:.1f} points; {numbers}.", False, th)
-        return DepthVerdict("forgotten", f"Forgotten, as deep as retraining: {numbers}.", True, th)
+            return verdict("forgotten", f"Forgotten, as deep as retraining, but at a cost: the remaining classes "
+                           f"lost {100 * retain_drop:.1f} points; {numbers}.")
+        return verdict("forgotten", f"Forgotten, as deep as retraining: {numbers}.", True)
     if closed < HIDDEN_SHARE:
-        return DepthVerdict("hidden", f"Hidden, not gone: the outputs no longer predict the class, but {numbers}.",
-                            False, th)
-    return DepthVerdict("partly forgotten", f"Partly forgotten: {numbers}; {closed:.0%} of the way from the original "
-                        f"to retraining.", False, th)
+        return verdict("hidden", f"Hidden, not gone: the outputs no longer predict the class, but {numbers}.")
+    return verdict("partly forgotten", f"Partly forgotten: {numbers}; {closed:.0%} of the way from the original "
+                   f"to retraining.")
 
 
 @dataclass(frozen=True)
@@ -446,9 +528,16 @@ def audit(original: nn.Module, unlearned: nn.Module, splits: Splits, forget_clas
         cka_ret = _cka_groups(unlearned, retrained, splits, forget, dev)
     un_logits, _ = predict(unlearned, splits.test, dev)
     af = float((un_logits.argmax(1)[mask] == labels[mask]).float().mean())
+    by_depth = {n: stage_probes(stage_feature_sets(m, splits, dev), forget, k, draws) for n, m in models.items()}
+    names = tuple(by_depth["unlearned"])
+    profile = DepthProfile(names, *(tuple(by_depth[n][s] for s in names) for n in ("original", "unlearned")),
+                           tuple(by_depth["retrained"][s] for s in names) if retrained is not None else None)
+    amn = (anamnesis(audits["unlearned"].relearn, audits["retrained"].relearn)
+           if retrained is not None and with_relearn else None)
     verdict = depth_verdict(af, audits["original"].probe.forget_test, audits["unlearned"].probe.forget_test,
                             audits["retrained"].probe.forget_test if retrained is not None else None,
-                            original_accuracy=target,
+                            original_accuracy=target, profile=profile,
+                            anamnesis_index=None if amn is None else amn.index,
                             features_changed=audits["unlearned"].cka_to_original["retained"]["penultimate"] < 1 - 1e-9
                             or _changed(original, unlearned, splits, dev))
     step(1.0, "Audit done")
@@ -481,7 +570,8 @@ def shots_curve(model: nn.Module, splits: Splits, forget_classes: Sequence[int],
 
 @dataclass(frozen=True)
 class DepthCheck:
-    """The 10-shot recoverability of the original, unlearned and retrained models, and the verdict."""
+    """The 10-shot recoverability of the original, unlearned and retrained models at every depth, the
+    Anamnesis Index, and the one verdict on them. ``probe_*`` are the penultimate figures (the headline probe)."""
 
     probe_original: float
     probe_unlearned: float
@@ -489,31 +579,73 @@ class DepthCheck:
     reference: str  # "shipped", "cache", "trained" or "none"
     features_changed: bool  # False: the penultimate features are the original's, bit for bit
     verdict: DepthVerdict
+    profile: DepthProfile | None = None
+    anamnesis: Anamnesis | None = None  # None: no reference, or relearning not run
+
+    def rows(self) -> list[dict]:
+        """One row per depth, input side first: the three models' recoverability in percent and the unlearned
+        model's points above the retrained one's (what the CLI, the report and the app's table show)."""
+        p = self.profile
+        if p is None:
+            return []
+        out = []
+        for i, name in enumerate(p.stages):
+            r = None if p.retrained is None else p.retrained[i]
+            out.append({"depth": name, "original %": _pct(p.original[i]), "unlearned %": _pct(p.unlearned[i]),
+                        "retrained %": _pct(r), "above retrained (points)": None if r is None else
+                        round(100 * (p.unlearned[i] - r), 1)})
+        return out
 
     def to_dict(self) -> dict:
-        return _plain(asdict(self))
+        d = _plain(asdict(self))
+        d["anamnesis_index"] = finite(self.anamnesis.index) if self.anamnesis is not None else None
+        return d
+
+
+def _pct(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(100.0 * float(x), 1)
+
+
+def stage_probes(stages: dict[str, FeatureSet], forget_classes: Sequence[int], k: int = 10, draws: int = 3
+                 ) -> dict[str, float]:
+    """The k-shot probe's forgotten-class test accuracy at each stage (what a cache keeps per model)."""
+    return {name: probe(fs, forget_classes, k=k, draws=draws).forget_test for name, fs in stages.items()}
+
+
+def _same(a: FeatureSet, b: FeatureSet) -> bool:
+    return np.array_equal(a.train, b.train) and np.array_equal(a.test, b.test)
 
 
 def depth_check(original: nn.Module, unlearned: nn.Module, splits: Splits, forget_classes: Sequence[int],
                 forget_accuracy: float, original_accuracy: float, retrained: nn.Module | None = None,
                 reference: str = "none", device: str | torch.device | None = None, k: int = 10, draws: int = 3,
-                original_features: FeatureSet | None = None, retrained_features: FeatureSet | None = None,
-                retain_drop: float | None = None, original_probe: float | None = None,
-                retrained_probe: float | None = None) -> DepthCheck:
-    """Probe the three models' features (pass cached ``*_features`` to skip their forward passes, and
-    cached ``*_probe`` values, this k and these draws, to skip their fits: on the MLP's 1,000
-    features one fit takes seconds)."""
-    fo = original_features or feature_set(original, splits, device)
-    fu = feature_set(unlearned, splits, device)
-    changed = not (np.array_equal(fo.train, fu.train) and np.array_equal(fo.test, fu.test))
-    po = original_probe if original_probe is not None else probe(fo, forget_classes, k=k, draws=draws).forget_test
-    pu = probe(fu, forget_classes, k=k, draws=draws).forget_test if changed else po
-    pr = None
-    if retrained_probe is not None:
-        pr = retrained_probe
-    elif retrained is not None or retrained_features is not None:
-        fr = retrained_features or feature_set(retrained, splits, device)
-        pr = probe(fr, forget_classes, k=k, draws=draws).forget_test
-    v = depth_verdict(forget_accuracy, po, pu, pr, original_accuracy=original_accuracy, features_changed=changed,
-                      retain_drop=retain_drop)
-    return DepthCheck(po, pu, pr, reference if pr is not None else "none", changed, v)
+                retain_drop: float | None = None, original_stages: dict[str, FeatureSet] | None = None,
+                retrained_stages: dict[str, FeatureSet] | None = None,
+                original_probes: dict[str, float] | None = None, retrained_probes: dict[str, float] | None = None,
+                with_relearn: bool = True, retrained_relearn: RelearnCurve | None = None,
+                settings: RelearnSettings = RelearnSettings()) -> DepthCheck:
+    """The k-shot probe at every stage of the three models, relearning of the unlearned and the retrained
+    model (with a reference and ``with_relearn``), and ``depth_verdict`` on them: what the app, the CLI and
+    the benchmarks all show. One forward pass per model and split over the audit sample serves every
+    stage; pass a model's cached ``*_stages``, ``*_probes`` and ``retrained_relearn`` to skip its work."""
+    forget = sorted(set(int(c) for c in forget_classes))
+    so = original_stages or stage_feature_sets(original, splits, device)
+    su = stage_feature_sets(unlearned, splits, device)
+    po = original_probes or stage_probes(so, forget, k, draws)
+    pu = {n: po[n] if _same(so[n], su[n]) else probe(su[n], forget, k=k, draws=draws).forget_test for n in su}
+    pr = retrained_probes
+    if pr is None and (retrained is not None or retrained_stages is not None):
+        pr = stage_probes(retrained_stages or stage_feature_sets(retrained, splits, device), forget, k, draws)
+    names = tuple(su)
+    profile = DepthProfile(names, tuple(po[n] for n in names), tuple(pu[n] for n in names),
+                           None if pr is None else tuple(pr[n] for n in names))
+    amn = None
+    if with_relearn and pr is not None and (retrained is not None or retrained_relearn is not None):
+        r_curve = retrained_relearn or relearn(retrained, splits, forget, original_accuracy, settings, device)
+        amn = anamnesis(relearn(unlearned, splits, forget, original_accuracy, settings, device), r_curve)
+    changed = not _same(so[PENULTIMATE], su[PENULTIMATE])
+    v = depth_verdict(forget_accuracy, po[PENULTIMATE], pu[PENULTIMATE], None if pr is None else pr[PENULTIMATE],
+                      original_accuracy=original_accuracy, features_changed=changed, retain_drop=retain_drop,
+                      profile=profile, anamnesis_index=None if amn is None else amn.index)
+    return DepthCheck(po[PENULTIMATE], pu[PENULTIMATE], None if pr is None else pr[PENULTIMATE],
+                      reference if pr is not None else "none", changed, v, profile, amn)

@@ -154,11 +154,29 @@ def cmd_forget(args: argparse.Namespace) -> int:
         if outcome.depth is not None:
             d = outcome.depth
             print(f"depth: {d.verdict.level.upper()}. {d.verdict.message}")
+            _print_depths(d)
             if d.probe_retrained is None:
                 print("       (no retrained reference for these classes: --train-reference trains one, minutes)")
         if args.save is not None:
             print(f"saved {shown(args.save)}")
     return 0
+
+
+def _print_depths(d) -> None:
+    """The 10-shot recoverability at every depth, and the Anamnesis Index, under the verdict that reads them."""
+    rows = d.rows()
+    if rows:
+        w = max(len(r["depth"]) for r in rows)
+        print(f"       {'depth':<{w}}  original  unlearned  retrained  above retrained")
+        for r in rows:
+            cells = [_fmt(r[k], ".1f") if r[k] is not None else "-" for k in
+                     ("original %", "unlearned %", "retrained %", "above retrained (points)")]
+            print(f"       {r['depth']:<{w}}  {cells[0]:>8}  {cells[1]:>9}  {cells[2]:>9}  {cells[3]:>15}")
+    a = d.anamnesis
+    if a is not None:
+        steps = lambda s: f"{s}" if s is not None else f"> {a.max_steps}"  # noqa: E731
+        print(f"       Anamnesis Index {_fmt(a.index, '.2f') if a.index is not None else '-'}: relearnt to 50 % "
+              f"in {steps(a.unlearned_steps)} steps, retrained model {steps(a.retrained_steps)}")
 
 
 def _say(message: str) -> None:
