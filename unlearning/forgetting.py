@@ -20,7 +20,7 @@ from typing import Union
 import torch
 from torch import nn
 
-from . import erasure
+from . import deep_erasure, erasure
 from .classifier_edit import (  # noqa: F401  re-exported: the public names of the classifier-layer modes
     CODE_SAFETY, STRENGTHS, VAL_SAFETY, calibration_tensors as _calibration_tensors, classifier_fisher,
     code_accuracies_from_logits, forget_on as _forget_classifier_on,
@@ -50,9 +50,12 @@ MODES: dict[str, str] = {
     "erase": "Removes the classes from the features: closed-form erasure (LEACE) of the forgotten classes from the "
              "last hidden layer, from one forward pass over validation images, then the 'calibrated' edit of the "
              "classifier layer.",
+    "deep-erase": "Removes the classes at every stage: a closed-form eraser (LEACE) at every stage of the network, ViT "
+                  "included, fitted in forward order on one bounded sample of validation images, then the "
+                  "'calibrated' edit of the classifier layer.",
 }
 DEFAULT_MODE = "erase"  # the app's, the CLI's and the library's default: the mode that best passes the depth audit
-NEEDS_VALIDATION = frozenset({"calibrated", "erase"})
+NEEDS_VALIDATION = frozenset({"calibrated", "erase", "deep-erase"})
 Calibration = Union[ImageTensors, tuple[torch.Tensor, torch.Tensor]]  # labelled validation images
 
 
@@ -87,6 +90,8 @@ def forget(model: nn.Module, codes: torch.Tensor, classes: Sequence[int],
         def run(dev: torch.device) -> ForgetResult:
             if mode == "erase":
                 return _forget_erase_on(dev, model, codes, chosen, images, labels, notes)
+            if mode == "deep-erase":
+                return deep_erasure.forget_on(dev, model, codes, chosen, images, labels, notes)
             return _forget_classifier_on(dev, model, codes, chosen, mode, images, labels, notes)
     try:
         return run(dev)
