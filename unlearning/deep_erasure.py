@@ -37,6 +37,29 @@ from .results import ForgetResult, unweighed_report
 
 POSITIONS_PER_IMAGE = 16  # spatial positions (or tokens) read per image and site: the statistics' cost stays bounded
 POSITION_SEED = 0
+# Each eraser goes half the way: x -> x - STRENGTH * O (x - mu). Full LEACE at every stage cost ResNet-8's
+# digit 0 15.3 points of retained accuracy and the CNN's 7.8 (and relearnt faster); half: 2.7 and 0.0
+STRENGTH = 0.5
+ERASER = "leace"  # "leace": the oblique least-change eraser; "orthogonal": project the class-mean directions out
+
+
+def orthogonal(x: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(M, shift) with x -> M x + shift removing the span of cov(x, z) orthogonally: no linear trace of z is
+    left either, and unlike LEACE's oblique map no direction is ever stretched (operator norm 1)."""
+    mu = x.mean(0)
+    c = (x - mu).T @ (z - z.mean(0)) / len(x)
+    q, r = torch.linalg.qr(c)
+    q = q[:, r.diagonal().abs() > 1e-12 * max(float(r.abs().max()), 1e-30)]
+    proj = q @ q.T
+    return torch.eye(len(mu), dtype=x.dtype) - proj, proj @ mu
+
+
+@dataclass(frozen=True)
+class EmbeddingSite:
+    """A ViT's token embedding: the patch convolution's output plus the position embedding."""
+
+    conv: str
+    position: str
 
 
 @dataclass(frozen=True)
@@ -79,8 +102,10 @@ def deep_sites(model: nn.Module) -> list:
         sites = []
         for i in range(len(net.blocks)):
             b = f"{p}blocks.{i}"
-            sites += [LayerNormSite(f"{b}.norm1", (f"{b}.attn.qkv",)), LayerNormSite(f"{b}.norm2", (f"{b}.mlp.0",))]
-        return sites + [LayerNormSite(p + "norm", (p + "head",))]
+            # what each sub-block reads (its LayerNorm's output) and what it writes back into the residual stream
+            sites += [LayerNormSite(f"{b}.norm1", (f"{b}.attn.qkv",)), [Site(f"{b}.attn.proj")],
+                      LayerNormSite(f"{b}.norm2", (f"{b}.mlp.0",)), [Site(f"{b}.mlp.2")]]
+        return [EmbeddingSite(p + "patch_embed", p + "pos_embed")] + sites + [LayerNormSite(p + "norm", (p + "head",))]
     raise ValueError(f"no deep-erasure layout is known for {type(net).__name__}: it supports the MLP, the small CNN, "
                      f"the CIFAR ResNets and the ViT")
 
@@ -91,9 +116,14 @@ def site_samples(model: nn.Module, site, images: torch.Tensor, device: torch.dev
     """The activation at ``site`` as rows [n, d] float64 and the image each row came from [n]: every
     image's vector, or a seeded sample of at most ``POSITIONS_PER_IMAGE`` of its positions / tokens."""
     modules = dict(model.named_modules())
-    names = [site.norm] if isinstance(site, LayerNormSite) else [s.norm or s.linear for s in site]
+    if isinstance(site, EmbeddingSite):
+        pos = dict(model.named_parameters())[site.position]
+        names, add = [site.conv], (lambda o: o.flatten(2).transpose(1, 2) + pos)
+    else:
+        names = [site.norm] if isinstance(site, LayerNormSite) else [s.norm or s.linear for s in site]
+        add = (lambda o: o)
     box: list[torch.Tensor] = []
-    hooks = [modules[n].register_forward_hook(lambda m, a, o: box.append(o)) for n in names]
+    hooks = [modules[n].register_forward_hook(lambda m, a, o: box.append(add(o))) for n in names]
     gen = torch.Generator().manual_seed(seed)
     rows, owners = [], []
     bs = inference_batch(device)
@@ -138,13 +168,30 @@ def fold_consumers(model: nn.Module, site: LayerNormSite, m: torch.Tensor, shift
     return deltas
 
 
+@torch.no_grad()
+def fold_embedding(model: nn.Module, site: EmbeddingSite, m: torch.Tensor, shift: torch.Tensor
+                   ) -> dict[str, torch.Tensor]:
+    """Make the token embedding conv(x) + pos become M (conv(x) + pos) + shift, in place; returns the deltas."""
+    conv = dict(model.named_modules())[site.conv]
+    pos = dict(model.named_parameters())[site.position]
+    new_w = torch.einsum("oj,j...->o...", m, conv.weight.double()).to(conv.weight.dtype)
+    new_b = (m @ conv.bias.double() + shift).to(conv.bias.dtype)
+    new_pos = (pos.double() @ m.T).to(pos.dtype)
+    deltas = {f"{site.conv}.weight": new_w - conv.weight, f"{site.conv}.bias": new_b - conv.bias,
+              site.position: new_pos - pos}
+    conv.weight.copy_(new_w)
+    conv.bias.copy_(new_b)
+    pos.copy_(new_pos)
+    return deltas
+
+
 def deep_erase(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, forget_classes: Sequence[int],
-               device: torch.device, sites: list | None = None, strength: float = 1.0
+               device: torch.device, sites: list | None = None, strength: float = STRENGTH
                ) -> tuple[nn.Module, dict[str, torch.Tensor], list[int]]:
     """A copy of ``model`` with the forgotten classes erased at every site of ``deep_sites`` (or ``sites``).
 
     Returns (model, per-tensor deltas, each site's erased rank). ``strength`` scales every eraser
-    (1: full LEACE). ``images`` / ``labels``: labelled validation images, one forward pass per site.
+    (1: full LEACE, which leaves no linear trace). ``images`` / ``labels``: labelled validation images, one forward pass per site.
     """
     sites = deep_sites(model) if sites is None else sites
     labels = labels.cpu()
@@ -158,13 +205,15 @@ def deep_erase(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, for
     ranks = []
     for site in sites:  # forward order: each site's statistics are those of the network erased below it
         x, owner = site_samples(out, site, images, device)
-        m, shift = erasure.leace(x, z_img[owner])
+        m, shift = (erasure.leace if ERASER == "leace" else orthogonal)(x, z_img[owner])
+        ranks.append(int(round(float(torch.trace(torch.eye(len(m), dtype=m.dtype) - m)))))
         if strength != 1.0:
             eye = torch.eye(len(m), dtype=m.dtype)
             m, shift = eye - strength * (eye - m), strength * shift
-        ranks.append(int(round(float(torch.trace(torch.eye(len(m), dtype=m.dtype) - m)))))
         if isinstance(site, LayerNormSite):
             deltas.update(fold_consumers(out, site, m.to(device), shift.to(device)))
+        elif isinstance(site, EmbeddingSite):
+            deltas.update(fold_embedding(out, site, m.to(device), shift.to(device)))
         else:
             deltas.update(erasure.fold(out, site, m.to(device), shift.to(device)))
     return out.eval(), deltas, ranks
@@ -179,9 +228,15 @@ def forget_on(dev: torch.device, model: nn.Module, codes: torch.Tensor, chosen: 
     erased, erase_deltas, ranks = deep_erase(model, images[fit], labels[fit], chosen, dev)
     synchronize(dev)
     t1 = time.perf_counter()
-    res = classifier_edit.forget_on(dev, erased, codes, chosen, "deep-erase", images[check], labels[check], notes,
-                                    safety=erasure.ERASE_SAFETY, floor=classifier_edit.VAL_SAFETY,
-                                    rank=erasure.ERASE_RANK)
+    # the classifier edit's threshold as in ``erase`` (top-3), else top-1: with every stage erased the ViT's digit 3
+    # never left the top 3 within the grid, and the strongest move then took its A_R to 0.06 (top-1: 0.91, A_F 0.01)
+    for rank in (erasure.ERASE_RANK, 1):
+        tried = list(notes)
+        res = classifier_edit.forget_on(dev, erased, codes, chosen, "deep-erase", images[check], labels[check], tried,
+                                        safety=erasure.ERASE_SAFETY, floor=classifier_edit.VAL_SAFETY, rank=rank)
+        if not any(n.startswith("no strength") for n in tried):
+            break
+    notes[:] = tried
     params = dict(model.named_parameters())
     reports = [t if t.name not in erase_deltas else unweighed_report(t.name, params[t.name], erase_deltas[t.name])
                for t in res.tensors]
