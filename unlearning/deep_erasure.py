@@ -40,7 +40,8 @@ POSITION_SEED = 0
 # Each eraser goes half the way: x -> x - STRENGTH * O (x - mu). Full LEACE at every stage cost ResNet-8's
 # digit 0 15.3 points of retained accuracy and the CNN's 7.8 (and relearnt faster); half: 2.7 and 0.0
 STRENGTH = 0.5
-ERASER = "leace"  # "leace": the oblique least-change eraser; "orthogonal": project the class-mean directions out
+ERASER = "leace"
+GUARD_DROP = 0.03  # the most retained validation accuracy (held-out half) the classifier edit may cost before falling back  # "leace": the oblique least-change eraser; "orthogonal": project the class-mean directions out
 
 
 def orthogonal(x: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -219,12 +220,25 @@ def deep_erase(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, for
     return out.eval(), deltas, ranks
 
 
+@torch.no_grad()
+def _retained_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, chosen: list[int],
+                       dev: torch.device) -> float:
+    """The input model's accuracy on the retained classes' held-out validation images: the guard's baseline."""
+    keep = ~torch.isin(labels.cpu(), torch.tensor(chosen))
+    m = copy.deepcopy(model).to(dev).eval()
+    x, y = images[keep], labels.cpu()[keep]
+    bs = inference_batch(dev)
+    hits = sum(int((m(x[i:i + bs].to(dev)).argmax(1).cpu() == y[i:i + bs]).sum()) for i in range(0, len(y), bs))
+    return hits / max(len(y), 1)
+
+
 def forget_on(dev: torch.device, model: nn.Module, codes: torch.Tensor, chosen: list[int],
               images: torch.Tensor, labels: torch.Tensor, notes: list[str]) -> ForgetResult:
     """Mode ``deep-erase``: the forgotten classes erased at every stage, then ``calibrated`` on top."""
     synchronize(dev)
     t0 = time.perf_counter()
     fit, check = erasure.halves(labels)
+    base = _retained_accuracy(model, images[check], labels[check], chosen, dev)
     erased, erase_deltas, ranks = deep_erase(model, images[fit], labels[fit], chosen, dev)
     synchronize(dev)
     t1 = time.perf_counter()
@@ -234,11 +248,14 @@ def forget_on(dev: torch.device, model: nn.Module, codes: torch.Tensor, chosen: 
         tried = list(notes)
         res = classifier_edit.forget_on(dev, erased, codes, chosen, "deep-erase", images[check], labels[check], tried,
                                         safety=erasure.ERASE_SAFETY, floor=classifier_edit.VAL_SAFETY, rank=rank)
-        if not any(n.startswith("no strength") for n in tried):
+        cal = res.calibration
+        if (not any(n.startswith("no strength") for n in tried)
+                and base - cal["val_retain_after"] <= GUARD_DROP):
             break
-    else:  # the strongest move then wrecked the ViT's digits 4, 6, 8, 9 (A_R 0.26-0.34): fall back to ``erase``
-        notes.append("after erasing every stage no classifier-edit strength forgot the codes and the validation "
-                     "images; fell back to mode 'erase'")
+    else:  # the strongest move wrecked the ViT's digits 4, 6, 8, 9 (A_R 0.26-0.34), a top-1 edit its digit 1;
+        # on resnet8-fashion the erasers themselves cost 44-47 points
+        notes.append("after erasing every stage no classifier-edit strength forgot the validation images without "
+                     f"costing more than {GUARD_DROP:.0%} of the rest on them; fell back to mode 'erase'")
         return erasure.forget_on(dev, model, codes, chosen, images, labels, notes)
     notes[:] = tried
     params = dict(model.named_parameters())
