@@ -16,7 +16,7 @@ from typing import Any, Union
 import torch
 from torch import nn
 
-from . import baselines, classifier_edit, erasure, paper_rule
+from . import baselines, classifier_edit, deep_erasure, erasure, paper_rule
 from .baselines import Cancelled, ProgressFn, StopFn, recipe_from_meta
 from .data import ImageTensors
 from .device import describe, pick_device
@@ -121,6 +121,10 @@ def _erase(dev, req, chosen, images, labels, notes) -> ForgetResult:
     return erasure.forget_on(dev, req.model, req.codes, chosen, images, labels, notes)
 
 
+def _deep_erase(dev, req, chosen, images, labels, notes) -> ForgetResult:
+    return deep_erasure.forget_on(dev, req.model, req.codes, chosen, images, labels, notes)
+
+
 # --------------------------------------------------------------------------- baselines
 
 def _baseline(fn: Callable[..., ForgetResult]) -> Callable[[ForgetRequest], ForgetResult]:
@@ -164,6 +168,14 @@ REGISTRY: dict[str, Method] = {m.name: m for m in (
            plain="Aims to take the classes out of what the model computes inside (its last hidden layer), not only "
                  "out of its answers, then edits the last layer. It reads a few validation images once; no training. "
                  "Whether the classes really left is what the depth check (\"is it gone?\") measures."),
+    Method("deep-erase", "One-shot: erase at every stage", "deep-erase",
+           "Removes the classes at every stage: a closed-form eraser (LEACE, half strength) at every stage of the "
+           "network, ViT included, fitted in forward order on one bounded sample of validation images, then the "
+           "'calibrated' edit of the classifier layer; falls back to 'erase' when that costs the rest too much.",
+           _CV, _one_shot(_deep_erase), one_shot=True,
+           plain="Like *erase*, but takes the classes out at every stage of the network, not only the last hidden "
+                 "layer, from a few validation images read once; no training. When that would cost the other "
+                 "classes more than 3 points on validation images it does *erase* instead, and says so."),
     Method("retrain", "Retrain from scratch", "retrain",
            "A fresh model trained on the remaining classes with the model's own recipe: the gold standard.",
            _T, _baseline(baselines.retrain), trains=True),
