@@ -52,7 +52,7 @@ def test_audit_page_shows_the_backends_numbers(monkeypatch):
     assert any(want.depth.verdict.message in a.value.replace("**", "")  # its title in bold, once
                for a in [*at.success, *at.warning, *at.error])
     # recoverability at every depth: one chart, the backend's per-depth figures, the same depth check
-    depths = figs["Recoverability at every depth: a linear probe given 10 labelled images per forgotten class"]
+    depths = figs[audit_figures.DEPTH_TITLE]
     assert list(_line(depths, "unlearned").x) == list(want.depth.profile.stages)
     assert list(_line(depths, "unlearned").y) == pytest.approx([100 * v for v in want.depth.profile.unlearned])
     assert list(_line(depths, "original").y) == pytest.approx([100 * v for v in want.depth.profile.original])

@@ -70,6 +70,9 @@ def recoverability(shots: Mapping[str, Mapping[int, ProbeResult]]) -> go.Figure:
     return fig
 
 
+DEPTH_TITLE = "Recoverability at every depth"  # short enough for a 1024x768 projector; the probe in the subtitle
+
+
 def recoverability_by_depth(profile: DepthProfile, worst: str | None = None) -> go.Figure:
     """The 10-shot probe's accuracy on the forgotten classes' test images at every depth, input side
     left, one line per model (original, unlearned, retrained): where the unlearned line rises above the
@@ -93,8 +96,9 @@ def recoverability_by_depth(profile: DepthProfile, worst: str | None = None) -> 
         fig.add_vline(x=xs.index(worst), line={"color": FORGOTTEN, "width": 2, "dash": "dot"})
         fig.add_annotation(x=worst, y=104, text="worst depth", showarrow=False, yanchor="bottom",
                            font={"size": TICK_FONT, "color": FORGOTTEN})
-    _style(fig, "Recoverability at every depth: a linear probe given 10 labelled images per forgotten class", 470,
-           margin={"l": 70, "r": 30, "t": 80, "b": 140})
+    _style(fig, DEPTH_TITLE, 470, margin={"l": 70, "r": 30, "t": 110, "b": 140})
+    fig.update_layout(title_subtitle={"text": "a linear probe given 10 labelled images per forgotten class",
+                                      "font": {"size": TICK_FONT}})
     _bottom_legend(fig, -0.3)
     fig.update_xaxes(type="category", title_text="depth (input side → output side)")
     fig.update_yaxes(range=[0, 112], title_text="forgotten classes recovered (%)")
