@@ -239,6 +239,9 @@ if DEFAULT_MODE != "paper":
         cols = st.columns(2)
         cols[0].metric(f"A_F · {DEFAULT_MODE}, its own strength", _pct(d.forget_accuracy[d.own_index]), border=True)
         cols[1].metric(f"A_R · {DEFAULT_MODE}, its own strength", _pct(d.retain_accuracy[d.own_index]), border=True)
+        if d.steps is not None:
+            st.markdown(f"**How `{DEFAULT_MODE}` did it, step by step** (this run):\n"
+                        + "\n".join(f"{i}. {line}" for i, line in enumerate(tf.method_steps(d), start=1)))
         st.markdown(f"The same slider on `{DEFAULT_MODE}`: k scales the move that method made (k = 1 is its own "
                     f"result).")
         widgets.chart(tf.sweep_figure(d, j, title=f"Strength of {DEFAULT_MODE}: A_F and A_R"),

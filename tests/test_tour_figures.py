@@ -105,3 +105,19 @@ def test_step_sevens_sentence_follows_the_sweeps_own_numbers():
     assert "at **×10**" in text and "until ×30" in text and "before the images" not in text
     early = tf.sweep_sentence(tour.Sweep(**{**sw.__dict__, "code_forget_accuracy": (1.0, 0.0, 0.0, 0.0)}), 0.02)
     assert "forgotten at ×1 (paper), before the images were" in early
+
+
+def test_the_default_method_is_told_step_by_step_with_its_own_numbers():
+    """Tour step 8: erase's run, from its own result: the validation images read, the layer erased, the edit."""
+    from unlearning import forgetting
+
+    path = Path(__file__).resolve().parents[1] / "assets" / "models" / "resnet8-mnist5k.safetensors"
+    splits = load_dataset("mnist5k")
+    d = tour.default_mode_sweep(load_checkpoint(path), [3], splits.test, splits.val, mode="erase")
+    assert d.steps is not None and d.steps.mode == "erase"
+    assert 0 < d.steps.validation_images <= 50 * 10 and d.steps.erased and d.steps.layer.endswith("fc")
+    lines = tf.method_steps(d)
+    assert len(lines) == 4
+    assert f"{d.steps.validation_images:,} labelled validation images" in lines[0]
+    assert f"strength {d.steps.strength:.3g}" in lines[2]
+    assert f"{100 * d.forget_accuracy[d.own_index]:.1f} %" in lines[3] and forgetting.DEFAULT_MODE == "erase"

@@ -14,6 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from unlearning.classifier_edit import VALIDATION_PER_CLASS
 from unlearning.tour import ChosenStep, CheckStep, CodesStep, FisherStep, PerturbationStep, RatioStep, Sweep, WhyStep
 
 from . import theme
@@ -266,4 +267,27 @@ def why_sentences(w: WhyStep) -> list[str]:
            f"**The codes cannot tell.** After the push, θ + δ still recognises {f[0]:.0%} of the forgotten codes "
            f"and θ − δ {k[0]:.0%}: the rule's only signal says nothing changed, so it can see neither that the "
            f"push is too weak nor which way is right."]
+    return out
+
+
+def method_steps(sweep: Sweep) -> list[str]:
+    """A one-shot method's run in plain words, one line per step, every number from its own result."""
+    m, secs = sweep.steps, sweep.steps.seconds
+    out = []
+    if m.validation_images:
+        out.append(f"It read {m.validation_images:,} labelled validation images once (a fixed sample of at most "
+                   f"{VALIDATION_PER_CLASS} a class), never a test image, and took no training step.")
+    if m.erased:
+        out.append(f"It took the forgotten classes out of what {', '.join(f'`{theme.short_layer(n)}`' for n in m.erased)} "
+                   f"computes: the smallest change after which no straight-line rule on that layer's output can tell "
+                   f"them from the other classes (LEACE), folded into the weights"
+                   + (f", in {secs['erase']:.2f} s." if "erase" in secs else "."))
+    if m.layer:
+        out.append(f"It edited the last layer (`{theme.short_layer(m.layer)}`) in the direction "
+                   f"{'θ + δ' if m.sign == '+' else 'θ − δ'} at strength {m.strength:.3g}: a few times the smallest push "
+                   f"after which the validation images of the forgotten classes are no longer recognised"
+                   + (f", in {secs['calibrate']:.2f} s." if "calibrate" in secs else "."))
+    out.append(f"The check on the {sweep.test_images:,} real test images it never saw: the forgotten classes at "
+               f"{100 * sweep.forget_accuracy[sweep.own_index]:.1f} %, the others at "
+               f"{100 * sweep.retain_accuracy[sweep.own_index]:.1f} %.")
     return out

@@ -19,6 +19,7 @@ import copy
 import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,10 +28,10 @@ from torch import nn
 
 from .checkpoints import Checkpoint
 from .codes import make_codes
-from .data import ImageTensors
+from .data import ImageTensors, sample_per_class
 from .device import pick_device
 from .fisher import FisherPair, check_classes, code_fisher
-from . import forgetting
+from . import classifier_edit, erasure, forgetting, methods
 from .forgetting import DEFAULT_MODE, HIST_BINS, ForgetResult, apply_delta, fisher_ratio, forget, perturbations
 from .metrics import Evaluation, code_accuracies, evaluate, predict
 from .pipeline import FORGOTTEN_AT_MOST, default_lambdas, verdict
@@ -143,6 +144,19 @@ class CheckStep:
 
 
 @dataclass(frozen=True)
+class MethodSteps:
+    """What a one-shot method did, step by step, read off its own result (the tour's last step shows it)."""
+
+    mode: str
+    validation_images: int  # labelled validation images it read once (0: none); never a test image
+    erased: tuple[str, ...]  # the layers it took the classes out of (``erase``'s sites)
+    layer: str  # the layer it then edited
+    strength: float
+    sign: str
+    seconds: dict[str, float]
+
+
+@dataclass(frozen=True)
 class Sweep:
     """A_F and A_R on real test images for theta + k * delta, for every k in ``factors``."""
 
@@ -154,6 +168,7 @@ class Sweep:
     code_forget_accuracy: tuple[float, ...]  # what the codes say at each factor
     code_retain_accuracy: tuple[float, ...]
     test_images: int
+    steps: MethodSteps | None = None  # how the method made its move (``default_mode_sweep``)
 
     @property
     def own_index(self) -> int:
@@ -297,8 +312,17 @@ def default_mode_sweep(checkpoint: Checkpoint, classes: Sequence[int], test_set:
     result = forget(base, codes, chosen, lambda1=l1, lambda2=l2, device=dev, mode=mode, calibration=validation)
     after = dict(result.model.named_parameters())
     deltas = {n: (after[n].detach() - p.detach()) for n, p in base.named_parameters()}
-    return strength_sweep(base, codes, deltas, 1.0, test_set, chosen, factors=factors, mode=mode, device=dev,
-                          own_model=result.model, sign_name=result.sign)
+    sweep = strength_sweep(base, codes, deltas, 1.0, test_set, chosen, factors=factors, mode=mode, device=dev,
+                           own_model=result.model, sign_name=result.sign)
+    read = 0
+    if validation is not None and methods.reads_validation(mode):
+        read = len(sample_per_class(validation, classifier_edit.VALIDATION_PER_CLASS, classifier_edit.VALIDATION_SEED))
+    try:
+        erased = tuple(site.linear for stage in erasure.erasure_stages(base) for site in stage) if mode == "erase" else ()
+    except ValueError:  # no erasure site (the ViT): erase is the classifier edit alone there
+        erased = ()
+    return dataclasses.replace(sweep, steps=MethodSteps(mode, read, erased, result.layer, result.strength, result.sign,
+                                                        dict(result.seconds)))
 
 
 @torch.no_grad()
