@@ -369,7 +369,7 @@ def test_an_upload_name_cannot_leave_the_models_folder(tmp_path, local_models):
 
 def _failing_accelerator(monkeypatch):
     """Forgetting sees a CUDA device whose every call fails, as a dead or full GPU would (cf. test_forgetting)."""
-    from unlearning import classifier_edit, erasure, paper_rule
+    from unlearning import classifier_edit, deep_erasure, erasure, paper_rule
 
     def breaks_on_cuda(real):
         def run(dev, *args, **kwargs):
@@ -379,7 +379,7 @@ def _failing_accelerator(monkeypatch):
         return run
 
     monkeypatch.setattr(methods, "pick_device", lambda device=None: torch.device("cuda"))
-    for module in (paper_rule, classifier_edit, erasure):  # every one-shot mode's step on a device
+    for module in (paper_rule, classifier_edit, erasure, deep_erasure):  # every one-shot mode's step on a device
         monkeypatch.setattr(module, "forget_on", breaks_on_cuda(module.forget_on))
 
 
