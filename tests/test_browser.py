@@ -22,7 +22,7 @@ SHOTS = Path(os.environ.get("SCREENSHOTS") or Path(tempfile.gettempdir()) / "unl
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
-WAIT_MS = 120_000  # generous: a loaded 2-core CI machine
+WAIT_MS = 300_000  # generous: a loaded 2-core CI machine, where a click may wait for the depth check of the run before it (every depth, relearning)
 VIEWPORT = {"width": 1440, "height": 1000}
 PROJECTORS = [{"width": 1024, "height": 768}, {"width": 1280, "height": 800}]
 PAGES = [("/", "Mnemonic Unlearning Studio"), ("/models", "Model"), ("/methods", "Compare methods"),
