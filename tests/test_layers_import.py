@@ -13,7 +13,7 @@ PACKAGE = ROOT / "unlearning"
 # Lowest first; a module may import from its own layer or any layer below it, never above.
 LAYERS: list[set[str]] = [
     {"safe_io", "strict_json", "device", "data", "codes", "models", "inputs", "results", "sqgrad", "synthetic"},
-    {"checkpoints", "storage", "layers", "stages", "fisher", "metrics", "distributed", "privacy", "training"},  # storage, core
+    {"checkpoints", "storage", "layers", "stages", "fisher", "metrics", "trunk", "distributed", "privacy", "training"},  # storage, core
     {"paper_rule", "classifier_edit", "erasure", "deep_erasure", "baselines", "methods", "forgetting"},  # the methods
     {"audit", "references"},  # the evaluation
     {"pipeline", "comparison", "tour", "zoo", "cli", "__main__", "__init__"},  # the pipeline and its front ends

@@ -71,3 +71,23 @@ def test_training_records_the_code_accuracy_and_forgetting_warns_when_codes_were
     out = forget_and_evaluate(blind, digits.test, [0])
     assert out.result.notes[0].startswith("warning: the model recognises only")
     assert "code_accuracy" not in forgotten_meta(blind, out)  # the forgotten model's codes are another story
+
+
+def test_the_after_evaluation_reads_the_trunk_and_agrees_with_the_full_pass(digits, digits_cnn):
+    """The erase run edits the CNN's head only: with a trunk, only the head runs, and the numbers are the full pass's."""
+    import copy
+
+    from unlearning import trunk
+
+    built = []
+
+    def trunk_for(edited):
+        changed = trunk.changed_names(digits_cnn.model, edited)
+        built.append(trunk.build(digits_cnn.model, digits.test, changed))
+        return built[-1]
+
+    with_trunk = forget_and_evaluate(copy.deepcopy(digits_cnn), digits.test, [3], mode="erase", trunk=trunk_for)
+    plain = forget_and_evaluate(copy.deepcopy(digits_cnn), digits.test, [3], mode="erase")
+    assert built[0] is not None and built[0].covers(with_trunk.result.model, digits.test)
+    assert all(n.startswith("net.head.") for n in built[0].changed)  # so the features were read, not recomputed
+    assert with_trunk.after.confusion.tolist() == plain.after.confusion.tolist()

@@ -9,7 +9,7 @@ import csv
 import io
 import math
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from unlearning.data import ImageTensors, to_floats
 from unlearning.metrics import Evaluation, predict
 from unlearning.pipeline import ForgetOutcome, forget_and_evaluate, forgotten_meta
 from unlearning.strict_json import dumps, finite
+from unlearning.trunk import Trunk
 
 # What the page accepts for the lambdas. The backend takes any positive number up to 1e12; these
 # bounds are what makes sense for this rule: lambda1 caps the per-tensor scale s (the paper uses
@@ -108,10 +109,12 @@ def default_mode() -> str:
 
 def run_forgetting(checkpoint: Checkpoint, test_set: ImageTensors, classes: Sequence[int], lambda1: float,
                    lambda2: float, device: str | torch.device | None, before: Evaluation | None = None,
-                   mode: str | None = None, calibration: ImageTensors | None = None) -> ForgetOutcome:
+                   mode: str | None = None, calibration: ImageTensors | None = None,
+                   trunk: Callable[[nn.Module], Trunk | None] | None = None) -> ForgetOutcome:
     """forget_and_evaluate with the page's settings (no method chosen means the backend's default)."""
     return forget_and_evaluate(checkpoint, test_set, classes, lambda1=lambda1, lambda2=lambda2, device=device,
-                               before=before, mode=mode or methods.DEFAULT_MODE, calibration=calibration)
+                               before=before, mode=mode or methods.DEFAULT_MODE, calibration=calibration,
+                               trunk=trunk)
 
 
 def pick_samples(labels: np.ndarray | torch.Tensor, forget: Sequence[int], per_forgotten: int = 4,

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import streamlit as st
+from torch import nn
 
-from unlearning import methods
+from unlearning import methods, trunk
 from unlearning.checkpoints import Checkpoint, CheckpointError, load_checkpoint
 from unlearning.data import EMBEDDED, TITLES, DataError, ImageTensors, Splits, load_dataset
 from unlearning.device import available_devices, describe, pick_device
@@ -70,6 +71,19 @@ def _before(path: str, mtime: float, size: int, device: str) -> Evaluation:
 def shared_before(path: str | Path, device: str) -> Evaluation:
     """The original model's evaluation on its test split (the "before" of every run)."""
     return _before(*file_stamp(path), device)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)  # up to 360 MB each (full-size ResNet-8)
+def _trunk(path: str, mtime: float, size: int, changed: frozenset[str]) -> trunk.Trunk | None:
+    shared = _checkpoint(path, mtime, size)
+    return trunk.build(shared.model, test_split(shared), changed)
+
+
+def shared_trunk(path: str | Path, edited: nn.Module) -> trunk.Trunk | None:
+    """The original's activations on its test split below the layers ``edited`` changed (shared, read-only;
+    built by the first run that changes those layers, such as the page's head start), or None."""
+    changed = trunk.changed_names(shared_checkpoint(path).model, edited)
+    return None if changed is None else _trunk(*file_stamp(path), changed)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -239,7 +253,7 @@ def _forget(path: str, mine: Checkpoint, classes: list[int], lambda1: float, lam
     step(0.4, f"Forgetting from the codes, on {device_label(device)}…")
     calibration = shared_splits(shared.meta["dataset"]).val if methods.reads_validation(mode) else None
     outcome = analysis.run_forgetting(mine, test, classes, lambda1, lambda2, device, before=before, mode=mode,
-                                      calibration=calibration)
+                                      calibration=calibration, trunk=lambda edited: shared_trunk(path, edited))
     step(0.8, "Predicting codes and test images before and after…")
     return analysis.analyse(mine, outcome, test, model_name(path), device=device)
 

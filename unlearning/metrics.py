@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .data import ImageTensors
 from .device import inference_batch, pick_device
+from .trunk import Trunk, tail_logits
 
 # What "forgotten" and "kept" mean everywhere (the CLI, the app, the audit, the benchmarks): the forgotten
 # classes' real test accuracy at most FORGOTTEN_AT_MOST, and the remaining classes losing at most
@@ -138,8 +139,14 @@ def evaluation_from_logits(logits: torch.Tensor, labels: torch.Tensor, num_class
 
 
 def evaluate(model: nn.Module, dataset: Dataset, num_classes: int,
-             device: str | torch.device | None = None, batch_size: int | None = None) -> Evaluation:
-    """Per-class accuracy and confusion matrix of ``model`` on a labelled split, in batches."""
+             device: str | torch.device | None = None, batch_size: int | None = None,
+             trunk: Trunk | None = None) -> Evaluation:
+    """Per-class accuracy and confusion matrix of ``model`` on a labelled split, in batches.
+
+    ``trunk``: the original's kept activations on this split (``unlearning.trunk``); when ``model`` differs
+    from the original only where the trunk allows, only the changed layers run (same predictions)."""
+    if trunk is not None and trunk.covers(model, dataset) and (logits := tail_logits(trunk, model)) is not None:
+        return evaluation_from_logits(logits, dataset.tensors()[1], num_classes)
     logits, labels = predict(model, dataset, device, batch_size)
     return evaluation_from_logits(logits, labels, num_classes)
 

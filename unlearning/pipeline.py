@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from . import distributed
 from .checkpoints import Checkpoint, complete_meta, save_checkpoint
@@ -22,6 +23,7 @@ from .metrics import (  # noqa: F401  the thresholds, re-exported where the verd
 )
 from .models import build_model, count_parameters
 from .paper_rule import check_lambda
+from .trunk import Trunk
 from .training import ProgressFn, TrainConfig, TrainHistory, codes_warning, train
 
 if TYPE_CHECKING:
@@ -158,7 +160,8 @@ def forget_and_evaluate(checkpoint: Checkpoint, test_set: ImageTensors, classes:
                         lambda1: float | None = None, lambda2: float | None = None,
                         device: str | torch.device | None = None, before: Evaluation | None = None,
                         mode: str = DEFAULT_MODE, calibration: ImageTensors | None = None,
-                        data_root: str | None = None) -> ForgetOutcome:
+                        data_root: str | None = None,
+                        trunk: Callable[[nn.Module], Trunk | None] | None = None) -> ForgetOutcome:
     """Forget with ``mode`` (default: ``forgetting.DEFAULT_MODE``), then measure before and after on real
     held-out data.
 
@@ -166,7 +169,9 @@ def forget_and_evaluate(checkpoint: Checkpoint, test_set: ImageTensors, classes:
     validation images: ``calibration``, or when it is None the validation split of the checkpoint's
     dataset (never ``test_set``). Classes the checkpoint had already forgotten (its metadata says
     which) count neither as forgotten now nor as remaining. A lambda other than the paper's given
-    to a mode that does not use it is noted in ``notes``.
+    to a mode that does not use it is noted in ``notes``. ``trunk``, given the edited model, returns the
+    original's kept activations on ``test_set`` (``unlearning.trunk``) so that the "after" evaluation runs
+    only the layers the method changed, or None.
     """
     for name, value in (("lambda1", lambda1), ("lambda2", lambda2)):
         if value is not None:
@@ -202,7 +207,8 @@ def forget_and_evaluate(checkpoint: Checkpoint, test_set: ImageTensors, classes:
     if before is None:
         before = evaluate(checkpoint.model, test_set, n, device=dev)
     # forget() may have fallen back to the CPU after a device fault: measure where the result lives
-    after = evaluate(result.model, test_set, n, device=next(result.model.parameters()).device)
+    after = evaluate(result.model, test_set, n, device=next(result.model.parameters()).device,
+                     trunk=None if trunk is None else trunk(result.model))
     return ForgetOutcome(result, before, after, verdict(before, after, result.forget_classes, earlier),
                          previously_forgotten=earlier, notes=tuple(notes))
 
