@@ -24,8 +24,8 @@ way (``LAST_STRENGTH``; half-way there too if the guard refuses the full one). T
 dropped: a Deep-Unlearning-style forget-minus-retain subspace (generalised eigenvectors of the forgotten and
 retained second moments, up to 16 directions a site) found no direction at ResNet-8's first three sites
 and left its stages 1-2 about as readable as LEACE did (digits 0 and 4); pooled statistics, or full
-strength at every ResNet-8 site, narrowed the stage 1-2 gaps only at 7-53 points of retained validation
-accuracy, and digit 4's stage 2 stayed 10 points above retraining even then.
+strength at every ResNet-8 site, cost 4-53 points of retained validation accuracy wherever they narrowed the
+stage 1-2 gaps, and none brought digit 0's stage 1 within 5 points of retraining (docs/deep_erase.md).
 """
 from __future__ import annotations
 
