@@ -83,6 +83,28 @@ def test_the_last_site_is_erased_in_full_and_the_penultimate_probe_falls_further
     assert penultimate_probe(full) < penultimate_probe(half) and penultimate_probe(full) < original - 0.1
 
 
+def test_the_classifier_edit_is_calibrated_where_the_class_still_shows(digits, digits_cnn):
+    """Calibrated on the fully erased model the edit sees held-out images already misread and stops weak (the zoo
+    CNN's digit 3 then relearnt in 9 steps, against 27); the mode calibrates it half-way and moves it, so its
+    strength is larger than the one the fully erased model alone would get (here 7.5 against 3.2)."""
+    from unlearning import classifier_edit, erasure
+
+    x, y = digits.val.tensors()
+    res = deep_erasure.forget_on(CPU, digits_cnn.model, digits_cnn.codes, [3], x, y, [])
+    assert res.calibration["last_strength"] == deep_erasure.LAST_STRENGTH
+    fit, check = erasure.halves(y)
+    full, _, _ = deep_erasure.deep_erase(digits_cnn.model, x[fit], y[fit], [3], CPU, strength=deep_erasure.STRENGTH,
+                                         last=deep_erasure.LAST_STRENGTH)
+    direct = classifier_edit.forget_on(CPU, full, digits_cnn.codes, [3], "deep-erase", x[check], y[check], [],
+                                       safety=erasure.ERASE_SAFETY, floor=classifier_edit.VAL_SAFETY,
+                                       rank=erasure.ERASE_RANK)
+    assert res.calibration["val_forget_before"] > direct.calibration["val_forget_before"]
+    assert res.strength > direct.strength
+    # and the model returned is the fully erased one with that edit: its hidden layer is the full erasure's
+    hidden = deep_erasure.deep_sites(full)[-1][0].linear
+    assert torch.allclose(res.model.state_dict()[hidden + ".weight"], full.state_dict()[hidden + ".weight"], atol=1e-6)
+
+
 def _pooled_preactivation(model, x) -> np.ndarray:
     box = []
     h = dict(model.named_modules())[deep_erasure.deep_sites(model)[0][0].norm].register_forward_hook(
