@@ -190,7 +190,8 @@ def markdown(rows: list[dict], drops: dict, note: str | None = None) -> str:
                      f"| {t['every_depth']}/{t['rows']} | {100 * t['worst_depth_gap']:+.1f} pts | {t['index']}/{t['rows']} "
                      f"| {_f(t['lowest_index'] if math.isfinite(t['lowest_index']) else None)} |")
     lines += ["", "## Recoverability at every depth", "",
-              "10-shot probe on each stage's output (input side first; the last is the penultimate above), "
+              "10-shot probe on each stage's output (input side first; \"penultimate\" is the probe above; the MLP, with "
+              "one hidden layer, is read at its logits too), "
               "unlearned / retrained, in percent; the worst depth is the one most above retraining; the Anamnesis "
               "Index is the relearning steps to 50 % over the retrained model's (a count not reached in 60 steps "
               "taken as 61).", ""]

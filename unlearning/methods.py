@@ -169,9 +169,10 @@ REGISTRY: dict[str, Method] = {m.name: m for m in (
                  "out of its answers, then edits the last layer. It reads a few validation images once; no training. "
                  "Whether the classes really left is what the depth check (\"is it gone?\") measures."),
     Method("deep-erase", "One-shot: erase at every stage", "deep-erase",
-           "Removes the classes at every stage: a closed-form eraser (LEACE, half strength) at every stage of the "
-           "network, ViT included, fitted in forward order on one bounded sample of validation images, then the "
-           "'calibrated' edit of the classifier layer; falls back to 'erase' when that costs the rest too much.",
+           "Removes the classes at every stage: a closed-form eraser (LEACE) at every stage of the network, ViT "
+           "included, half strength below the last stage and full strength at it, fitted in forward order on one "
+           "bounded sample of validation images, then the 'calibrated' edit of the classifier layer (calibrated "
+           "where the class still shows); falls back to 'erase' when that costs the rest too much.",
            _CV, _one_shot(_deep_erase), one_shot=True,
            plain="Like *erase*, but takes the classes out at every stage of the network, not only the last hidden "
                  "layer, from a few validation images read once; no training. When that would cost the other "

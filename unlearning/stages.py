@@ -8,8 +8,11 @@ of them, so it is said once here.
 Each stage's output is reduced to one vector per image: convolution maps [N, C, H, W] are
 global-average-pooled to [N, C]; transformer tokens [N, T, D] become the mean token (the shipped
 ViT has no class token and pools by the mean; a model with ``cls_token`` gives its class token);
-anything else is flattened. Names run from the input side to the output side and always end with
-"penultimate" (the classifier layer's input, what the headline probe reads).
+anything else is flattened. Names run from the input side to the output side and reach
+"penultimate" (the classifier layer's input, what the headline probe reads) last, except where the
+network has fewer than three hidden depths below it: the paper's MLP (pixels, one hidden pre-activation,
+its sigmoid) is read at its logits too, after the penultimate, so that it is audited at four depths as
+every other shipped model is (its logits are a distinct readout: 10 numbers, what a user of the model sees).
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from .device import inference_batch, pick_device
 from .layers import _runner, block_names, classifier_layer
 
 PENULTIMATE = "penultimate"
+LOGITS = "logits"
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,8 @@ def _stages(model: nn.Module) -> list[Stage]:
 
     net, p = _net(model)
     if isinstance(net, MLP):
-        # one hidden layer: the (normalised) pixels, the hidden pre-activation, then the sigmoid (penultimate)
+        # one hidden layer: the (normalised) pixels, the hidden pre-activation, then the sigmoid (penultimate),
+        # then the logits (``_stages_after``)
         return [Stage("input", p + "fc1", read_input=True), Stage("fc1 pre-activation", p + "fc1")]
     if isinstance(net, SmallCNN):
         return [Stage("conv block 1", p + "features.2"), Stage("conv block 2", p + "features.6"),
@@ -64,9 +69,19 @@ def _stages(model: nn.Module) -> list[Stage]:
     return [Stage(n, n) for n in names[-4:]]
 
 
+def _stages_after(model: nn.Module) -> list[Stage]:
+    """The stages after the penultimate features: only where fewer than three depths lie below it."""
+    from .models import MLP
+
+    net, p = _net(model)
+    if isinstance(net, MLP):  # no further hidden depth exists; the logits are the fourth distinct readout
+        return [Stage(LOGITS, p + "fc2")]
+    return []
+
+
 def stage_names(model: nn.Module) -> list[str]:
-    """The depths probed, input side first, ending with "penultimate"."""
-    return [s.name for s in _stages(model)] + [PENULTIMATE]
+    """The depths probed, input side first: those below "penultimate", it, then any after it (``_stages_after``)."""
+    return [s.name for s in _stages(model)] + [PENULTIMATE] + [s.name for s in _stages_after(model)]
 
 
 def _pool(x: torch.Tensor, class_token: bool) -> torch.Tensor:
@@ -85,7 +100,7 @@ def stage_features(model: nn.Module, images: torch.Tensor, device: str | torch.d
     batched forward pass (so every depth of one model costs one feature pass)."""
     dev = pick_device(device)
     runner = _runner(model, dev)
-    stages = _stages(runner)
+    stages = _stages(runner) + _stages_after(runner)
     modules = dict(runner.named_modules())
     _, head = classifier_layer(runner, images[:1].to(dev))
     class_token = hasattr(_net(runner)[0], "cls_token")
