@@ -24,11 +24,11 @@ import torch  # noqa: E402
 
 from ui import auditing  # noqa: E402
 from unlearning import audit, methods  # noqa: E402
-from unlearning.checkpoints import load_checkpoint  # noqa: E402
+from unlearning.storage.checkpoints import load_checkpoint  # noqa: E402
 from unlearning.data import load_dataset  # noqa: E402
 from unlearning.pipeline import forget_and_evaluate  # noqa: E402
 from unlearning.references import find_reference  # noqa: E402
-from unlearning.storage import default_model_path  # noqa: E402
+from unlearning.storage.folders import default_model_path  # noqa: E402
 
 
 def _timed(fn, repeats: int) -> tuple[float, object]:

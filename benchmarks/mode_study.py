@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from unlearning import zoo  # noqa: E402
-from unlearning.checkpoints import load_checkpoint  # noqa: E402
+from unlearning.storage.checkpoints import load_checkpoint  # noqa: E402
 from unlearning.data import ImageTensors, load_dataset  # noqa: E402
 from unlearning.fisher import FisherPair, code_fisher  # noqa: E402
 from unlearning.forgetting import (  # noqa: E402

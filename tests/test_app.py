@@ -15,11 +15,11 @@ from unlearning import forgetting, methods
 from unlearning.device import available_devices
 from ui import analysis, auditing, figures
 from ui.state import device_label
-from unlearning.checkpoints import load_checkpoint
+from unlearning.storage.checkpoints import load_checkpoint
 from unlearning.data import load_dataset
 from unlearning.metrics import evaluate
 from unlearning.pipeline import check_depth, default_lambdas, forget_and_evaluate
-from unlearning.storage import default_model_path
+from unlearning.storage.folders import default_model_path
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -355,7 +355,7 @@ def test_a_failure_inside_forgetting_is_a_message_not_a_traceback(monkeypatch):
 
 def test_a_model_whose_data_is_not_here_gets_a_message(local_models):
     """A valid checkpoint for CIFAR-10 (not on this machine): a clear message, never a traceback."""
-    from unlearning.checkpoints import save_checkpoint
+    from unlearning.storage.checkpoints import save_checkpoint
     from unlearning.codes import make_codes
     from unlearning.models import build_model
 

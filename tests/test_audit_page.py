@@ -10,11 +10,11 @@ from test_app import CLASSES, app, backend, charts
 from ui import audit_figures, auditing
 from unlearning import audit
 from unlearning.audit import RelearnSettings
-from unlearning.checkpoints import load_checkpoint
+from unlearning.storage.checkpoints import load_checkpoint
 from unlearning.data import load_dataset, to_floats
 from unlearning.pipeline import check_depth
 from unlearning.references import find_reference
-from unlearning.storage import default_model_path
+from unlearning.storage.folders import default_model_path
 
 pytestmark = pytest.mark.usefixtures("local_models")
 FAST = RelearnSettings(max_steps=12, eval_every=3)  # fewer relearning steps: the same code, a shorter curve

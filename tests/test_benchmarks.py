@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from unlearning.checkpoints import save_checkpoint
+from unlearning.storage.checkpoints import save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 

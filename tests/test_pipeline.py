@@ -60,7 +60,7 @@ def test_the_jsons_one_verdict_includes_depth(digits, digits_mlp):
 
 
 def test_training_records_the_code_accuracy_and_forgetting_warns_when_codes_were_not_learned(digits, digits_mlp):
-    from unlearning.checkpoints import validate_meta
+    from unlearning.storage.checkpoints import validate_meta
     from unlearning.pipeline import train_new_model, untrusted_codes
     from unlearning.training import TrainConfig
 

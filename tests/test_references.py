@@ -4,7 +4,7 @@ import copy
 import torch
 
 from unlearning import references as R
-from unlearning.checkpoints import Checkpoint
+from unlearning.storage.checkpoints import Checkpoint
 
 
 def test_a_reference_is_trained_once_then_found_for_that_exact_model_only(digits, digits_mlp, tmp_path, monkeypatch):

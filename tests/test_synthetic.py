@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from unlearning.checkpoints import load_checkpoint
+from unlearning.storage.checkpoints import load_checkpoint
 from unlearning.cli import main
 from unlearning.data import CIFAR10_NAMES, load_dataset
 from unlearning.forgetting import DEFAULT_MODE

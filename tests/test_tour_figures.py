@@ -7,7 +7,7 @@ import pytest
 
 from ui import tour_figures as tf
 from unlearning import tour
-from unlearning.checkpoints import load_checkpoint
+from unlearning.storage.checkpoints import load_checkpoint
 from unlearning.data import load_dataset
 
 MLP = Path(__file__).resolve().parents[1] / "assets" / "models" / "mlp-mnist5k.safetensors"

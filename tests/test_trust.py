@@ -26,10 +26,10 @@ from streamlit.testing.v1 import AppTest
 from conftest import owned, state_hash
 from ui import analysis, state
 from unlearning import methods
-from unlearning.checkpoints import load_checkpoint
+from unlearning.storage.checkpoints import load_checkpoint
 from unlearning.data import load_dataset
 from unlearning.pipeline import forget_and_evaluate
-from unlearning.storage import SHIPPED_DIR, SUFFIX
+from unlearning.storage.folders import SHIPPED_DIR, SUFFIX
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")

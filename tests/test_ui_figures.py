@@ -21,7 +21,7 @@ from conftest import state_hash
 from ui import analysis, figures, report
 from ui.jobs import TrainJob, unused_path
 from unlearning import methods
-from unlearning.checkpoints import load_checkpoint
+from unlearning.storage.checkpoints import load_checkpoint
 from unlearning.training import TrainConfig
 
 FORGET = [0]

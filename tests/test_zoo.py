@@ -6,14 +6,14 @@ import pytest
 import torch
 
 from unlearning import zoo
-from unlearning.checkpoints import load_checkpoint
+from unlearning.storage.checkpoints import load_checkpoint
 from unlearning.cli import main as cli_main
 from unlearning.data import EMBEDDED, DataError, dataset_of, load_dataset
 from unlearning.forgetting import DEFAULT_MODE, MODES
 from unlearning.metrics import evaluate
 from unlearning.models import count_parameters
 from unlearning.pipeline import forget_and_evaluate
-from unlearning.storage import SHIPPED_DIR, default_model_path
+from unlearning.storage.folders import SHIPPED_DIR, default_model_path
 from unlearning.training import TrainConfig
 
 MODELS = zoo.list_zoo()

@@ -19,11 +19,11 @@ import torch
 from torch import nn
 
 from unlearning import methods
-from unlearning.checkpoints import Checkpoint, save_checkpoint
+from unlearning.storage.checkpoints import Checkpoint, save_checkpoint
 from unlearning.data import ImageTensors, to_floats
 from unlearning.metrics import Evaluation, predict
 from unlearning.pipeline import ForgetOutcome, forget_and_evaluate, forgotten_meta
-from unlearning.strict_json import dumps, finite
+from unlearning.storage.strict_json import dumps, finite
 
 # What the page accepts for the lambdas. The backend takes any positive number up to 1e12; these
 # bounds are what makes sense for this rule: lambda1 caps the per-tensor scale s (the paper uses

@@ -20,11 +20,11 @@ from typing import Any
 import streamlit as st
 
 from unlearning import methods
-from unlearning.checkpoints import Checkpoint, CheckpointError, load_checkpoint
+from unlearning.storage.checkpoints import Checkpoint, CheckpointError, load_checkpoint
 from unlearning.data import EMBEDDED, TITLES, DataError, ImageTensors, Splits, load_dataset
 from unlearning.device import available_devices, describe, pick_device
 from unlearning.metrics import Evaluation, evaluate
-from unlearning.storage import SHIPPED_DIR, SUFFIX, ModelEntry, default_model_path, list_models, model_folders
+from unlearning.storage.folders import SHIPPED_DIR, SUFFIX, ModelEntry, default_model_path, list_models, model_folders
 
 from . import analysis, owner
 from .plain import plain, plain_list

@@ -6,7 +6,7 @@ pipeline, inputs, safe_io).
 """
 __version__ = "0.1.0"
 
-from .checkpoints import Checkpoint, CheckpointError, load_checkpoint, read_meta, save_checkpoint
+from .storage.checkpoints import Checkpoint, CheckpointError, load_checkpoint, read_meta, save_checkpoint
 from .codes import MnemonicMix, make_codes
 from .data import DataError, DatasetInfo, ImageTensors, Splits, load_dataset
 from .device import pick_device
@@ -15,7 +15,7 @@ from .forgetting import ForgetResult, forget
 from .metrics import Evaluation, evaluate, forgetting_efficacy
 from .models import ModelError, build_model
 from .pipeline import ForgetOutcome, default_lambdas, forget_and_evaluate, train_new_model
-from .safe_io import WriteError
+from .storage.safe_io import WriteError
 from .training import TrainConfig, TrainHistory, train
 
 __all__ = [

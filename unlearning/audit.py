@@ -39,7 +39,7 @@ from .device import pick_device
 from .layers import layer_outputs, penultimate
 from .stages import PENULTIMATE, stage_features
 from .metrics import FORGOTTEN_AT_MOST, RETAIN_DROP_AT_MOST, predict
-from .strict_json import finite
+from .storage.strict_json import finite
 
 ProgressFn = Callable[[float, str], None]
 

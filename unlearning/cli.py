@@ -10,16 +10,17 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import __version__, distributed, methods, strict_json
-from .checkpoints import CheckpointError, load_checkpoint, read_meta, save_checkpoint
+from . import __version__, distributed, methods
+from .storage import strict_json
+from .storage.checkpoints import CheckpointError, load_checkpoint, read_meta, save_checkpoint
 from .data import LOADERS, DataError, dataset_of, load_dataset
 from .device import pick_device
 from .inputs import check_classes, class_index
 from .models import ARCHITECTURES, ModelError
 from .pipeline import check_depth, default_lambdas, forget_and_evaluate, forgotten_meta, train_new_model
 from .paper_rule import check_lambda
-from .safe_io import check_target
-from .storage import SUFFIX
+from .storage.safe_io import check_target
+from .storage.folders import SUFFIX
 from .training import RECIPE_DEFAULTS, TrainConfig, codes_warning, data_kind
 
 # Numeric flags, checked before any work starts: (smallest, largest) accepted, both inclusive.

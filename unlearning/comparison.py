@@ -15,7 +15,7 @@ import torch
 
 from . import methods
 from .baselines import ProgressFn, StopFn
-from .checkpoints import Checkpoint
+from .storage.checkpoints import Checkpoint
 from .data import Splits
 from .results import ForgetResult
 from .metrics import evaluate

@@ -232,7 +232,7 @@ def run(request: ForgetRequest) -> ForgetResult:
 def run_baseline(name: str, checkpoint, train_set: ImageTensors, classes: Sequence[int],
                  device: str | torch.device | None = None, progress: ProgressFn | None = None,
                  should_stop: StopFn | None = None, **overrides) -> ForgetResult:
-    """Run the baseline ``name`` on a :class:`~unlearning.checkpoints.Checkpoint` with its defaults.
+    """Run the baseline ``name`` on a :class:`~unlearning.storage.checkpoints.Checkpoint` with its defaults.
 
     ``retrain`` follows the checkpoint's own training recipe (and its codes); ``overrides`` are
     passed to the method (e.g. ``settings=SGDSettings(...)``).

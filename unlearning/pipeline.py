@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from . import distributed
-from .checkpoints import Checkpoint, complete_meta, save_checkpoint
+from .storage.checkpoints import Checkpoint, complete_meta, save_checkpoint
 from .codes import make_codes
 from .data import ImageTensors, Splits, dataset_of, load_dataset
 from .device import pick_device

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from .baselines import ProgressFn, StopFn
 from .methods import run_baseline
-from .checkpoints import Checkpoint, CheckpointError, load_checkpoint, read_meta, save_checkpoint, weights_sha256
+from .storage.checkpoints import Checkpoint, CheckpointError, load_checkpoint, read_meta, save_checkpoint, weights_sha256
 from .data import Splits
-from .storage import ROOT
+from .storage.folders import ROOT
 
 SHIPPED_REFERENCES = ROOT / "assets" / "references"
 

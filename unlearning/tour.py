@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoints import Checkpoint
+from .storage.checkpoints import Checkpoint
 from .codes import make_codes
 from .data import ImageTensors, sample_per_class
 from .device import pick_device

@@ -25,10 +25,10 @@ from typing import Any
 
 import torch
 
-from .checkpoints import Checkpoint, load_checkpoint, read_meta, save_checkpoint, weights_sha256  # noqa: F401
+from .storage.checkpoints import Checkpoint, load_checkpoint, read_meta, save_checkpoint, weights_sha256  # noqa: F401
 from .data import EMBEDDED, dataset_of, load_dataset
-from .safe_io import atomic_write_text
-from .storage import ROOT, SHIPPED_DIR, SUFFIX
+from .storage.safe_io import atomic_write_text
+from .storage.folders import ROOT, SHIPPED_DIR, SUFFIX
 from .training import CODES_LEARNED_AT_LEAST, TrainConfig
 
 TRAIN_THREADS = 1  # the thread count the zoo is trained with: part of what makes a rebuild bit-identical

@@ -22,7 +22,7 @@ from typing import Any
 from .checkpoints import MAX_FILE_BYTES, CheckpointError, load_checkpoint, read_meta
 from .safe_io import atomic_write
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_DIR = ROOT / "assets" / "models"
 SUFFIX = ".safetensors"
 

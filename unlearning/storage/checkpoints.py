@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 from . import strict_json
-from .codes import CODE_SPACE
-from .models import ModelError, build_model, check_arch
+from ..codes import CODE_SPACE
+from ..models import ModelError, build_model, check_arch
 from .safe_io import atomic_write
 
 FORMAT = "mnemonic-unlearning/1"
@@ -160,7 +160,7 @@ def _finite(name: str, t: torch.Tensor) -> None:
 
 def complete_meta(meta: dict[str, Any]) -> dict[str, Any]:
     """Add the format, code space and package version to metadata, and validate it."""
-    from . import __version__
+    from .. import __version__
 
     return validate_meta({"format": FORMAT, "code_space": CODE_SPACE, "package_version": __version__, **meta})
 

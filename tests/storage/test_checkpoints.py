@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import save_file
 
 from conftest import state_hash
-from unlearning.checkpoints import (FORMAT, CheckpointError, complete_meta, load_checkpoint, read_meta,
+from unlearning.storage.checkpoints import (FORMAT, CheckpointError, complete_meta, load_checkpoint, read_meta,
                                     save_checkpoint, validate_meta)
 
 

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from unlearning.checkpoints import CheckpointError, save_checkpoint
-from unlearning.storage import (SHIPPED_DIR, default_model_path, is_owner, list_models, model_folders, new_owner,
+from unlearning.storage.checkpoints import CheckpointError, save_checkpoint
+from unlearning.storage.folders import (SHIPPED_DIR, default_model_path, is_owner, list_models, model_folders, new_owner,
                                 owner_dir, safe_filename, store_upload, unique_path)
 
 
