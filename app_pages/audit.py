@@ -9,7 +9,7 @@ from ui import audit_figures, audit_state, auditing, state, widgets
 from ui.plain import plain_list
 from unlearning import references
 from unlearning.audit import ANAMNESIS_AT_LEAST
-from unlearning.baselines import Cancelled
+from unlearning.methods.baselines import Cancelled
 
 st.title("Is it gone?")
 st.markdown(

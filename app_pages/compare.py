@@ -9,7 +9,7 @@ import streamlit as st
 from ui import analysis, audit_state, auditing, compare_figures, state, widgets
 from ui.plain import plain, plain_list
 from unlearning import audit, comparison
-from unlearning.baselines import recipe_from_meta
+from unlearning.methods.baselines import recipe_from_meta
 
 RESULTS_KEY = "compare_results"
 

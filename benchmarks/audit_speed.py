@@ -23,7 +23,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from ui import auditing  # noqa: E402
-from unlearning import audit, methods  # noqa: E402
+from unlearning import audit  # noqa: E402
+from unlearning.methods import registry as methods  # noqa: E402
 from unlearning.storage.checkpoints import load_checkpoint  # noqa: E402
 from unlearning.data import load_dataset  # noqa: E402
 from unlearning.pipeline import forget_and_evaluate  # noqa: E402

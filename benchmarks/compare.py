@@ -22,7 +22,7 @@ untimed (warm-up) and then ``--repeats`` times; the median is reported. The meth
 fine-tuning, NegGrad+, random labels) run once.
 
 ``--json`` prints a list of rows {"method", "seconds", "forget_accuracy", "retain_accuracy", "mia"};
-the one-shot row is "mnemonic", the others are named as in the method registry (``unlearning.methods.REGISTRY``).
+the one-shot row is "mnemonic", the others are named as in the method registry (``unlearning.methods.registry.REGISTRY``).
 
 ``--scaling`` times every method on training sets of growing size: stratified subsets of 500 and
 1,000 digits, the full 3,500-digit training split, and a larger set made by shifting the digits by
@@ -49,8 +49,8 @@ from unlearning import comparison, evaluate, load_checkpoint, load_dataset, zoo 
 from unlearning.data import EMBEDDED, DataError, ImageTensors, Splits, dataset_of  # noqa: E402
 from unlearning.references import find_reference  # noqa: E402
 from unlearning.device import describe, pick_device  # noqa: E402
-from unlearning.methods import names as registered  # noqa: E402
-from unlearning.forgetting import ForgetResult  # noqa: E402
+from unlearning.methods.registry import names as registered  # noqa: E402
+from unlearning.methods.forgetting import ForgetResult  # noqa: E402
 from unlearning.pipeline import FORGOTTEN_AT_MOST, RETAIN_DROP_AT_MOST  # noqa: E402
 from unlearning.privacy import membership_attack  # noqa: E402
 

@@ -24,7 +24,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from unlearning import audit as A  # noqa: E402
-from unlearning import forgetting, zoo  # noqa: E402
+from unlearning.methods import forgetting  # noqa: E402
+from unlearning import zoo  # noqa: E402
 from unlearning.data import dataset_of, to_floats  # noqa: E402
 from unlearning.metrics import evaluate  # noqa: E402
 from unlearning.references import find_reference  # noqa: E402

@@ -34,7 +34,7 @@ import torch  # noqa: E402
 
 from unlearning import audit as A  # noqa: E402
 from unlearning import comparison, zoo  # noqa: E402
-from unlearning.methods import names as registered  # noqa: E402
+from unlearning.methods.registry import names as registered  # noqa: E402
 from unlearning.data import dataset_of  # noqa: E402
 from unlearning.metrics import evaluate  # noqa: E402
 from unlearning.privacy import membership_attack  # noqa: E402

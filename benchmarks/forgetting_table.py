@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from unlearning import zoo  # noqa: E402
-from unlearning.methods import DEFAULT_MODE, names  # noqa: E402
+from unlearning.methods.registry import DEFAULT_MODE, names  # noqa: E402
 
 
 def main() -> int:

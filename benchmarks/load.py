@@ -128,7 +128,7 @@ def expected_metrics(path: Path, classes: list[int]) -> tuple[list[str], dict[in
     """The page's A_F, A_R, E_F for each class, from the backend with the app's default method on the CPU."""
 
     from ui import analysis
-    from unlearning import methods
+    from unlearning.methods import registry as methods
     from unlearning.storage.checkpoints import load_checkpoint
     from unlearning.data import load_dataset
     from unlearning.pipeline import forget_and_evaluate

@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from unlearning import zoo  # noqa: E402
 from unlearning.storage.checkpoints import load_checkpoint  # noqa: E402
 from unlearning.data import ImageTensors, load_dataset  # noqa: E402
-from unlearning.fisher import FisherPair, code_fisher  # noqa: E402
-from unlearning.forgetting import (  # noqa: E402
+from unlearning.methods.fisher import FisherPair, code_fisher  # noqa: E402
+from unlearning.methods.forgetting import (  # noqa: E402
     CODE_SAFETY, VAL_SAFETY, classifier_fisher, classifier_layer, fisher_ratio, forget,
 )
 from unlearning.metrics import evaluation_from_logits  # noqa: E402
@@ -268,7 +268,7 @@ def cmd_safety(_):
 
 
 def _forget_with_factor(ck, classes, mode, factor, calibration):
-    import unlearning.forgetting as fg
+    import unlearning.methods.forgetting as fg
 
     saved = fg.VAL_SAFETY, fg.CODE_SAFETY
     try:

@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import owned, state_hash
-from unlearning import forgetting, methods
+from unlearning.methods import forgetting, registry as methods
 from unlearning.device import available_devices
 from ui import analysis, auditing, figures
 from ui.state import device_label

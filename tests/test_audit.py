@@ -8,8 +8,8 @@ import torch
 
 from conftest import state_hash
 from unlearning import audit as A
-from unlearning.baselines import SGDSettings, retrain
-from unlearning.forgetting import forget
+from unlearning.methods.baselines import SGDSettings, retrain
+from unlearning.methods.forgetting import forget
 from unlearning.layers import block_names, layer_outputs, penultimate
 from unlearning.metrics import evaluate
 

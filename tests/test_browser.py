@@ -175,7 +175,7 @@ def backend():
     """The backend's own results for the classes the browser forgets, on the default model."""
 
     from ui import analysis
-    from unlearning import methods
+    from unlearning.methods import registry as methods
     from unlearning.storage.checkpoints import load_checkpoint
     from unlearning.data import load_dataset
     from unlearning.pipeline import forget_and_evaluate
@@ -503,7 +503,7 @@ def test_the_audit_view_in_the_browser(server, browser):
     from unlearning.storage.checkpoints import load_checkpoint
     from unlearning.data import load_dataset
     from unlearning.pipeline import check_depth, forget_and_evaluate
-    from unlearning import methods
+    from unlearning.methods import registry as methods
     from unlearning.storage.folders import default_model_path
     from ui import analysis
 

@@ -3,7 +3,7 @@ import pytest
 
 from conftest import state_hash
 from unlearning import comparison
-from unlearning.baselines import SGDSettings
+from unlearning.methods.baselines import SGDSettings
 from unlearning.metrics import evaluate
 
 FORGET = [0]

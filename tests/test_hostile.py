@@ -21,7 +21,7 @@ import torch
 from conftest import ROOT, run_cli
 from unlearning.storage import strict_json
 from unlearning.storage.checkpoints import load_checkpoint, save_checkpoint
-from unlearning.forgetting import forget
+from unlearning.methods.forgetting import forget
 from unlearning.inputs import check_classes, check_codes, class_index, model_dtype
 from unlearning.metrics import Evaluation, evaluate
 from unlearning.models import ARCHITECTURES

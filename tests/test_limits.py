@@ -414,7 +414,7 @@ def test_a_file_name_with_a_newline_cannot_forge_a_line(saved, tmp_path, capsys)
 # --- the library ------------------------------------------------------------------------------------------
 
 def test_the_library_refuses_string_lambdas_and_meta_codes(digits_mlp):
-    from unlearning.forgetting import forget
+    from unlearning.methods.forgetting import forget
 
     with pytest.raises(ValueError, match="lambda1 must be a number"):
         forget(digits_mlp.model, digits_mlp.codes, [1], lambda1="0.001", mode="paper")

@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from conftest import DEVICES, state_hash
-from unlearning import forgetting, tour
+from unlearning.methods import forgetting
+from unlearning import tour
 from unlearning.storage.checkpoints import load_checkpoint
 from unlearning.data import load_dataset
-from unlearning.fisher import code_fisher
+from unlearning.methods.fisher import code_fisher
 from unlearning.metrics import evaluate
 from unlearning.pipeline import default_lambdas, forget_and_evaluate
 

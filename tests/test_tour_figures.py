@@ -109,7 +109,7 @@ def test_step_sevens_sentence_follows_the_sweeps_own_numbers():
 
 def test_the_default_method_is_told_step_by_step_with_its_own_numbers():
     """Tour step 8: erase's run, from its own result: the validation images read, the layer erased, the edit."""
-    from unlearning import forgetting
+    from unlearning.methods import forgetting
 
     path = Path(__file__).resolve().parents[1] / "assets" / "models" / "resnet8-mnist5k.safetensors"
     splits = load_dataset("mnist5k")

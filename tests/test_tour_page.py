@@ -9,8 +9,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from ui import tour_figures as tf
-from unlearning.forgetting import DEFAULT_MODE
-from unlearning import forgetting, tour
+from unlearning.methods.forgetting import DEFAULT_MODE
+from unlearning.methods import forgetting
+from unlearning import tour
 from unlearning.storage.checkpoints import load_checkpoint
 from unlearning.data import load_dataset
 from unlearning.pipeline import forget_and_evaluate

@@ -20,7 +20,7 @@ import torch
 from conftest import state_hash
 from ui import analysis, figures, report
 from ui.jobs import TrainJob, unused_path
-from unlearning import methods
+from unlearning.methods import registry as methods
 from unlearning.storage.checkpoints import load_checkpoint
 from unlearning.training import TrainConfig
 
@@ -209,7 +209,7 @@ def test_card_headings_are_demoted():
 
 
 def test_the_pages_offer_the_backends_modes():
-    from unlearning import forgetting
+    from unlearning.methods import forgetting
 
     modes = analysis.available_modes()
     assert modes == forgetting.MODES and "paper" in modes and all(isinstance(v, str) for v in modes.values())

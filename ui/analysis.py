@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from unlearning import methods
+from unlearning.methods import registry as methods
 from unlearning.storage.checkpoints import Checkpoint, save_checkpoint
 from unlearning.data import ImageTensors, to_floats
 from unlearning.metrics import Evaluation, predict

@@ -11,7 +11,7 @@ import html
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from unlearning import methods
+from unlearning.methods import registry as methods
 
 from . import analysis, auditing
 

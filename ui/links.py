@@ -20,7 +20,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import streamlit as st
 
-from unlearning import methods
+from unlearning.methods import registry as methods
 from unlearning.storage.checkpoints import MAX_CLASSES
 
 from streamlit.runtime.state.query_params import (  # Streamlit's own limits: beyond them it drops the address

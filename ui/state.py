@@ -19,7 +19,7 @@ from typing import Any
 
 import streamlit as st
 
-from unlearning import methods
+from unlearning.methods import registry as methods
 from unlearning.storage.checkpoints import Checkpoint, CheckpointError, load_checkpoint
 from unlearning.data import EMBEDDED, TITLES, DataError, ImageTensors, Splits, load_dataset
 from unlearning.device import available_devices, describe, pick_device

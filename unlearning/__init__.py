@@ -10,8 +10,8 @@ from .storage.checkpoints import Checkpoint, CheckpointError, load_checkpoint, r
 from .codes import MnemonicMix, make_codes
 from .data import DataError, DatasetInfo, ImageTensors, Splits, load_dataset
 from .device import pick_device
-from .fisher import code_fisher
-from .forgetting import ForgetResult, forget
+from .methods.fisher import code_fisher
+from .methods.forgetting import ForgetResult, forget
 from .metrics import Evaluation, evaluate, forgetting_efficacy
 from .models import ModelError, build_model
 from .pipeline import ForgetOutcome, default_lambdas, forget_and_evaluate, train_new_model

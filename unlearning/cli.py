@@ -10,7 +10,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import __version__, distributed, methods
+from . import __version__, distributed
+from .methods import registry as methods
 from .storage import strict_json
 from .storage.checkpoints import CheckpointError, load_checkpoint, read_meta, save_checkpoint
 from .data import LOADERS, DataError, dataset_of, load_dataset
@@ -18,7 +19,7 @@ from .device import pick_device
 from .inputs import check_classes, class_index
 from .models import ARCHITECTURES, ModelError
 from .pipeline import check_depth, default_lambdas, forget_and_evaluate, forgotten_meta, train_new_model
-from .paper_rule import check_lambda
+from .methods.paper_rule import check_lambda
 from .storage.safe_io import check_target
 from .storage.folders import SUFFIX
 from .training import RECIPE_DEFAULTS, TrainConfig, codes_warning, data_kind

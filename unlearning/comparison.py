@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from . import methods
-from .baselines import ProgressFn, StopFn
+from .methods import registry as methods
+from .methods.baselines import ProgressFn, StopFn
 from .storage.checkpoints import Checkpoint
 from .data import Splits
 from .results import ForgetResult

@@ -14,14 +14,14 @@ from .storage.checkpoints import Checkpoint, complete_meta, save_checkpoint
 from .codes import make_codes
 from .data import ImageTensors, Splits, dataset_of, load_dataset
 from .device import pick_device
-from . import methods
-from .forgetting import DEFAULT_MODE, PAPER_LAMBDAS, ForgetResult, forget
+from .methods import registry as methods
+from .methods.forgetting import DEFAULT_MODE, PAPER_LAMBDAS, ForgetResult, forget
 from .inputs import check_classes
 from .metrics import (  # noqa: F401  the thresholds, re-exported where the verdict is
     FORGOTTEN_AT_MOST, RETAIN_DROP_AT_MOST, Evaluation, code_accuracy, evaluate, forgetting_efficacy,
 )
 from .models import build_model, count_parameters
-from .paper_rule import check_lambda
+from .methods.paper_rule import check_lambda
 from .training import ProgressFn, TrainConfig, TrainHistory, codes_warning, train
 
 if TYPE_CHECKING:

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .baselines import ProgressFn, StopFn
-from .methods import run_baseline
+from .methods.baselines import ProgressFn, StopFn
+from .methods.registry import run_baseline
 from .storage.checkpoints import Checkpoint, CheckpointError, load_checkpoint, read_meta, save_checkpoint, weights_sha256
 from .data import Splits
 from .storage.folders import ROOT

@@ -453,7 +453,7 @@ def summaries(rows: Sequence[dict[str, Any]]) -> list[TableSummary]:
 
 
 def table_markdown(rows: Sequence[dict[str, Any]], default_mode: str, default_model: str) -> str:
-    from .methods import REGISTRY, names
+    from .methods.registry import REGISTRY, names
 
     sums = summaries(rows)
     out = [
@@ -512,7 +512,7 @@ def make_table(folder: Path = SHIPPED_DIR, csv_path: Path = TABLE_CSV, md_path: 
     With ``names`` or ``modes``, only those models and modes are measured; the rest keep their rows
     from the existing CSV (a model added to the zoo, or a mode that changed, joins the table without
     re-timing the rest)."""
-    from .methods import DEFAULT_MODE, names
+    from .methods.registry import DEFAULT_MODE, names
 
     measured = list(modes) if modes else list(names(one_shot=True))
     # a model or mode left out keeps its rows from the existing CSV

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .device import describe, synchronize
+from ..device import describe, synchronize
 from .fisher import FisherPair, code_fisher
-from .metrics import code_accuracies
-from .results import ForgetResult, tensor_reports
+from ..metrics import code_accuracies
+from ..results import ForgetResult, tensor_reports
 
 PAPER_LAMBDAS = {  # (lambda1, lambda2) from the reference configs
     "mnist": (1e-3, 10.0),

@@ -1,7 +1,7 @@
 """The other ways to forget a class, for comparison with the one-shot method.
 
 Every function takes a trained model, its training split and the classes to forget, never
-modifies the model, and returns a :class:`~unlearning.forgetting.ForgetResult` (``mode`` is the
+modifies the model, and returns a :class:`~unlearning.methods.forgetting.ForgetResult` (``mode`` is the
 method's name, ``seconds["total"]`` the time it took) like the one-shot method does.
 
 Methods (registered under these names in ``methods.REGISTRY``, which also runs them on a checkpoint):
@@ -60,10 +60,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .data import ImageTensors, to_floats
-from .device import describe, pick_device, synchronize
+from ..data import ImageTensors, to_floats
+from ..device import describe, pick_device, synchronize
 from .fisher import check_classes
-from .results import ForgetResult
+from ..results import ForgetResult
 
 ProgressFn = Callable[[float, str], None]
 StopFn = Callable[[], bool]

@@ -19,17 +19,17 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from . import methods
+from . import registry as methods
 from .classifier_edit import (  # noqa: F401  re-exported: the public names of the classifier-layer modes
     CODE_SAFETY, STRENGTHS, VAL_SAFETY, classifier_fisher, code_accuracies_from_logits,
 )
-from .layers import classifier_layer  # noqa: F401  re-exported
-from .methods import DEFAULT_MODE, Calibration, ForgetRequest
+from ..layers import classifier_layer  # noqa: F401  re-exported
+from .registry import DEFAULT_MODE, Calibration, ForgetRequest
 from .paper_rule import (  # noqa: F401  re-exported: the published rule's steps (the guided tour shows them)
     PAPER_LAMBDAS, apply_delta, fisher_ratio, forget_on as _forget_on, paper_perturbation, perturbations,
 )
-from .results import HIST_BINS, MOVED_FRACTION, ForgetResult, TensorReport, tensor_reports  # noqa: F401
-from .results import tensor_reports as _reports  # noqa: F401  the name the guided tour shows
+from ..results import HIST_BINS, MOVED_FRACTION, ForgetResult, TensorReport, tensor_reports  # noqa: F401
+from ..results import tensor_reports as _reports  # noqa: F401  the name the guided tour shows
 
 __all__ = ["DEFAULT_MODE", "MODES", "NEEDS_VALIDATION", "ForgetResult", "TensorReport", "forget"]
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from conftest import DEVICES
-from unlearning.fisher import EPS, check_classes, code_fisher, code_fisher_loop
+from unlearning.methods.fisher import EPS, check_classes, code_fisher, code_fisher_loop
 
 
 def _assert_same(a, b):

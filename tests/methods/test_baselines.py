@@ -3,11 +3,11 @@ import pytest
 import torch
 
 from conftest import state_hash
-from unlearning.baselines import (
+from unlearning.methods.baselines import (
     DEFAULTS, VALIDATED, Cancelled, SGDSettings, family, recipe_from_meta, split_by_classes, ssd, ssd_importances,
 )
-from unlearning.forgetting import ForgetResult
-from unlearning.methods import names, run_baseline
+from unlearning.methods.forgetting import ForgetResult
+from unlearning.methods.registry import names, run_baseline
 from unlearning.metrics import evaluate
 
 METHODS = names(one_shot=False)  # the baselines, as the registry lists them
@@ -101,7 +101,7 @@ def test_ssd_with_the_validated_alpha_forgets(digits, digits_mlp, before):
 
 
 def test_progress_goes_from_zero_to_one(digits, digits_mlp, monkeypatch):
-    import unlearning.baselines as baselines
+    import unlearning.methods.baselines as baselines
 
     monkeypatch.setattr(baselines, "PROGRESS_EVERY", 0.0)  # a callback after every step
     seen = []
@@ -116,7 +116,7 @@ def test_time_spent_drawing_progress_is_not_the_methods(digits, digits_mlp, monk
     """A slow progress bar must not make a baseline look slow: its callbacks are left out of seconds."""
     import time
 
-    import unlearning.baselines as baselines
+    import unlearning.methods.baselines as baselines
 
     monkeypatch.setattr(baselines, "PROGRESS_EVERY", 0.0)
     calls = []

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from unlearning.models import build_model
-from unlearning.sqgrad import _candidates, weighted_sq_grad_sums
+from unlearning.methods.sqgrad import _candidates, weighted_sq_grad_sums
 
 
 def reference_sums(model, x, y, w):
@@ -118,7 +118,7 @@ def test_unknown_strategy_is_refused():
 def test_conv_sums_in_small_scratch_pieces_and_both_conv_routes(monkeypatch):
     """Per-sample conv gradients go through the reused buffer one sample at a time when it is small,
     and through the grouped convolution on large feature maps: the sums stay the same."""
-    import unlearning.sqgrad as sqgrad
+    import unlearning.methods.sqgrad as sqgrad
 
     torch.manual_seed(0)
     model = _with_running_stats(build_model("cnn", (1, 16, 16), 4), (1, 16, 16))

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from conftest import DEVICES, state_hash
-from unlearning.fisher import code_fisher_loop
-from unlearning.forgetting import fisher_ratio, paper_perturbation
-from unlearning.forgetting import forget as _forget
+from unlearning.methods.fisher import code_fisher_loop
+from unlearning.methods.forgetting import fisher_ratio, paper_perturbation
+from unlearning.methods.forgetting import forget as _forget
 
 
 def forget(*args, **kwargs):
@@ -118,7 +118,7 @@ def test_every_proper_subset_size_works(digits_mlp):
 
 
 def test_out_of_memory_retries_with_smaller_chunks(digits_mlp, monkeypatch):
-    import unlearning.fisher as fisher
+    import unlearning.methods.fisher as fisher
 
     real = fisher.accumulate_sq_grad_sums
     sizes = []
@@ -140,8 +140,8 @@ def test_out_of_memory_retries_with_smaller_chunks(digits_mlp, monkeypatch):
 
 
 def test_a_failing_accelerator_falls_back_to_the_cpu_with_a_notice(digits_mlp, monkeypatch):
-    import unlearning.forgetting as fg
-    from unlearning import methods, paper_rule
+    import unlearning.methods.forgetting as fg
+    from unlearning.methods import registry as methods, paper_rule
 
     real = paper_rule.forget_on
 
@@ -158,8 +158,8 @@ def test_a_failing_accelerator_falls_back_to_the_cpu_with_a_notice(digits_mlp, m
 
 
 def test_other_errors_are_not_swallowed_by_the_fallback(digits_mlp, monkeypatch):
-    import unlearning.forgetting as fg
-    from unlearning import methods, paper_rule
+    import unlearning.methods.forgetting as fg
+    from unlearning.methods import registry as methods, paper_rule
 
     def bug(dev, *args):
         raise RuntimeError("shape mismatch in a programming error")

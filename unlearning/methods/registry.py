@@ -18,11 +18,11 @@ from torch import nn
 
 from . import baselines, classifier_edit, deep_erasure, erasure, paper_rule
 from .baselines import Cancelled, ProgressFn, StopFn, recipe_from_meta
-from .data import ImageTensors
-from .device import describe, pick_device
+from ..data import ImageTensors
+from ..device import describe, pick_device
 from .fisher import free_cache, is_device_fault
-from .inputs import check_forget_inputs
-from .results import ForgetResult
+from ..inputs import check_forget_inputs
+from ..results import ForgetResult
 
 CODES, VALIDATION, TRAINING = "codes", "validation images", "training images"  # what a method may read
 Calibration = Union[ImageTensors, tuple[torch.Tensor, torch.Tensor]]  # labelled validation images

@@ -20,12 +20,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .data import ImageTensors
-from .device import describe, synchronize
+from ..data import ImageTensors
+from ..device import describe, synchronize
 from .fisher import EPS, FisherPair
-from .layers import classifier_layer, features_and_logits as _features
+from ..layers import classifier_layer, features_and_logits as _features
 from .paper_rule import fisher_ratio
-from .results import ForgetResult, tensor_reports, unweighed_report
+from ..results import ForgetResult, tensor_reports, unweighed_report
 
 CODE_SAFETY = 8.0  # "classifier": multiple of the smallest strength that forgets the codes
 VAL_SAFETY = 4.0  # "calibrated": multiple of the smallest strength that forgets codes and validation images
@@ -38,7 +38,7 @@ VALIDATION_SEED = 0
 
 def calibration_tensors(calibration, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The labelled validation images a mode reads: at most ``VALIDATION_PER_CLASS`` of each class, seeded."""
-    from .data import sample_indices, sample_per_class
+    from ..data import sample_indices, sample_per_class
 
     if calibration is None:
         raise ValueError("modes 'calibrated' and 'erase' (the default) need labelled validation images (calibration=...); "

@@ -16,8 +16,8 @@ import torch
 import torch._dynamo  # noqa: F401  torch.func imports it lazily on first use (~0.9 s); pay that at import
 from torch import nn
 
-from .device import pick_device
-from .inputs import check_classes, model_dtype  # noqa: F401  check_classes lived here; kept importable
+from ..device import pick_device
+from ..inputs import check_classes, model_dtype  # noqa: F401  check_classes lived here; kept importable
 from .sqgrad import accumulate_sq_grad_sums
 
 EPS = 1e-16

@@ -26,8 +26,8 @@ import torch
 from torch import nn
 
 from . import classifier_edit
-from .device import inference_batch, synchronize
-from .results import ForgetResult, unweighed_report
+from ..device import inference_batch, synchronize
+from ..results import ForgetResult, unweighed_report
 
 MIN_PER_CLASS = 8  # images per class (in the eraser's half) below which the statistics are too thin
 ERASE_SAFETY = 2 * classifier_edit.VAL_SAFETY  # the classifier edit's window after erasure
@@ -56,7 +56,7 @@ def erasure_stages(model: nn.Module) -> list[list[Site]]:
     Only pre-activations that every path to the output goes through, and that are produced by
     linear layers (with their batch norm), qualify; ValueError for an architecture without one.
     """
-    from .models import MLP, CifarResNet, SmallCNN
+    from ..models import MLP, CifarResNet, SmallCNN
 
     net = getattr(model, "net", model)
     p = "net." if net is not model else ""

@@ -3,9 +3,10 @@ import pytest
 import torch
 
 from conftest import state_hash
-from unlearning import comparison, forgetting, methods
-from unlearning.baselines import Cancelled
-from unlearning.methods import CODES, REGISTRY, TRAINING, VALIDATION, ForgetRequest
+from unlearning import comparison
+from unlearning.methods import forgetting, registry as methods
+from unlearning.methods.baselines import Cancelled
+from unlearning.methods.registry import CODES, REGISTRY, TRAINING, VALIDATION, ForgetRequest
 
 FORGET = [0]
 

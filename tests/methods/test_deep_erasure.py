@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from conftest import state_hash
-from unlearning import deep_erasure
-from unlearning.classifier_edit import VALIDATION_PER_CLASS
-from unlearning.forgetting import MODES, NEEDS_VALIDATION, forget
+from unlearning.methods import deep_erasure
+from unlearning.methods.classifier_edit import VALIDATION_PER_CLASS
+from unlearning.methods.forgetting import MODES, NEEDS_VALIDATION, forget
 from unlearning.models import build_model
 
 CPU = torch.device("cpu")

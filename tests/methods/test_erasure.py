@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from conftest import state_hash
-from unlearning import erasure
-from unlearning.forgetting import forget
+from unlearning.methods import erasure
+from unlearning.methods.forgetting import forget
 from unlearning.metrics import evaluate
 
 

@@ -31,9 +31,9 @@ import torch
 from torch import nn
 
 from . import classifier_edit, erasure
-from .device import inference_batch, synchronize
+from ..device import inference_batch, synchronize
 from .erasure import Site
-from .results import ForgetResult, unweighed_report
+from ..results import ForgetResult, unweighed_report
 
 POSITIONS_PER_IMAGE = 16  # spatial positions (or tokens) read per image and site: the statistics' cost stays bounded
 POSITION_SEED = 0
@@ -84,7 +84,7 @@ def _block_sites(prefix: str, block: nn.Module) -> list:
 def deep_sites(model: nn.Module) -> list:
     """Every place the mode erases, input side first: each a list of ``Site`` (summed producers) or a
     ``LayerNormSite``. ValueError for an architecture without a known layout."""
-    from .models import MLP, CifarResNet, SmallCNN, VisionTransformer
+    from ..models import MLP, CifarResNet, SmallCNN, VisionTransformer
 
     net = getattr(model, "net", model)
     p = "net." if net is not model else ""
