@@ -47,12 +47,12 @@ import torch  # noqa: E402
 
 from unlearning import comparison, evaluate, load_checkpoint, load_dataset, zoo  # noqa: E402
 from unlearning.data import EMBEDDED, DataError, ImageTensors, Splits, dataset_of  # noqa: E402
-from unlearning.references import find_reference  # noqa: E402
+from unlearning.evaluation.references import find_reference  # noqa: E402
 from unlearning.device import describe, pick_device  # noqa: E402
 from unlearning.methods.registry import names as registered  # noqa: E402
 from unlearning.methods.forgetting import ForgetResult  # noqa: E402
 from unlearning.pipeline import FORGOTTEN_AT_MOST, RETAIN_DROP_AT_MOST  # noqa: E402
-from unlearning.privacy import membership_attack  # noqa: E402
+from unlearning.evaluation.privacy import membership_attack  # noqa: E402
 
 ONE_SHOT = comparison.ONE_SHOT
 ALL_METHODS = list(comparison.METHOD_NAMES)

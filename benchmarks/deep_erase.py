@@ -23,12 +23,12 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from unlearning import audit as A  # noqa: E402
+from unlearning.evaluation import audit as A  # noqa: E402
 from unlearning.methods import forgetting  # noqa: E402
 from unlearning import zoo  # noqa: E402
 from unlearning.data import dataset_of, to_floats  # noqa: E402
-from unlearning.metrics import evaluate  # noqa: E402
-from unlearning.references import find_reference  # noqa: E402
+from unlearning.evaluation.metrics import evaluate  # noqa: E402
+from unlearning.evaluation.references import find_reference  # noqa: E402
 from unlearning.stages import stage_features  # noqa: E402
 
 DIGITS = ("resnet8-mnist5k", "cnn-mnist5k", "mlp-mnist5k", "vit-mnist5k")

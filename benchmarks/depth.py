@@ -32,13 +32,13 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from unlearning import audit as A  # noqa: E402
+from unlearning.evaluation import audit as A  # noqa: E402
 from unlearning import comparison, zoo  # noqa: E402
 from unlearning.methods.registry import names as registered  # noqa: E402
 from unlearning.data import dataset_of  # noqa: E402
-from unlearning.metrics import evaluate  # noqa: E402
-from unlearning.privacy import membership_attack  # noqa: E402
-from unlearning.references import find_reference, retrained_reference  # noqa: E402
+from unlearning.evaluation.metrics import evaluate  # noqa: E402
+from unlearning.evaluation.privacy import membership_attack  # noqa: E402
+from unlearning.evaluation.references import find_reference, retrained_reference  # noqa: E402
 
 SETS = {"singles": zoo.SINGLES, "pairs": zoo.PAIRS, "fives": zoo.FIVES}
 ONE_SHOT_MODES = registered(one_shot=True)

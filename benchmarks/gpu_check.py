@@ -206,7 +206,7 @@ def forget_timing(device: str, checkpoint: Path = TRANSFORMER, classes: tuple[in
     accuracies on the real test split of the last run."""
     from unlearning import load_checkpoint, load_dataset
     from unlearning.methods import registry as methods
-    from unlearning.metrics import evaluate
+    from unlearning.evaluation.metrics import evaluate
     from unlearning.pipeline import default_lambdas, forget_and_evaluate
 
     ckpt = load_checkpoint(checkpoint)

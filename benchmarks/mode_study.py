@@ -29,7 +29,7 @@ from unlearning.methods.fisher import FisherPair, code_fisher  # noqa: E402
 from unlearning.methods.forgetting import (  # noqa: E402
     CODE_SAFETY, VAL_SAFETY, classifier_fisher, classifier_layer, fisher_ratio, forget,
 )
-from unlearning.metrics import evaluation_from_logits  # noqa: E402
+from unlearning.evaluation.metrics import evaluation_from_logits  # noqa: E402
 from unlearning.pipeline import default_lambdas, train_new_model  # noqa: E402
 from unlearning.training import TrainConfig  # noqa: E402
 

@@ -20,7 +20,7 @@ import torch  # noqa: E402
 
 from unlearning import zoo  # noqa: E402
 from unlearning.data import dataset_of  # noqa: E402
-from unlearning.references import SHIPPED_REFERENCES, retrained_reference  # noqa: E402
+from unlearning.evaluation.references import SHIPPED_REFERENCES, retrained_reference  # noqa: E402
 
 SETS = {"singles": zoo.SINGLES, "pairs": zoo.PAIRS, "fives": zoo.FIVES}
 

@@ -26,9 +26,9 @@ import torch  # noqa: E402
 
 from unlearning import load_checkpoint, zoo  # noqa: E402
 from unlearning.data import dataset_of  # noqa: E402
-from unlearning.metrics import evaluate  # noqa: E402
+from unlearning.evaluation.metrics import evaluate  # noqa: E402
 from unlearning.pipeline import check_depth, forget_and_evaluate  # noqa: E402
-from unlearning.references import find_reference  # noqa: E402
+from unlearning.evaluation.references import find_reference  # noqa: E402
 
 FORGET_RATIO_AT_MOST = 2.0
 DEPTH_SECONDS_AT_MOST = 30.0

@@ -28,7 +28,7 @@ import torch  # noqa: E402
 from unlearning import evaluate, load_checkpoint, load_dataset  # noqa: E402
 from unlearning.methods.baselines import SGDSettings, finetune, neggrad_plus, random_labels, ssd  # noqa: E402
 
-from unlearning.metrics import FORGOTTEN_AT_MOST, RETAIN_DROP_AT_MOST  # noqa: E402
+from unlearning.evaluation.metrics import FORGOTTEN_AT_MOST, RETAIN_DROP_AT_MOST  # noqa: E402
 
 GRIDS = {
     "finetune": [dict(settings=SGDSettings(epochs=e, lr=lr)) for lr, e in

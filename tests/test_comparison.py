@@ -4,7 +4,7 @@ import pytest
 from conftest import state_hash
 from unlearning import comparison
 from unlearning.methods.baselines import SGDSettings
-from unlearning.metrics import evaluate
+from unlearning.evaluation.metrics import evaluate
 
 FORGET = [0]
 

@@ -23,7 +23,7 @@ from unlearning.storage import strict_json
 from unlearning.storage.checkpoints import load_checkpoint, save_checkpoint
 from unlearning.methods.forgetting import forget
 from unlearning.inputs import check_classes, check_codes, class_index, model_dtype
-from unlearning.metrics import Evaluation, evaluate
+from unlearning.evaluation.metrics import Evaluation, evaluate
 from unlearning.models import ARCHITECTURES
 from unlearning.pipeline import forget_and_evaluate, forgotten_meta, previously_forgotten, verdict
 from unlearning.storage.safe_io import WriteError, atomic_write, check_target

@@ -10,7 +10,7 @@ from unlearning.methods.forgetting import (
     CODE_SAFETY, DEFAULT_MODE, MODES, NEEDS_VALIDATION, STRENGTHS, VAL_SAFETY, classifier_fisher, classifier_layer,
     forget,
 )
-from unlearning.metrics import code_accuracies, evaluate
+from unlearning.evaluation.metrics import code_accuracies, evaluate
 from unlearning.models import build_model
 from unlearning.pipeline import forget_and_evaluate
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from unlearning.metrics import Evaluation
+from unlearning.evaluation.metrics import Evaluation
 from unlearning.pipeline import default_lambdas, forget_and_evaluate, forgotten_meta, verdict
 
 
@@ -47,7 +47,7 @@ def test_the_jsons_one_verdict_includes_depth(digits, digits_mlp):
     from dataclasses import replace
     from types import SimpleNamespace
 
-    from unlearning.audit import DepthVerdict
+    from unlearning.evaluation.audit import DepthVerdict
 
     out = forget_and_evaluate(digits_mlp, digits.test, [0])
     forced = replace(out, verdict=replace(out.verdict, forgot=True, kept=True))

@@ -14,7 +14,7 @@ from unlearning import tour
 from unlearning.storage.checkpoints import load_checkpoint
 from unlearning.data import load_dataset
 from unlearning.methods.fisher import code_fisher
-from unlearning.metrics import evaluate
+from unlearning.evaluation.metrics import evaluate
 from unlearning.pipeline import default_lambdas, forget_and_evaluate
 
 MLP = Path(__file__).resolve().parents[1] / "assets" / "models" / "mlp-mnist5k.safetensors"

@@ -10,7 +10,7 @@ from unlearning.storage.checkpoints import load_checkpoint
 from unlearning.cli import main as cli_main
 from unlearning.data import EMBEDDED, DataError, dataset_of, load_dataset
 from unlearning.methods.forgetting import DEFAULT_MODE, MODES
-from unlearning.metrics import evaluate
+from unlearning.evaluation.metrics import evaluate
 from unlearning.models import count_parameters
 from unlearning.pipeline import forget_and_evaluate
 from unlearning.storage.folders import SHIPPED_DIR, default_model_path

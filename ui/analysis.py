@@ -21,7 +21,7 @@ from torch import nn
 from unlearning.methods import registry as methods
 from unlearning.storage.checkpoints import Checkpoint, save_checkpoint
 from unlearning.data import ImageTensors, to_floats
-from unlearning.metrics import Evaluation, predict
+from unlearning.evaluation.metrics import Evaluation, predict
 from unlearning.pipeline import ForgetOutcome, forget_and_evaluate, forgotten_meta
 from unlearning.storage.strict_json import dumps, finite
 

@@ -23,7 +23,7 @@ from unlearning.methods import registry as methods
 from unlearning.storage.checkpoints import Checkpoint, CheckpointError, load_checkpoint
 from unlearning.data import EMBEDDED, TITLES, DataError, ImageTensors, Splits, load_dataset
 from unlearning.device import available_devices, describe, pick_device
-from unlearning.metrics import Evaluation, evaluate
+from unlearning.evaluation.metrics import Evaluation, evaluate
 from unlearning.storage.folders import SHIPPED_DIR, SUFFIX, ModelEntry, default_model_path, list_models, model_folders
 
 from . import analysis, owner

@@ -12,7 +12,7 @@ from .data import DataError, DatasetInfo, ImageTensors, Splits, load_dataset
 from .device import pick_device
 from .methods.fisher import code_fisher
 from .methods.forgetting import ForgetResult, forget
-from .metrics import Evaluation, evaluate, forgetting_efficacy
+from .evaluation.metrics import Evaluation, evaluate, forgetting_efficacy
 from .models import ModelError, build_model
 from .pipeline import ForgetOutcome, default_lambdas, forget_and_evaluate, train_new_model
 from .storage.safe_io import WriteError

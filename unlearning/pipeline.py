@@ -17,7 +17,7 @@ from .device import pick_device
 from .methods import registry as methods
 from .methods.forgetting import DEFAULT_MODE, PAPER_LAMBDAS, ForgetResult, forget
 from .inputs import check_classes
-from .metrics import (  # noqa: F401  the thresholds, re-exported where the verdict is
+from .evaluation.metrics import (  # noqa: F401  the thresholds, re-exported where the verdict is
     FORGOTTEN_AT_MOST, RETAIN_DROP_AT_MOST, Evaluation, code_accuracy, evaluate, forgetting_efficacy,
 )
 from .models import build_model, count_parameters
@@ -25,7 +25,7 @@ from .methods.paper_rule import check_lambda
 from .training import ProgressFn, TrainConfig, TrainHistory, codes_warning, train
 
 if TYPE_CHECKING:
-    from .audit import DepthCheck
+    from .evaluation.audit import DepthCheck
 
 
 
@@ -285,8 +285,8 @@ def check_depth(checkpoint: Checkpoint, outcome: ForgetOutcome, splits: Splits,
     """
     from dataclasses import replace
 
-    from .audit import depth_check
-    from .references import find_reference, retrained_reference
+    from .evaluation.audit import depth_check
+    from .evaluation.references import find_reference, retrained_reference
 
     classes = outcome.result.forget_classes
     ref = (retrained_reference(checkpoint, splits, classes, device=device, progress=progress) if train_reference

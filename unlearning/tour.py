@@ -33,7 +33,7 @@ from .device import pick_device
 from .methods.fisher import FisherPair, check_classes, code_fisher
 from .methods import classifier_edit, erasure, forgetting, registry as methods
 from .methods.forgetting import DEFAULT_MODE, HIST_BINS, ForgetResult, apply_delta, fisher_ratio, forget, perturbations
-from .metrics import Evaluation, code_accuracies, evaluate, predict
+from .evaluation.metrics import Evaluation, code_accuracies, evaluate, predict
 from .pipeline import FORGOTTEN_AT_MOST, default_lambdas, verdict
 
 # Multiples of the paper's own perturbation; 1 is the paper's rule itself. Wide enough to reach the

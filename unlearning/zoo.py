@@ -405,7 +405,7 @@ def class_sets() -> list[tuple[str, tuple[int, ...]]]:
 def measure(ckpt: Checkpoint, name: str, modes: Sequence[str], log: Callable[[str], None] = print,
             data_root: str | None = None) -> list[dict[str, Any]]:
     """Forget every class set of ``class_sets()`` in every mode; rows measured on the real test split."""
-    from .metrics import evaluate, forgetting_efficacy
+    from .evaluation.metrics import evaluate, forgetting_efficacy
     from .pipeline import forget_and_evaluate
 
     splits = dataset_of(ckpt.meta, root=data_root)

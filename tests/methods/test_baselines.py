@@ -8,7 +8,7 @@ from unlearning.methods.baselines import (
 )
 from unlearning.methods.forgetting import ForgetResult
 from unlearning.methods.registry import names, run_baseline
-from unlearning.metrics import evaluate
+from unlearning.evaluation.metrics import evaluate
 
 METHODS = names(one_shot=False)  # the baselines, as the registry lists them
 

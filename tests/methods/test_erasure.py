@@ -5,7 +5,7 @@ import torch
 from conftest import state_hash
 from unlearning.methods import erasure
 from unlearning.methods.forgetting import forget
-from unlearning.metrics import evaluate
+from unlearning.evaluation.metrics import evaluate
 
 
 def test_leace_leaves_no_linear_trace_of_the_concept():

@@ -12,7 +12,7 @@ from unlearning.methods.forgetting import forget as _forget
 def forget(*args, **kwargs):
     """These tests are about the published rule: the library's default mode is another one."""
     return _forget(*args, mode="paper", **kwargs)
-from unlearning.metrics import code_accuracies, evaluate
+from unlearning.evaluation.metrics import code_accuracies, evaluate
 
 
 def _reference_deltas(model, codes, classes, lambda1, lambda2):

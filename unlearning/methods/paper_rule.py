@@ -18,7 +18,7 @@ from torch import nn
 
 from ..device import describe, synchronize
 from .fisher import FisherPair, code_fisher
-from ..metrics import code_accuracies
+from ..evaluation.metrics import code_accuracies
 from ..results import ForgetResult, tensor_reports
 
 PAPER_LAMBDAS = {  # (lambda1, lambda2) from the reference configs

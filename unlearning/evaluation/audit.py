@@ -34,12 +34,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import ImageTensors, Splits, to_floats
-from .device import pick_device
-from .layers import layer_outputs, penultimate
-from .stages import PENULTIMATE, stage_features
+from ..data import ImageTensors, Splits, to_floats
+from ..device import pick_device
+from ..layers import layer_outputs, penultimate
+from ..stages import PENULTIMATE, stage_features
 from .metrics import FORGOTTEN_AT_MOST, RETAIN_DROP_AT_MOST, predict
-from .storage.strict_json import finite
+from ..storage.strict_json import finite
 
 ProgressFn = Callable[[float, str], None]
 
@@ -85,7 +85,7 @@ def audit_sample(splits: Splits, seed: int = AUDIT_SEED) -> Splits:
     every time); a split already that small is kept whole and in order."""
     from dataclasses import replace
 
-    from .data import sample_per_class
+    from ..data import sample_per_class
 
     return replace(splits, train=sample_per_class(splits.train, AUDIT_TRAIN_PER_CLASS, seed),
                    val=sample_per_class(splits.val, AUDIT_VAL_PER_CLASS, seed),

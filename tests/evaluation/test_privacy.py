@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from unlearning.data import ImageTensors
-from unlearning.privacy import attack, entropy, membership_attack
+from unlearning.evaluation.privacy import attack, entropy, membership_attack
 
 
 def test_entropy_of_uniform_and_confident_outputs():

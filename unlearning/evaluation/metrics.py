@@ -11,8 +11,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .data import ImageTensors
-from .device import inference_batch, pick_device
+from ..data import ImageTensors
+from ..device import inference_batch, pick_device
 
 # What "forgotten" and "kept" mean everywhere (the CLI, the app, the audit, the benchmarks): the forgotten
 # classes' real test accuracy at most FORGOTTEN_AT_MOST, and the remaining classes losing at most

@@ -4,7 +4,7 @@ Pure functions on backend objects (no Streamlit), so the audit page, the report,
 the tests see the same numbers. Split in two by cost: ``model_facts`` / ``instant_audit`` hold what
 appears when the page opens (probes up to k = 10, both attacks, CKA, the embedding map);
 ``costly_facts`` holds relearning and the probes beyond k = 10, run behind their own button.
-Every probe goes through ``unlearning.audit.probe`` with its default draws and seed, so the
+Every probe goes through ``unlearning.evaluation.audit.probe`` with its default draws and seed, so the
 10-shot figures here are the depth check's, number for number.
 """
 from __future__ import annotations
@@ -16,12 +16,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from unlearning import audit
-from unlearning.audit import DepthCheck, FeatureSet, ProbeResult, RelearnCurve, RelearnSettings
-from unlearning.data import Splits, to_floats
-from unlearning import privacy
-from unlearning.device import pick_device
-from unlearning.layers import layer_outputs
+from . import audit, privacy
+from .audit import DepthCheck, FeatureSet, ProbeResult, RelearnCurve, RelearnSettings
+from ..data import Splits, to_floats
+from ..device import pick_device
+from ..layers import layer_outputs
 
 MODELS = ("original", "unlearned", "retrained")
 INSTANT_SHOTS = (1, 5, 10)  # shown when the page opens
@@ -29,53 +28,6 @@ COSTLY_SHOTS = (50,)  # behind the button, with relearning
 EMBED_PER_CLASS = 60  # test images per class in the embedding map (the first of each, in split order)
 CKA_IMAGES = 200  # test images per group (forgotten / retained) for layer-wise CKA, as audit.audit uses
 RELEARN = RelearnSettings()  # the relearning the app runs: the backend's defaults, written into every curve
-
-
-DEPTH_TITLES = {"forgotten": "Forgotten", "hidden": "Hidden, not gone", "partly forgotten": "Partly forgotten",
-                "not forgotten": "Not forgotten", "unknown depth": "Depth unknown",
-                "never recognised": "Nothing to forget"}
-
-
-def titled(level: str, message: str) -> str:
-    """Markdown for a depth verdict with its title in bold, once: the backend's messages already open
-    with it ("Hidden, not gone: ..."), and a banner that added it again read "Hidden, not gone. Hidden, not gone:"."""
-    title = DEPTH_TITLES.get(level, level)
-    if message.lower().startswith(title.lower()):
-        return f"**{message[:len(title)]}**{message[len(title):]}"
-    return f"**{title}.** {message}"
-
-
-def depth_rule(th: Mapping[str, float]) -> str:
-    """The verdict's rule in words, from the thresholds it used (the page and the report say it the same way)."""
-    return (f"Rule: the outputs must recognise at most {th.get('outputs_at_most', 0):.0%} of the forgotten classes' "
-            f"test images; *forgotten* means that at every depth the 10-shot probe recovers at most "
-            f"{th.get('margin', 0):.0%} more than from the retrained model, and that relearning takes at least "
-            f"{th.get('anamnesis_at_least', 0):.1f} times the retrained model's steps to 50 % of the original's "
-            f"accuracy (the Anamnesis Index); *hidden* means the features are unchanged or, at the worst depth, less "
-            f"than {th.get('hidden_share', 0):.0%} of the way from the original to retraining. Probes are fitted on "
-            f"training features, read on test images.")
-
-
-def anamnesis_text(a: "audit.Anamnesis | None") -> str:
-    """The Anamnesis Index with the step counts behind it, in one sentence (page and report)."""
-    if a is None or a.index is None:
-        return "The Anamnesis Index needs a retrained reference (and relearning that did not start at 50 %)."
-    steps = lambda n: str(n) if n is not None else f"more than {a.max_steps}"  # noqa: E731
-    return (f"Anamnesis Index {a.index:.2f}: relearning to 50 % of the original's accuracy took "
-            f"{steps(a.unlearned_steps)} steps, against {steps(a.retrained_steps)} for the retrained model.")
-
-
-def verdict_tone(outcome) -> str:
-    """"ok", "warn" or "bad" for a ForgetOutcome: green only when the class left the features as deep as
-    retraining and the rest was kept; amber for hidden, partly forgotten, unknown depth or a cost to the
-    rest; red when the outputs still recognise it. Without a depth check (not run, or not possible) never
-    green: a result that is only hidden must not look like success."""
-    v, d = outcome.verdict, outcome.depth
-    if not v.forgot or (d is not None and d.verdict.level == "not forgotten"):
-        return "bad"
-    if d is not None and d.verdict.success and v.kept:
-        return "ok"
-    return "warn"
 
 
 @dataclass(frozen=True)
@@ -95,7 +47,7 @@ def _passes(model: nn.Module, splits: Splits, device) -> tuple[FeatureSet, dict[
     """Penultimate features (as ``audit.feature_set``) and logits of the three splits, in one forward pass each."""
     import copy
 
-    from unlearning.layers import classifier_layer, features_and_logits
+    from ..layers import classifier_layer, features_and_logits
 
     dev = pick_device(device)
     p = next(model.parameters(), None)
@@ -283,35 +235,6 @@ def costly_facts(model: nn.Module, splits: Splits, forget: Sequence[int], target
     settings = settings or RELEARN
     probes = {k: audit.probe(features, forget, k=k) for k in shots}
     return CostlyFacts(probes, audit.relearn(model, splits, forget, target, settings, device, should_stop))
-
-
-def summary_rows(instant: InstantAudit, costly: Mapping[str, CostlyFacts] | None = None) -> list[dict]:
-    """One row per model: the figures behind the verdict, as the page's table and the report show them."""
-    rows = []
-    for name, f in instant.facts.items():
-        c = (costly or {}).get(name)
-        row = {"model": name, "A_F %": _pct(f.forget_accuracy)}
-        for k, p in sorted({**f.shots, **(c.shots if c else {})}.items()):
-            row[f"{k}-shot probe %"] = _pct(p.forget_test)
-        row["entropy MIA: members %"] = _pct(f.mia_entropy)  # both attacks counted the same way (the chart's)
-        row["SVC MIA: members %"] = _pct(1 - f.mia_svc)
-        if c is not None:
-            row["relearn steps to 50 %"] = c.relearn.steps_to_50
-            row["relearn steps to 90 %"] = c.relearn.steps_to_90
-        rows.append(row)
-    # A table must never show a raw "None": a figure not measured yet reads "–", one never reached says so.
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    for row in rows:
-        for k in columns:
-            if k not in row:
-                row[k] = "–"
-            elif row[k] is None:
-                row[k] = "not reached" if k.startswith("relearn") else "–"
-    return rows
-
-
-def _pct(x: float | None) -> float | None:
-    return None if x is None or not np.isfinite(x) else round(100.0 * float(x), 1)
 
 
 @dataclass(frozen=True)

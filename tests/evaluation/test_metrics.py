@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from unlearning.device import inference_batch
-from unlearning.metrics import (code_accuracies, confusion_matrix, evaluate, evaluation_from_logits,
+from unlearning.evaluation.metrics import (code_accuracies, confusion_matrix, evaluate, evaluation_from_logits,
                                 forgetting_efficacy, predict)
 
 
@@ -73,7 +73,7 @@ def test_a_model_on_another_device_is_evaluated_on_a_copy_and_never_moved(digits
     """No second device here: pretend the run goes to the meta device and watch what gets copied."""
     import copy
 
-    import unlearning.metrics as m
+    import unlearning.evaluation.metrics as m
 
     shared = copy.deepcopy(digits_mlp.model)
     copied = []
@@ -93,7 +93,7 @@ def test_a_model_on_another_device_is_evaluated_on_a_copy_and_never_moved(digits
 def test_many_images_through_batch_norm_run_frozen_and_give_the_same_predictions(monkeypatch):
     """From FROZEN_FROM images on, a batch-normed conv net runs as a frozen copy: same predictions, the model
     itself untouched (still an nn.Module in eval mode, its weights unchanged)."""
-    from unlearning import metrics
+    from unlearning.evaluation import metrics
     from unlearning.models import build_model
 
     torch.manual_seed(0)

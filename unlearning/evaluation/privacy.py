@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import ImageTensors
+from ..data import ImageTensors
 from .metrics import predict
 
 

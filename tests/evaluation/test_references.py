@@ -3,7 +3,7 @@ import copy
 
 import torch
 
-from unlearning import references as R
+from unlearning.evaluation import references as R
 from unlearning.storage.checkpoints import Checkpoint
 
 

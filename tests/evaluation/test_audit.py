@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from conftest import state_hash
-from unlearning import audit as A
+from unlearning.evaluation import audit as A
 from unlearning.methods.baselines import SGDSettings, retrain
 from unlearning.methods.forgetting import forget
 from unlearning.layers import block_names, layer_outputs, penultimate
-from unlearning.metrics import evaluate
+from unlearning.evaluation.metrics import evaluate
 
 FORGET = [3]
 

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .methods.baselines import ProgressFn, StopFn
-from .methods.registry import run_baseline
-from .storage.checkpoints import Checkpoint, CheckpointError, load_checkpoint, read_meta, save_checkpoint, weights_sha256
-from .data import Splits
-from .storage.folders import ROOT
+from ..methods.baselines import ProgressFn, StopFn
+from ..methods.registry import run_baseline
+from ..storage.checkpoints import Checkpoint, CheckpointError, load_checkpoint, read_meta, save_checkpoint, weights_sha256
+from ..data import Splits
+from ..storage.folders import ROOT
 
 SHIPPED_REFERENCES = ROOT / "assets" / "references"
 
