@@ -33,14 +33,16 @@ def row_edit(digits_mlp):
 
 
 def test_a_classifier_row_edit_is_hidden_and_retraining_is_forgotten(digits, digits_mlp, row_edit, retrained):
-    hidden = A.audit(digits_mlp.model, row_edit, digits, FORGET, retrained=retrained, device="cpu",
-                     with_relearn=False)
-    assert evaluate(row_edit, digits.test, 10).forget_accuracy(FORGET) == 0.0  # the outputs forgot...
-    assert hidden.unlearned.probe.forget_test == hidden.original.probe.forget_test  # ...the features did not
+    af = {name: evaluate(m, digits.test, 10).forget_accuracy(FORGET)
+          for name, m in (("original", digits_mlp.model), ("row edit", row_edit), ("retrained", retrained))}
+    hidden = A.depth_check(digits_mlp.model, row_edit, digits, FORGET, af["row edit"], af["original"],
+                           retrained=retrained, reference="test", device="cpu", with_relearn=False)
+    assert af["row edit"] == 0.0  # the outputs forgot...
+    assert hidden.probe_unlearned == hidden.probe_original and not hidden.features_changed  # ...the features did not
     assert hidden.verdict.level == "hidden" and not hidden.verdict.success
-    assert hidden.unlearned.cka_to_original["forgotten"]["penultimate"] == pytest.approx(1.0)
 
-    gone = A.audit(digits_mlp.model, retrained, digits, FORGET, retrained=retrained, device="cpu", with_relearn=False)
+    gone = A.depth_check(digits_mlp.model, retrained, digits, FORGET, af["retrained"], af["original"],
+                         retrained=retrained, reference="test", device="cpu", with_relearn=False)
     assert gone.verdict.level == "forgotten" and gone.verdict.success
 
 

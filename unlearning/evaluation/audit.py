@@ -18,8 +18,9 @@ left the network. These can:
   ``privacy``.
 - **representation change** (``layer_cka``): linear CKA per layer between two models' activations.
 
-``audit`` runs them on an original, an unlearned and (when there is one) a retrained model and
-gives the ``DepthVerdict``: not forgotten, hidden, partly forgotten or forgotten. Probes are fitted
+``depth_check`` runs the probe at every depth and relearning on an original, an unlearned and (when there
+is one) a retrained model and gives the one ``DepthVerdict``: not forgotten, hidden, partly forgotten or
+forgotten; ``evaluation.run_audit`` adds the attacks and CKA for the audit page. Probes are fitted
 on training features and read on the held-out test split; nothing is tuned on it.
 """
 from __future__ import annotations
@@ -41,14 +42,11 @@ from ..stages import PENULTIMATE, stage_features
 from .metrics import FORGOTTEN_AT_MOST, RETAIN_DROP_AT_MOST, predict
 from ..storage.strict_json import finite
 
-ProgressFn = Callable[[float, str], None]
-
 DEPTH_MARGIN = 0.05  # recoverability within 5 points of the retrained model's counts as forgotten
 HIDDEN_SHARE = 0.5  # less than half of the original-to-retrained probe gap closed: hidden
 # The Anamnesis Index: relearning steps to 50 % of the original's A_F, the unlearned model's over the retrained
 # model's. Below this the class comes back clearly faster than it would to a model that never saw it.
 ANAMNESIS_AT_LEAST = 0.8
-PROBE_SHOTS = (1, 5, 10, 50)
 # Every audit reads a bounded, seeded, stratified sample of each split (``audit_sample``), so a 60,000-image
 # model costs what a 5,000-image one does, and the k-shot probe is balanced: beside the k images of each
 # forgotten class it sees PROBE_RETAIN_PER_CLASS of each retained class, never all of them (at 48,600
@@ -458,30 +456,6 @@ def depth_verdict(forget_accuracy: float, probe_original: float, probe_unlearned
                    f"to retraining.")
 
 
-@dataclass(frozen=True)
-class ModelAudit:
-    """The audit figures of one model (original, unlearned or retrained)."""
-
-    probe: ProbeResult  # k-shot
-    probe_full: ProbeResult | None
-    mia_svc: float
-    relearn: RelearnCurve | None = None
-    cka_to_original: dict[str, dict[str, float]] = field(default_factory=dict)  # group -> layer -> CKA
-
-
-@dataclass(frozen=True)
-class Audit:
-    forget_classes: tuple[int, ...]
-    original: ModelAudit
-    unlearned: ModelAudit
-    retrained: ModelAudit | None
-    verdict: DepthVerdict
-    cka_to_retrained: dict[str, dict[str, float]] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return _plain(asdict(self))
-
-
 def _plain(o):
     """Strict-JSON-ready (``strict_json.finite``) with string keys, as a JSON round trip gives them."""
     if isinstance(o, dict):
@@ -489,92 +463,6 @@ def _plain(o):
     if isinstance(o, (list, tuple)):
         return [_plain(v) for v in o]
     return finite(o)
-
-
-def _cka_groups(a: nn.Module, b: nn.Module, splits: Splits, forget: Sequence[int], device, n: int = 200
-                ) -> dict[str, dict[str, float]]:
-    is_f = torch.isin(splits.test.labels, torch.tensor(list(forget)))
-    out = {}
-    for group, mask in (("forgotten", is_f), ("retained", ~is_f)):
-        x = to_floats(splits.test.images[torch.nonzero(mask).flatten()[:n]])
-        out[group] = layer_cka(a, b, x, device)
-    return out
-
-
-def model_audit(model: nn.Module, splits: Splits, forget: Sequence[int], device, k: int, draws: int,
-                full_probe: bool, relearn_target: float | None, settings: RelearnSettings,
-                should_stop: Callable[[], bool] | None = None) -> ModelAudit:
-    fs = feature_set(model, splits, device)
-    return ModelAudit(
-        probe=probe(fs, forget, k=k, draws=draws),
-        probe_full=probe(fs, forget, k=None) if full_probe else None,
-        mia_svc=svc_mia(model, splits, forget, device),
-        relearn=None if relearn_target is None else relearn(model, splits, forget, relearn_target, settings, device,
-                                                            should_stop))
-
-
-def audit(original: nn.Module, unlearned: nn.Module, splits: Splits, forget_classes: Sequence[int],
-          retrained: nn.Module | None = None, device: str | torch.device | None = None, k: int = 10,
-          draws: int = 3, with_relearn: bool = True, full_probe: bool = False,
-          settings: RelearnSettings = RelearnSettings(), progress: ProgressFn | None = None,
-          should_stop: Callable[[], bool] | None = None) -> Audit:
-    """Every depth figure for the three models and the verdict; no model is modified."""
-    forget = tuple(sorted(set(int(c) for c in forget_classes)))
-    dev = pick_device(device)
-    step = progress or (lambda f, m: None)
-    orig_logits, labels = predict(original, splits.test, dev)
-    mask = torch.isin(labels, torch.tensor(list(forget)))
-    target = float((orig_logits.argmax(1)[mask] == labels[mask]).float().mean())
-    target_arg = target if with_relearn else None
-    audits = {}
-    models = {"original": original, "unlearned": unlearned}
-    if retrained is not None:
-        models["retrained"] = retrained
-    for i, (name, m) in enumerate(models.items()):
-        step(i / (len(models) + 1), f"Auditing the {name} model…")
-        audits[name] = model_audit(m, splits, forget, dev, k, draws, full_probe, target_arg, settings, should_stop)
-    step(len(models) / (len(models) + 1), "Comparing layers (CKA)…")
-    audits["unlearned"] = _with_cka(audits["unlearned"], _cka_groups(unlearned, original, splits, forget, dev))
-    cka_ret = {}
-    if retrained is not None:
-        audits["retrained"] = _with_cka(audits["retrained"], _cka_groups(retrained, original, splits, forget, dev))
-        cka_ret = _cka_groups(unlearned, retrained, splits, forget, dev)
-    un_logits, _ = predict(unlearned, splits.test, dev)
-    af = float((un_logits.argmax(1)[mask] == labels[mask]).float().mean())
-    by_depth = {n: stage_probes(stage_feature_sets(m, splits, dev), forget, k, draws) for n, m in models.items()}
-    names = tuple(by_depth["unlearned"])
-    profile = DepthProfile(names, *(tuple(by_depth[n][s] for s in names) for n in ("original", "unlearned")),
-                           tuple(by_depth["retrained"][s] for s in names) if retrained is not None else None)
-    amn = (anamnesis(audits["unlearned"].relearn, audits["retrained"].relearn)
-           if retrained is not None and with_relearn else None)
-    verdict = depth_verdict(af, audits["original"].probe.forget_test, audits["unlearned"].probe.forget_test,
-                            audits["retrained"].probe.forget_test if retrained is not None else None,
-                            original_accuracy=target, profile=profile,
-                            anamnesis_index=None if amn is None else amn.index,
-                            features_changed=audits["unlearned"].cka_to_original["retained"]["penultimate"] < 1 - 1e-9
-                            or _changed(original, unlearned, splits, dev))
-    step(1.0, "Audit done")
-    return Audit(forget, audits["original"], audits["unlearned"], audits.get("retrained"), verdict, cka_ret)
-
-
-def _changed(a: nn.Module, b: nn.Module, splits: Splits, device) -> bool:
-    x = to_floats(splits.val.images[:256])
-    return not torch.equal(penultimate(a, x, device), penultimate(b, x, device))
-
-
-def _with_cka(a: ModelAudit, cka: dict) -> ModelAudit:
-    from dataclasses import replace
-
-    return replace(a, cka_to_original=cka)
-
-
-def shots_curve(model: nn.Module, splits: Splits, forget_classes: Sequence[int], shots: Sequence[int] = PROBE_SHOTS,
-                draws: int = 3, device: str | torch.device | None = None) -> dict[int, ProbeResult]:
-    """Recoverability as k grows (one feature pass, one probe per k)."""
-    fs = feature_set(model, splits, device)
-    return {k: probe(fs, forget_classes, k=k, draws=draws) for k in shots}
-
-
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ MODELS = ("original", "unlearned", "retrained")
 INSTANT_SHOTS = (1, 5, 10)  # shown when the page opens
 COSTLY_SHOTS = (50,)  # behind the button, with relearning
 EMBED_PER_CLASS = 60  # test images per class in the embedding map (the first of each, in split order)
-CKA_IMAGES = 200  # test images per group (forgotten / retained) for layer-wise CKA, as audit.audit uses
+CKA_IMAGES = 200  # test images per group (forgotten / retained) for layer-wise CKA
 RELEARN = RelearnSettings()  # the relearning the app runs: the backend's defaults, written into every curve
 
 
@@ -174,7 +174,7 @@ def cka_from_grams(ga: Mapping[str, Mapping[str, torch.Tensor]], gb: Mapping[str
 def cka_groups(a: nn.Module, b: nn.Module, splits: Splits, forget: Sequence[int],
                device: str | torch.device | None = None, n: int = CKA_IMAGES) -> dict[str, dict[str, float]]:
     """Linear CKA per layer between two models on the first ``n`` test images of the forgotten and of the
-    retained classes (the sample ``audit.audit`` uses), via ``audit.layer_cka``."""
+    retained classes, via ``audit.layer_cka``."""
     return {group: audit.layer_cka(a, b, x, device) for group, x in _cka_images(splits, forget, n).items()}
 
 
@@ -249,7 +249,7 @@ class MethodAudit:
 def method_audit(model: nn.Module, splits: Splits, forget: Sequence[int], target: float,
                  device: str | torch.device | None = None,
                  settings: RelearnSettings | None = None) -> MethodAudit:
-    """10-shot probe, relearning towards the original's A_F ``target``, and the SVC attack, as ``audit.audit``."""
+    """10-shot probe, relearning towards the original's A_F ``target``, and the SVC attack."""
     forget = sorted(set(int(c) for c in forget))
     settings = settings or RELEARN
     fs = audit.feature_set(model, splits, device)
