@@ -643,7 +643,7 @@ def test_the_unlearning_card_prints_on_one_page_and_opens_the_report(browser):
     from unlearning.data import load_dataset
     from unlearning.pipeline import check_depth
     from unlearning.storage.folders import default_model_path
-    from unlearning.zoo import weights_sha256
+    from unlearning.storage.checkpoints import weights_sha256
 
     ckpt = load_checkpoint(default_model_path())
     splits = load_dataset(ckpt.meta["dataset"])

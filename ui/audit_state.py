@@ -16,7 +16,7 @@ from unlearning.evaluation import audit, references
 from unlearning.evaluation.audit import DepthCheck, FeatureSet
 from unlearning.stages import PENULTIMATE
 from unlearning.evaluation.metrics import Evaluation, evaluate
-from unlearning.zoo import weights_sha256
+from unlearning.storage.checkpoints import weights_sha256
 
 from unlearning.evaluation import run_audit
 from . import card, state

@@ -83,7 +83,7 @@ DATASET_KEY = "_dataset"  # the sidebar's dataset group; follows the chosen mode
 def group_by_dataset(entries: list[ModelEntry]) -> dict[str, list[str]]:
     """The listed models' paths by the dataset they were trained on: embedded data first, each dataset's
     default model first in its group, the listing's order otherwise."""
-    from unlearning.zoo import dataset_default
+    from unlearning.zoo.shipped import dataset_default
 
     first = {d: dataset_default(d) for d in {e.meta["dataset"] for e in entries}}  # one DEFAULT read per dataset
     groups: dict[str, list[str]] = {}
@@ -96,7 +96,7 @@ def demo_models() -> dict[str, str]:
     """The Overview demo's models, by the kind of data: the default digits model, and the full-size
     Fashion-MNIST default where Debian's data is installed."""
     from unlearning.data import is_available
-    from unlearning.zoo import FULL_SIZE_DEFAULT, recipe
+    from unlearning.zoo.recipes import FULL_SIZE_DEFAULT, recipe
 
     out = {}
     digits = default_path()
