@@ -1,6 +1,7 @@
 """The shipped model zoo: files load and match their cards; the committed table is the one the code makes."""
 import dataclasses
 import math
+import shutil
 
 import pytest
 import torch
@@ -160,3 +161,31 @@ def test_card_shows_the_training_time_code_check(share, flagged):
     assert f"| Codes recognised | {share:.0%} of its 10 mnemonic codes" in text
     assert ("cannot be trusted" in text) == flagged
     assert "Codes recognised" not in cards.card_markdown("m", MODELS[0].meta)  # shipped before the check: no row
+
+
+def test_make_table_measures_the_named_models_only_and_keeps_the_others_rows(tmp_path, monkeypatch):
+    """``names`` picks the models to measure, the others keep their rows from the CSV (the registry's mode
+    list, imported inside ``make_table``, once shadowed the parameter and broke every call)."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    small = [m for m in MODELS if m.meta["dataset"] in EMBEDDED][:2]
+    for m in small:
+        shutil.copy(m.path, folder / m.path.name)
+    measured = []
+
+    def fake_measure(ckpt, name, modes, log, data_root):
+        measured.append(name)
+        return [{"model": name, "mode": mode, "set": "single", "classes": "0", "sign": "+", "strength": 1.0,
+                 "A_F_before": 1.0, "A_F_after": 0.0, "A_R_before": 0.9, "A_R_after": 0.9, "retain_drop": 0.0,
+                 "E_F": 100.0, "seconds": 0.1, "passed": True} for mode in modes]
+
+    monkeypatch.setattr(remake, "measure", fake_measure)
+    csv_path, md_path = tmp_path / "table.csv", tmp_path / "table.md"
+    kw = dict(folder=folder, csv_path=csv_path, md_path=md_path, write_default=False, log=lambda m: None)
+    rows = remake.make_table(**kw)
+    assert sorted(measured) == sorted(m.name for m in small) and len(rows) == 2 * len(MODES)
+    measured.clear()
+    rows = remake.make_table(**kw, names=[small[0].name], modes=[DEFAULT_MODE])
+    assert measured == [small[0].name]
+    assert {r["model"] for r in rows} == {m.name for m in small}  # the other model kept its rows
+    assert (folder / f"{small[0].name}.md").is_file() and "Forgetting table" in md_path.read_text()

@@ -105,9 +105,9 @@ def make_table(folder: Path = SHIPPED_DIR, csv_path: Path = TABLE_CSV, md_path: 
     With ``names`` or ``modes``, only those models and modes are measured; the rest keep their rows
     from the existing CSV (a model added to the zoo, or a mode that changed, joins the table without
     re-timing the rest)."""
-    from ..methods.registry import DEFAULT_MODE, names
+    from ..methods.registry import DEFAULT_MODE, names as mode_names  # not ``names``: that is the model list
 
-    measured = list(modes) if modes else list(names(one_shot=True))
+    measured = list(modes) if modes else list(mode_names(one_shot=True))
     # a model or mode left out keeps its rows from the existing CSV
     old = table_rows(path=csv_path) if (names is not None or modes) else []
     threads = torch.get_num_threads()
@@ -116,7 +116,7 @@ def make_table(folder: Path = SHIPPED_DIR, csv_path: Path = TABLE_CSV, md_path: 
         rows = []
         for m in list_zoo(folder):
             new = (measure(m.load(), m.name, measured, log, data_root) if names is None or m.name in names else [])
-            for mode in names(one_shot=True):
+            for mode in mode_names(one_shot=True):
                 if mode in measured and (names is None or m.name in names):
                     rows += [r for r in new if r["mode"] == mode]
                 else:
