@@ -141,7 +141,7 @@ def test_out_of_memory_retries_with_smaller_chunks(digits_mlp, monkeypatch):
 
 def test_a_failing_accelerator_falls_back_to_the_cpu_with_a_notice(digits_mlp, monkeypatch):
     import unlearning.methods.forgetting as fg
-    from unlearning.methods import registry as methods, paper_rule
+    from unlearning.methods import paper_rule, registry as methods
 
     real = paper_rule.forget_on
 
@@ -159,7 +159,7 @@ def test_a_failing_accelerator_falls_back_to_the_cpu_with_a_notice(digits_mlp, m
 
 def test_other_errors_are_not_swallowed_by_the_fallback(digits_mlp, monkeypatch):
     import unlearning.methods.forgetting as fg
-    from unlearning.methods import registry as methods, paper_rule
+    from unlearning.methods import paper_rule, registry as methods
 
     def bug(dev, *args):
         raise RuntimeError("shape mismatch in a programming error")
