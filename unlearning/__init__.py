@@ -1,8 +1,11 @@
 """Mnemonic Unlearning: one-shot class forgetting with mnemonic codes (Yamashita et al., 2023).
 
-The small public surface; everything else lives in one module per idea (data, codes, models,
-training, fisher, methods (the registry of every way to forget), forgetting, metrics, checkpoints, device,
-pipeline, inputs, safe_io).
+The small public surface; everything else lives in one module per idea: flat where a module stands
+alone (data, codes, models, training, device, inputs, pipeline, cli, ...), in a sub-package where a
+family exists: ``storage/`` (checkpoints, safe IO, strict JSON, model folders), ``methods/`` (the
+registry of every way to forget, forget(), each mode and baseline, the code Fisher), ``evaluation/``
+(metrics, privacy, the depth audit, references) and ``zoo/`` (the shipped models). docs/architecture.md
+draws the tree and its layers.
 """
 __version__ = "0.1.0"
 
