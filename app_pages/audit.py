@@ -5,11 +5,12 @@ from dataclasses import replace
 
 import streamlit as st
 
-from ui import audit_figures, audit_state, auditing, state, widgets
+from ui import audit_figures, audit_state, audit_text, state, widgets
+from unlearning.evaluation import run_audit
 from ui.plain import plain_list
-from unlearning import references
-from unlearning.audit import ANAMNESIS_AT_LEAST
-from unlearning.baselines import Cancelled
+from unlearning.evaluation import references
+from unlearning.evaluation.audit import ANAMNESIS_AT_LEAST
+from unlearning.methods.baselines import Cancelled
 
 st.title("Is it gone?")
 st.markdown(
@@ -75,17 +76,17 @@ with st.spinner("Auditing: probes, attacks and layer-wise similarity…"):
         st.stop()
 
 verdict = instant.depth.verdict
-tone = auditing.verdict_tone(replace(view.outcome, depth=instant.depth))
+tone = audit_text.verdict_tone(replace(view.outcome, depth=instant.depth))
 show = {"ok": st.success, "warn": st.warning, "bad": st.error}[tone]
-show(auditing.titled(verdict.level, verdict.message),
+show(audit_text.titled(verdict.level, verdict.message),
      icon={"ok": ":material/check_circle:", "warn": ":material/warning:", "bad": ":material/error:"}[tone])
-st.caption(auditing.depth_rule(verdict.thresholds))
+st.caption(audit_text.depth_rule(verdict.thresholds))
 depth = instant.depth
 if depth.profile is not None:
     widgets.chart(audit_figures.recoverability_by_depth(depth.profile, verdict.worst_depth), key="audit_depths")
     st.caption("Each depth is one stage of the network, input side left; convolution maps are averaged over space, "
                "transformer tokens over tokens. Where the unlearned line rises above the retrained one, the class "
-               "is still there at that depth. " + auditing.anamnesis_text(depth.anamnesis))
+               "is still there at that depth. " + audit_text.anamnesis_text(depth.anamnesis))
     st.dataframe(depth.rows(), hide_index=True, width="stretch")
 with st.expander("The words on this page, plainly", key="presenter_hide_words"):
     st.markdown(
@@ -108,8 +109,8 @@ with st.expander("The words on this page, plainly", key="presenter_hide_words"):
                 "CKA is linear CKA (Kornblith et al. 2019); the SVC attack is SalUn's \"MIA efficacy\".")
 
 store = audit_state.run_store(run)
-costly: dict[str, auditing.CostlyFacts] = store.get("costly", {})
-rows = auditing.summary_rows(instant, costly)
+costly: dict[str, run_audit.CostlyFacts] = store.get("costly", {})
+rows = audit_text.summary_rows(instant, costly)
 
 
 def _cell(value: object) -> str:

@@ -6,10 +6,12 @@ import time
 
 import streamlit as st
 
-from ui import analysis, audit_state, auditing, compare_figures, state, widgets
+from ui import analysis, audit_state, compare_figures, state, widgets
+from unlearning.evaluation import run_audit
 from ui.plain import plain, plain_list
-from unlearning import audit, comparison
-from unlearning.baselines import recipe_from_meta
+from unlearning.evaluation import audit
+from unlearning import comparison
+from unlearning.methods.baselines import recipe_from_meta
 
 RESULTS_KEY = "compare_results"
 
@@ -61,7 +63,7 @@ if results is None or results["key"] != key:
     results = {"key": key, "rows": {}, "audit": {}}
     st.session_state[RESULTS_KEY] = results
 rows: dict[str, comparison.MethodRow] = results["rows"]
-audits: dict[str, auditing.MethodAudit] = results.setdefault("audit", {})
+audits: dict[str, run_audit.MethodAudit] = results.setdefault("audit", {})
 
 
 def run_methods(methods: list[str]) -> None:
@@ -89,7 +91,7 @@ def run_methods(methods: list[str]) -> None:
                 row = comparison.measure(result, splits, device=device, method=method)
                 bar.progress(0.95, text=f"{label}: auditing (10-shot probe, relearning, SVC attack)")
                 target = state.shared_before(path, device).forget_accuracy(classes)
-                audits[method] = auditing.method_audit(result.model, splits, classes, target, device=device)
+                audits[method] = run_audit.method_audit(result.model, splits, classes, target, device=device)
             except (ValueError, RuntimeError) as e:
                 status.update(label=f"{label} failed", state="error", expanded=True)
                 st.error(str(e).strip().splitlines()[0][:400] if str(e).strip() else type(e).__name__)

@@ -8,7 +8,7 @@ import streamlit as st
 from ui import analysis, audit_state, card, figures, links, owner, report, state, widgets
 from ui.plain import plain, plain_list
 from ui.jobs import unused_path
-from unlearning import methods
+from unlearning.methods import registry as methods
 from unlearning.pipeline import default_lambdas
 
 DRAW_FIRST_S = 0.6  # seconds the depth check waits for the browser to draw the result

@@ -9,11 +9,11 @@ import streamlit as st
 from ui import analysis, figures, jobs, owner, state, widgets
 from ui.plain import plain, plain_list
 from ui.jobs import TrainJob
-from unlearning.checkpoints import MAX_FILE_BYTES, CheckpointError
+from unlearning.storage.checkpoints import MAX_FILE_BYTES, CheckpointError
 from unlearning.data import EMBEDDED, LOADERS
 from unlearning.pipeline import previously_forgotten
-from unlearning.safe_io import WriteError
-from unlearning.storage import store_upload
+from unlearning.storage.safe_io import WriteError
+from unlearning.storage.folders import store_upload
 from unlearning.training import TrainConfig, codes_warning
 
 JOB_KEY = "train_job"

@@ -10,7 +10,7 @@ from ui import analysis, state, widgets
 from ui.plain import plain
 from ui import tour_figures as tf
 from unlearning import tour
-from unlearning.forgetting import DEFAULT_MODE, MOVED_FRACTION
+from unlearning.methods.forgetting import DEFAULT_MODE, MOVED_FRACTION
 from unlearning.pipeline import FORGOTTEN_AT_MOST
 
 st.title("Guided tour of the method")

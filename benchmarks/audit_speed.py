@@ -22,13 +22,14 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from ui import auditing  # noqa: E402
-from unlearning import audit, methods  # noqa: E402
-from unlearning.checkpoints import load_checkpoint  # noqa: E402
+from unlearning.evaluation import run_audit  # noqa: E402
+from unlearning.evaluation import audit  # noqa: E402
+from unlearning.methods import registry as methods  # noqa: E402
+from unlearning.storage.checkpoints import load_checkpoint  # noqa: E402
 from unlearning.data import load_dataset  # noqa: E402
 from unlearning.pipeline import forget_and_evaluate  # noqa: E402
-from unlearning.references import find_reference  # noqa: E402
-from unlearning.storage import default_model_path  # noqa: E402
+from unlearning.evaluation.references import find_reference  # noqa: E402
+from unlearning.storage.folders import default_model_path  # noqa: E402
 
 
 def _timed(fn, repeats: int) -> tuple[float, object]:
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     classes, model = args.classes, outcome.result.model
 
     def facts(m):
-        return auditing.model_facts(m, splits, classes, "cpu")
+        return run_audit.model_facts(m, splits, classes, "cpu")
 
     orig = facts(ckpt.model)
     ref_facts = facts(retrained) if retrained is not None else None
@@ -70,15 +71,15 @@ def main(argv: list[str] | None = None) -> int:
         outcome.before.forget_accuracy(classes), retrained=retrained, reference=ref.source if ref else "none",
         device="cpu", retain_drop=outcome.before.retain_accuracy(classes) - outcome.after.retain_accuracy(classes)),
         args.repeats)
-    per_run, inst = _timed(lambda: auditing.instant_audit(ckpt.model, model, splits, classes, retrained=retrained,
+    per_run, inst = _timed(lambda: run_audit.instant_audit(ckpt.model, model, splits, classes, retrained=retrained,
                                                           original_facts=orig, retrained_facts=ref_facts, depth=depth),
                            args.repeats)
-    cold, _ = _timed(lambda: auditing.instant_audit(ckpt.model, model, splits, classes, retrained=retrained),
+    cold, _ = _timed(lambda: run_audit.instant_audit(ckpt.model, model, splits, classes, retrained=retrained),
                      args.repeats)
     parts = {
         "unlearned: one forward pass per split (features + logits)":
-            _timed(lambda: auditing._passes(model, splits, "cpu"), args.repeats)[0],
-        "unlearned: layer Gram matrices for CKA": _timed(lambda: auditing.grams(model, splits, classes, "cpu"),
+            _timed(lambda: run_audit._passes(model, splits, "cpu"), args.repeats)[0],
+        "unlearned: layer Gram matrices for CKA": _timed(lambda: run_audit.grams(model, splits, classes, "cpu"),
                                                          args.repeats)[0],
     }
     print(f"model {args.checkpoint.name}, classes {classes}, mode {mode}, {args.threads} thread(s), "

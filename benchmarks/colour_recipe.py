@@ -20,7 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from unlearning.data import load_dataset  # noqa: E402
-from unlearning.forgetting import DEFAULT_MODE  # noqa: E402
+from unlearning.methods.forgetting import DEFAULT_MODE  # noqa: E402
 from unlearning.pipeline import forget_and_evaluate, train_new_model  # noqa: E402
 from unlearning.synthetic import write_cifar10  # noqa: E402
 from unlearning.training import RECIPE_DEFAULTS, TrainConfig  # noqa: E402

@@ -6,7 +6,7 @@
     python benchmarks/compare.py --scaling              # seconds as the training set grows
     python benchmarks/compare.py --dataset fashion-mnist --threads 1   # the full-size default model, 60,000 images
 
-``--dataset fashion-mnist`` takes the full-size default (``zoo.FULL_SIZE_DEFAULT``) and holds it to the
+``--dataset fashion-mnist`` takes the full-size default (``recipes.FULL_SIZE_DEFAULT``) and holds it to the
 full-size targets (1,000x retraining, 100x fine-tuning, 50x SSD). Retraining is timed live, or with
 ``--retrain recorded`` (the default at full size) read from the shipped reference's recorded training
 time on this kind of machine: its row then says "recorded", and its accuracies are that reference's.
@@ -22,7 +22,7 @@ untimed (warm-up) and then ``--repeats`` times; the median is reported. The meth
 fine-tuning, NegGrad+, random labels) run once.
 
 ``--json`` prints a list of rows {"method", "seconds", "forget_accuracy", "retain_accuracy", "mia"};
-the one-shot row is "mnemonic", the others are named as in the method registry (``unlearning.methods.REGISTRY``).
+the one-shot row is "mnemonic", the others are named as in the method registry (``unlearning.methods.registry.REGISTRY``).
 
 ``--scaling`` times every method on training sets of growing size: stratified subsets of 500 and
 1,000 digits, the full 3,500-digit training split, and a larger set made by shifting the digits by
@@ -45,14 +45,15 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from unlearning import comparison, evaluate, load_checkpoint, load_dataset, zoo  # noqa: E402
+from unlearning import comparison, evaluate, load_checkpoint, load_dataset  # noqa: E402
+from unlearning.zoo import recipes, shipped  # noqa: E402
 from unlearning.data import EMBEDDED, DataError, ImageTensors, Splits, dataset_of  # noqa: E402
-from unlearning.references import find_reference  # noqa: E402
+from unlearning.evaluation.references import find_reference  # noqa: E402
 from unlearning.device import describe, pick_device  # noqa: E402
-from unlearning.methods import names as registered  # noqa: E402
-from unlearning.forgetting import ForgetResult  # noqa: E402
+from unlearning.methods.registry import names as registered  # noqa: E402
+from unlearning.methods.forgetting import ForgetResult  # noqa: E402
 from unlearning.pipeline import FORGOTTEN_AT_MOST, RETAIN_DROP_AT_MOST  # noqa: E402
-from unlearning.privacy import membership_attack  # noqa: E402
+from unlearning.evaluation.privacy import membership_attack  # noqa: E402
 
 ONE_SHOT = comparison.ONE_SHOT
 ALL_METHODS = list(comparison.METHOD_NAMES)
@@ -302,9 +303,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     if args.checkpoint:
-        ckpt_path = zoo.find_model(args.checkpoint).path
+        ckpt_path = shipped.find_model(args.checkpoint).path
     else:
-        ckpt_path = zoo.find_model(zoo.FULL_SIZE_DEFAULT).path if args.dataset else default_checkpoint()
+        ckpt_path = shipped.find_model(recipes.FULL_SIZE_DEFAULT).path if args.dataset else default_checkpoint()
     ckpt = load_checkpoint(ckpt_path)
     if args.dataset and ckpt.meta["dataset"] != args.dataset:
         raise SystemExit(f"error: {ckpt_path.name} was trained on {ckpt.meta['dataset']}, not {args.dataset}")

@@ -23,15 +23,16 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from unlearning import audit as A  # noqa: E402
-from unlearning import forgetting, zoo  # noqa: E402
+from unlearning.evaluation import audit as A  # noqa: E402
+from unlearning.methods import forgetting  # noqa: E402
+from unlearning.zoo import shipped, table  # noqa: E402
 from unlearning.data import dataset_of, to_floats  # noqa: E402
-from unlearning.metrics import evaluate  # noqa: E402
-from unlearning.references import find_reference  # noqa: E402
+from unlearning.evaluation.metrics import evaluate  # noqa: E402
+from unlearning.evaluation.references import find_reference  # noqa: E402
 from unlearning.stages import stage_features  # noqa: E402
 
 DIGITS = ("resnet8-mnist5k", "cnn-mnist5k", "mlp-mnist5k", "vit-mnist5k")
-SETS = {"singles": zoo.SINGLES, "pairs": zoo.PAIRS, "fives": zoo.FIVES}
+SETS = {"singles": table.SINGLES, "pairs": table.PAIRS, "fives": table.FIVES}
 # issue 18's targets: (single class, class set)
 AF_MAX = (0.02, 0.05)
 DROP_MAX = (0.03, 0.05)
@@ -124,7 +125,7 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     rows = []
     for name in args.models:
-        ckpt = zoo.find_model(name).load()
+        ckpt = shipped.find_model(name).load()
         splits = dataset_of(ckpt.meta)
         sets = ([(c,) for c in args.classes] if args.classes
                 else [tuple(s) for k in args.sets for s in SETS[k]])

@@ -32,15 +32,16 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from unlearning import audit as A  # noqa: E402
-from unlearning import comparison, zoo  # noqa: E402
-from unlearning.methods import names as registered  # noqa: E402
+from unlearning.evaluation import audit as A  # noqa: E402
+from unlearning import comparison  # noqa: E402
+from unlearning.zoo import shipped, table  # noqa: E402
+from unlearning.methods.registry import names as registered  # noqa: E402
 from unlearning.data import dataset_of  # noqa: E402
-from unlearning.metrics import evaluate  # noqa: E402
-from unlearning.privacy import membership_attack  # noqa: E402
-from unlearning.references import find_reference, retrained_reference  # noqa: E402
+from unlearning.evaluation.metrics import evaluate  # noqa: E402
+from unlearning.evaluation.privacy import membership_attack  # noqa: E402
+from unlearning.evaluation.references import find_reference, retrained_reference  # noqa: E402
 
-SETS = {"singles": zoo.SINGLES, "pairs": zoo.PAIRS, "fives": zoo.FIVES}
+SETS = {"singles": table.SINGLES, "pairs": table.PAIRS, "fives": table.FIVES}
 ONE_SHOT_MODES = registered(one_shot=True)
 METHODS = ("original", *ONE_SHOT_MODES, "retrain", "finetune", "ssd")
 KEYS = ("model", "classes", "method", "forget_accuracy", "retain_accuracy", "probe_forget", "probe_forget_retrain",
@@ -238,7 +239,7 @@ def retain_drops(rows: list[dict]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", nargs="+", default=[m.name for m in zoo.list_zoo()],
+    ap.add_argument("--models", nargs="+", default=[m.name for m in shipped.list_zoo()],
                     help="shipped model names or checkpoint paths (default: the whole zoo)")
     ap.add_argument("--data-root", default=None, help="the folder holding the models' dataset (default: where each "
                     "was trained from, else searched)")
@@ -263,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     log = (lambda msg: print(msg, file=sys.stderr, flush=True))
     try:
-        chosen = [zoo.find_model(name) for name in args.models]
+        chosen = [shipped.find_model(name) for name in args.models]
     except ValueError as e:
         ap.error(str(e))
     sets = ([tuple(int(c) for c in s.split("+")) for s in args.classes] if args.classes

@@ -14,7 +14,7 @@ input is 1x28x28 for the digit models, 3x32x32 otherwise, or 3 x size x size wit
 - vmap: ``code_fisher(strategy="vmap")``, per-sample gradients of every parameter with
   ``torch.func.vmap(grad(...))``, squared and summed chunk by chunk;
 - batched: ``code_fisher()``, the default: closed-form sums for linear, convolution and batch-norm
-  layers from one batched forward/backward per chunk (``unlearning.sqgrad``), vmap for the rest.
+  layers from one batched forward/backward per chunk (``unlearning.methods.sqgrad``), vmap for the rest.
 
 Models are freshly initialised (the Fisher's cost does not depend on the weights), in eval mode,
 with batch-norm running statistics set by one forward pass. Each timing is the median of
@@ -36,7 +36,7 @@ import torch  # noqa: E402
 
 from unlearning.codes import make_codes  # noqa: E402
 from unlearning.device import describe, pick_device, synchronize  # noqa: E402
-from unlearning.fisher import code_fisher, code_fisher_loop  # noqa: E402
+from unlearning.methods.fisher import code_fisher, code_fisher_loop  # noqa: E402
 from unlearning.models import build_model, count_parameters  # noqa: E402
 
 SHAPES = {"mlp": (1, 28, 28), "cnn": (1, 28, 28), "resnet18": (3, 32, 32)}  # the default rows

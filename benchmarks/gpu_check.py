@@ -87,7 +87,8 @@ def device_report(device: str) -> dict:
 def device_test_files() -> list[str]:
     """The test files whose tests are parametrised over conftest's DEVICES."""
     uses = re.compile(r"parametrize\(\s*[\"']device[\"']\s*,\s*DEVICES\b")
-    return sorted(f"tests/{p.name}" for p in (ROOT / "tests").glob("test_*.py") if uses.search(p.read_text()))
+    return sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "tests").rglob("test_*.py")
+                  if uses.search(p.read_text()))
 
 
 def step_commands(device: str, small: bool) -> dict[str, list[list[str]]]:
@@ -204,8 +205,8 @@ def forget_timing(device: str, checkpoint: Path = TRANSFORMER, classes: tuple[in
     """Forget ``classes`` in every mode: median seconds of ``repeats`` runs after a warm-up, and the
     accuracies on the real test split of the last run."""
     from unlearning import load_checkpoint, load_dataset
-    from unlearning import methods
-    from unlearning.metrics import evaluate
+    from unlearning.methods import registry as methods
+    from unlearning.evaluation.metrics import evaluate
     from unlearning.pipeline import default_lambdas, forget_and_evaluate
 
     ckpt = load_checkpoint(checkpoint)

@@ -114,7 +114,7 @@ class MemoryWatch:
 # --- what the app should show ------------------------------------------------------------------------
 
 def model_path(stem: str | None) -> Path:
-    from unlearning.storage import SHIPPED_DIR, default_model_path
+    from unlearning.storage.folders import SHIPPED_DIR, default_model_path
 
     if stem is None:
         return default_model_path()
@@ -128,8 +128,8 @@ def expected_metrics(path: Path, classes: list[int]) -> tuple[list[str], dict[in
     """The page's A_F, A_R, E_F for each class, from the backend with the app's default method on the CPU."""
 
     from ui import analysis
-    from unlearning import methods
-    from unlearning.checkpoints import load_checkpoint
+    from unlearning.methods import registry as methods
+    from unlearning.storage.checkpoints import load_checkpoint
     from unlearning.data import load_dataset
     from unlearning.pipeline import forget_and_evaluate
 
@@ -406,8 +406,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("the playwright Python package is not installed (pip install playwright)")
 
     from ui import analysis
-    from unlearning.checkpoints import read_meta
-    from unlearning.storage import default_model_path
+    from unlearning.storage.checkpoints import read_meta
+    from unlearning.storage.folders import default_model_path
 
     machine_info = machine()
     path = model_path(args.model)

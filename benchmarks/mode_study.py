@@ -22,26 +22,26 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from unlearning import zoo  # noqa: E402
-from unlearning.checkpoints import load_checkpoint  # noqa: E402
+from unlearning.zoo import shipped, table, targets  # noqa: E402
+from unlearning.storage.checkpoints import load_checkpoint  # noqa: E402
 from unlearning.data import ImageTensors, load_dataset  # noqa: E402
-from unlearning.fisher import FisherPair, code_fisher  # noqa: E402
-from unlearning.forgetting import (  # noqa: E402
+from unlearning.methods.fisher import FisherPair, code_fisher  # noqa: E402
+from unlearning.methods.forgetting import (  # noqa: E402
     CODE_SAFETY, VAL_SAFETY, classifier_fisher, classifier_layer, fisher_ratio, forget,
 )
-from unlearning.metrics import evaluation_from_logits  # noqa: E402
+from unlearning.evaluation.metrics import evaluation_from_logits  # noqa: E402
 from unlearning.pipeline import default_lambdas, train_new_model  # noqa: E402
 from unlearning.training import TrainConfig  # noqa: E402
 
 SPLITS = load_dataset("mnist5k", seed=0)
 VX, VY = SPLITS.val.tensors()
-SETS = [list(s) for _, s in zoo.class_sets()]
+SETS = [list(s) for _, s in table.class_sets()]
 COARSE = [10 ** (k / 2) for k in range(-8, 5)]  # 1e-4 .. 1e2, for whole-network variants (a forward pass each)
 FINE = [10 ** (k / 8) for k in range(-24, 33)]  # the modes' own grid, for classifier-layer variants
 
 
 def passes(classes, af, drop):
-    return zoo.row_passes("single" if len(classes) == 1 else "set", af, drop)
+    return targets.row_passes("single" if len(classes) == 1 else "set", af, drop)
 
 
 @torch.no_grad()
@@ -50,7 +50,7 @@ def val_eval(model, x=VX, y=VY):
 
 
 def zoo_models():
-    return [(m.name, m.load()) for m in zoo.list_zoo()]
+    return [(m.name, m.load()) for m in shipped.list_zoo()]
 
 
 def cmd_fit(_):
@@ -268,7 +268,7 @@ def cmd_safety(_):
 
 
 def _forget_with_factor(ck, classes, mode, factor, calibration):
-    import unlearning.forgetting as fg
+    import unlearning.methods.forgetting as fg
 
     saved = fg.VAL_SAFETY, fg.CODE_SAFETY
     try:

@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from unlearning import load_checkpoint, load_dataset, zoo  # noqa: E402
+from unlearning import load_checkpoint, load_dataset  # noqa: E402
+from unlearning.zoo import shipped  # noqa: E402
 from unlearning.data import dataset_of  # noqa: E402
 from unlearning.pipeline import forget_and_evaluate, train_new_model  # noqa: E402
 from unlearning.training import TrainConfig  # noqa: E402
@@ -42,7 +43,7 @@ def main() -> int:
         torch.set_num_threads(args.threads)
 
     if args.checkpoint:
-        entry = zoo.find_model(args.checkpoint)
+        entry = shipped.find_model(args.checkpoint)
         ckpt, source = load_checkpoint(entry.path), str(entry.path)
         splits = dataset_of(ckpt.meta, root=args.data_root)
     else:

@@ -18,16 +18,16 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from unlearning import zoo  # noqa: E402
+from unlearning.zoo import shipped, table  # noqa: E402
 from unlearning.data import dataset_of  # noqa: E402
-from unlearning.references import SHIPPED_REFERENCES, retrained_reference  # noqa: E402
+from unlearning.evaluation.references import SHIPPED_REFERENCES, retrained_reference  # noqa: E402
 
-SETS = {"singles": zoo.SINGLES, "pairs": zoo.PAIRS, "fives": zoo.FIVES}
+SETS = {"singles": table.SINGLES, "pairs": table.PAIRS, "fives": table.FIVES}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", nargs="+", default=[zoo.default_name()])
+    ap.add_argument("--models", nargs="+", default=[shipped.default_name()])
     ap.add_argument("--sets", nargs="+", default=["singles"], choices=sorted(SETS))
     ap.add_argument("--classes", nargs="+", type=int, default=None, help="only these single classes")
     ap.add_argument("--pairs", nargs="+", default=None, help="only these class sets, e.g. 0+6")
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     for name in args.models:
-        ckpt = zoo.find_model(name).load()
+        ckpt = shipped.find_model(name).load()
         splits = dataset_of(ckpt.meta, root=args.data_root)
         sets = [s for k in args.sets for s in SETS[k]]
         if args.classes is not None or args.pairs is not None:

@@ -24,11 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from unlearning import load_checkpoint, zoo  # noqa: E402
+from unlearning import load_checkpoint  # noqa: E402
+from unlearning.zoo import recipes, shipped, table  # noqa: E402
 from unlearning.data import dataset_of  # noqa: E402
-from unlearning.metrics import evaluate  # noqa: E402
+from unlearning.evaluation.metrics import evaluate  # noqa: E402
 from unlearning.pipeline import check_depth, forget_and_evaluate  # noqa: E402
-from unlearning.references import find_reference  # noqa: E402
+from unlearning.evaluation.references import find_reference  # noqa: E402
 
 FORGET_RATIO_AT_MOST = 2.0
 DEPTH_SECONDS_AT_MOST = 30.0
@@ -36,7 +37,7 @@ DEPTH_SECONDS_AT_MOST = 30.0
 
 def forget_seconds(name: str, data_root: str | None = None) -> tuple[float, list]:
     """Median seconds of a default-mode forget over the ten classes, and the (checkpoint, splits, before)."""
-    ckpt = load_checkpoint(zoo.find_model(name).path)
+    ckpt = load_checkpoint(shipped.find_model(name).path)
     splits = dataset_of(ckpt.meta, root=data_root)
     before = evaluate(ckpt.model, splits.test, ckpt.num_classes, device="cpu")
     runs = [lambda c=c: forget_and_evaluate(ckpt, splits.test, [c], device="cpu", before=before,
@@ -50,7 +51,7 @@ def forget_seconds(name: str, data_root: str | None = None) -> tuple[float, list
 def depth_seconds(ckpt, splits, before, show: bool = False) -> list[tuple[str, float, str]]:
     """(classes, seconds of check_depth, verdict) for every single class and pair with a shipped reference; for
     class 0 alone (two probes instead of three) when none has one."""
-    sets = [s for s in (*zoo.SINGLES, *zoo.PAIRS) if find_reference(ckpt, s) is not None] or [(0,)]
+    sets = [s for s in (*table.SINGLES, *table.PAIRS) if find_reference(ckpt, s) is not None] or [(0,)]
     out = []
     for classes in sets:
         outcome = forget_and_evaluate(ckpt, splits.test, list(classes), device="cpu", before=before,
@@ -71,7 +72,7 @@ def depth_seconds(ckpt, splits, before, show: bool = False) -> list[tuple[str, f
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--small", default="resnet8-mnist5k")
-    ap.add_argument("--large", default=zoo.FULL_SIZE_DEFAULT)
+    ap.add_argument("--large", default=recipes.FULL_SIZE_DEFAULT)
     ap.add_argument("--depth", nargs="*", default=None, help="models whose depth check to time (default: --large)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--depth-only", action="store_true", help="time the depth check alone, with its per-depth table")
@@ -89,7 +90,7 @@ def main() -> int:
     for name in args.depth if args.depth is not None else [args.large]:
         ctx = large_ctx if name == args.large and large_ctx is not None else None
         if ctx is None:
-            ckpt = load_checkpoint(zoo.find_model(name).path)
+            ckpt = load_checkpoint(shipped.find_model(name).path)
             splits = dataset_of(ckpt.meta, root=args.data_root)
             ctx = [ckpt, splits, evaluate(ckpt.model, splits.test, ckpt.num_classes, device="cpu")]
         rows = depth_seconds(*ctx, show=args.depth_only)

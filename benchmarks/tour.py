@@ -20,13 +20,14 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from unlearning import forgetting, tour  # noqa: E402
-from unlearning.checkpoints import load_checkpoint  # noqa: E402
+from unlearning.methods import forgetting  # noqa: E402
+from unlearning import tour  # noqa: E402
+from unlearning.storage.checkpoints import load_checkpoint  # noqa: E402
 from unlearning.data import load_dataset  # noqa: E402
-from unlearning.fisher import code_fisher  # noqa: E402
-from unlearning.metrics import evaluate  # noqa: E402
+from unlearning.methods.fisher import code_fisher  # noqa: E402
+from unlearning.evaluation.metrics import evaluate  # noqa: E402
 from unlearning.pipeline import default_lambdas  # noqa: E402
-from unlearning.storage import SHIPPED_DIR  # noqa: E402
+from unlearning.storage.folders import SHIPPED_DIR  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,7 @@ on the *validation* split (never the test split): A_F (accuracy on the forgotten
 drop of A_R (accuracy on the others) from the original model. A setting "works" when the mean A_F
 is at most 2% and the mean A_R drop at most 3 points (the project's success criterion); the chosen
 setting is the cheapest one that works (fewest epochs), else the one with the best
-(1 - A_F) + A_R. The winners are what ``unlearning.baselines.VALIDATED`` holds (per family).
+(1 - A_F) + A_R. The winners are what ``unlearning.methods.baselines.VALIDATED`` holds (per family).
 
     python benchmarks/tune_baselines.py                  # all digits, ~10 minutes on one CPU thread
     python benchmarks/tune_baselines.py --classes 0 3    # quicker
@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from unlearning import evaluate, load_checkpoint, load_dataset  # noqa: E402
-from unlearning.baselines import SGDSettings, finetune, neggrad_plus, random_labels, ssd  # noqa: E402
+from unlearning.methods.baselines import SGDSettings, finetune, neggrad_plus, random_labels, ssd  # noqa: E402
 
-from unlearning.metrics import FORGOTTEN_AT_MOST, RETAIN_DROP_AT_MOST  # noqa: E402
+from unlearning.evaluation.metrics import FORGOTTEN_AT_MOST, RETAIN_DROP_AT_MOST  # noqa: E402
 
 GRIDS = {
     "finetune": [dict(settings=SGDSettings(epochs=e, lr=lr)) for lr, e in

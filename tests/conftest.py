@@ -93,6 +93,6 @@ def state_hash(model: torch.nn.Module) -> str:
 
 def owned(at) -> Path:
     """The folder of an AppTest session's own models (``models/sessions/<its owner token>``)."""
-    from unlearning.storage import owner_dir
+    from unlearning.storage.folders import owner_dir
 
     return owner_dir(at.session_state["_owner"])

@@ -11,15 +11,15 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import owned, state_hash
-from unlearning import forgetting, methods
+from unlearning.methods import forgetting, registry as methods
 from unlearning.device import available_devices
-from ui import analysis, auditing, figures
+from ui import analysis, audit_text, figures
 from ui.state import device_label
-from unlearning.checkpoints import load_checkpoint
+from unlearning.storage.checkpoints import load_checkpoint
 from unlearning.data import load_dataset
-from unlearning.metrics import evaluate
+from unlearning.evaluation.metrics import evaluate
 from unlearning.pipeline import check_depth, default_lambdas, forget_and_evaluate
-from unlearning.storage import default_model_path
+from unlearning.storage.folders import default_model_path
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -197,7 +197,7 @@ def test_demo_shows_the_backends_headline(default_ckpt, mnist_test):
     want = check_depth(default_ckpt, want, load_dataset(default_ckpt.meta["dataset"]))
     tone, text = banner(at)
     assert want.verdict.message in text and want.depth.verdict.message in text
-    assert tone == auditing.verdict_tone(want)  # green only when the depth check says forgotten
+    assert tone == audit_text.verdict_tone(want)  # green only when the depth check says forgotten
 
 
 def test_forget_page_charts_equal_the_backend_result(default_ckpt, mnist_test):
@@ -248,7 +248,7 @@ def test_forget_page_charts_equal_the_backend_result(default_ckpt, mnist_test):
     want = check_depth(default_ckpt, want, load_dataset(default_ckpt.meta["dataset"]))
     tone, text = banner(at)
     assert want.verdict.message in text and want.depth.verdict.message in text
-    assert tone == auditing.verdict_tone(want)
+    assert tone == audit_text.verdict_tone(want)
     if want.depth.probe_retrained is None:  # no retrained reference for {2, 5}: the page says where to get one
         assert not any(t.name == "retrained" for t in bars.data)
         assert any("Is it gone?" in c.value for c in at.caption)
@@ -355,7 +355,7 @@ def test_a_failure_inside_forgetting_is_a_message_not_a_traceback(monkeypatch):
 
 def test_a_model_whose_data_is_not_here_gets_a_message(local_models):
     """A valid checkpoint for CIFAR-10 (not on this machine): a clear message, never a traceback."""
-    from unlearning.checkpoints import save_checkpoint
+    from unlearning.storage.checkpoints import save_checkpoint
     from unlearning.codes import make_codes
     from unlearning.models import build_model
 
@@ -566,6 +566,6 @@ def test_a_reload_of_the_same_owner_keeps_the_last_run_and_compare_starts_from_i
 
 def test_a_banner_says_its_title_once():
     """Issue 21: the audit banner read "Hidden, not gone. Hidden, not gone: ..."."""
-    text = auditing.titled("hidden", "Hidden, not gone: the outputs no longer predict the class.")
+    text = audit_text.titled("hidden", "Hidden, not gone: the outputs no longer predict the class.")
     assert text == "**Hidden, not gone**: the outputs no longer predict the class."
-    assert auditing.titled("unknown depth", "The outputs forgot.") == "**Depth unknown.** The outputs forgot."
+    assert audit_text.titled("unknown depth", "The outputs forgot.") == "**Depth unknown.** The outputs forgot."

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from ui import audit_figures, auditing, compare_figures, figures
-from unlearning import audit
-from unlearning.audit import DepthCheck, DepthVerdict, ProbeResult, RelearnCurve, RelearnSettings
+from ui import audit_figures, audit_text, compare_figures, figures
+from unlearning.evaluation import run_audit
+from unlearning.evaluation import audit
+from unlearning.evaluation.audit import DepthCheck, DepthVerdict, ProbeResult, RelearnCurve, RelearnSettings
 
 NAMES = [str(i) for i in range(10)]
 
@@ -69,16 +70,16 @@ def test_embeddings_share_one_map_and_paint_only_the_forgotten_class_vermillion(
     orig = centres[labels] + rng.normal(size=(len(labels), 16))
     rot, _ = np.linalg.qr(rng.normal(size=(16, 16)))
     feats = {"original": orig, "unlearned": orig.copy(), "retrained": orig @ rot}  # the same space, rotated
-    emb = auditing.embed(feats, labels, [3])
+    emb = run_audit.embed(feats, labels, [3])
     # one map: the unlearned model's features equal the original's, so its points do too; the rotated
     # copy is rotated back onto the original's axes (fitted on the kept classes only)
     assert np.allclose(emb.points["unlearned"], emb.points["original"], atol=1e-6)
     assert np.allclose(emb.points["retrained"], emb.points["original"], atol=1e-6)
-    assert len(emb.labels) == 10 * auditing.EMBED_PER_CLASS and 0 < emb.explained <= 1
+    assert len(emb.labels) == 10 * run_audit.EMBED_PER_CLASS and 0 < emb.explained <= 1
     fig = audit_figures.embeddings(emb.points, emb.labels, NAMES, [3], emb.explained)
     forgotten = [t for t in fig.data if t.name == "forgotten"]
     assert len(forgotten) == 3 and all(t.marker.color == figures.FORGOTTEN for t in forgotten)
-    assert all(len(t.x) == auditing.EMBED_PER_CLASS for t in forgotten)
+    assert all(len(t.x) == run_audit.EMBED_PER_CLASS for t in forgotten)
     assert all(t.marker.color != figures.FORGOTTEN for t in fig.data if t.name != "forgotten")
 
 
@@ -162,7 +163,7 @@ def _outcome(forgot=True, kept=True, level=None):
     (True, True, "unknown depth", "warn"), (True, True, None, "warn"), (True, False, "forgotten", "warn"),
     (False, True, "not forgotten", "bad"), (False, True, None, "bad")])
 def test_only_a_class_gone_from_the_features_is_shown_as_success(forgot, kept, level, tone):
-    assert auditing.verdict_tone(_outcome(forgot, kept, level)) == tone
+    assert audit_text.verdict_tone(_outcome(forgot, kept, level)) == tone
 
 
 def test_instant_audit_agrees_with_the_backend(digits, digits_cnn):
@@ -177,17 +178,17 @@ def test_instant_audit_agrees_with_the_backend(digits, digits_cnn):
     _, fc = classifier_layer(hidden, digits.test.images[:1].float() / 255)
     with torch.no_grad():
         fc.bias[3] -= 1e3
-    inst = auditing.instant_audit(model, hidden, digits, [3])
+    inst = run_audit.instant_audit(model, hidden, digits, [3])
     facts = inst.facts
     want = audit.depth_check(model, hidden, digits, [3], facts["unlearned"].forget_accuracy,
                              facts["original"].forget_accuracy)
     assert inst.depth == want
     assert not inst.depth.features_changed and inst.depth.verdict.level == "hidden"
     assert facts["unlearned"].forget_accuracy == 0.0
-    assert set(facts["original"].shots) == set(auditing.INSTANT_SHOTS)
+    assert set(facts["original"].shots) == set(run_audit.INSTANT_SHOTS)
     assert inst.cka["unlearned vs original"]["retained"]["penultimate"] == pytest.approx(1.0)
     assert facts["unlearned"].mia_svc == audit.svc_mia(hidden, digits, [3])
-    rows = auditing.summary_rows(inst)
+    rows = audit_text.summary_rows(inst)
     assert [r["model"] for r in rows] == ["original", "unlearned"]
     assert rows[1]["10-shot probe %"] == round(100 * want.probe_unlearned, 1)
     assert rows[1]["SVC MIA: members %"] == round(100 * (1 - facts["unlearned"].mia_svc), 1)  # as the chart counts
@@ -197,18 +198,18 @@ def test_instant_audit_agrees_with_the_backend(digits, digits_cnn):
 def test_one_pass_facts_equal_the_backends_separate_calls(digits, digits_cnn):
     """model_facts reads features and logits in one pass and CKA from Gram matrices: the same numbers as
     audit.feature_set, audit.svc_mia, privacy.membership_attack and audit.layer_cka."""
-    from unlearning.privacy import membership_attack
+    from unlearning.evaluation.privacy import membership_attack
 
     model = digits_cnn.model
-    f = auditing.model_facts(model, digits, [2])
+    f = run_audit.model_facts(model, digits, [2])
     fs = audit.feature_set(model, digits)
     assert np.array_equal(f.features.train, fs.train) and np.array_equal(f.features.test, fs.test)
     assert f.mia_svc == audit.svc_mia(model, digits, [2])
     assert f.mia_entropy == membership_attack(model, digits.train, digits.test, [2]).member_fraction
-    g = auditing.grams(model, digits, [2])
+    g = run_audit.grams(model, digits, [2])
     other = copy_perturbed(model)
-    want = auditing.cka_groups(other, model, digits, [2])
-    got = auditing.cka_from_grams(auditing.grams(other, digits, [2]), g)
+    want = run_audit.cka_groups(other, model, digits, [2])
+    got = run_audit.cka_from_grams(run_audit.grams(other, digits, [2]), g)
     for group in want:
         assert got[group] == pytest.approx(want[group], rel=1e-9)
 

@@ -1,20 +1,21 @@
 """The audit page ("Is it gone?") through streamlit.testing: after forgetting on the default model it
 renders the embedding, recoverability, relearning and CKA charts, and its numbers are the backend's
-own for the same run (unlearning.audit called directly on the backend's forgotten model)."""
+own for the same run (unlearning.evaluation.audit called directly on the backend's forgotten model)."""
 from __future__ import annotations
 
 import pytest
 import torch
 
 from test_app import CLASSES, app, backend, charts
-from ui import audit_figures, auditing
-from unlearning import audit
-from unlearning.audit import RelearnSettings
-from unlearning.checkpoints import load_checkpoint
+from ui import audit_figures
+from unlearning.evaluation import run_audit
+from unlearning.evaluation import audit
+from unlearning.evaluation.audit import RelearnSettings
+from unlearning.storage.checkpoints import load_checkpoint
 from unlearning.data import load_dataset, to_floats
 from unlearning.pipeline import check_depth
-from unlearning.references import find_reference
-from unlearning.storage import default_model_path
+from unlearning.evaluation.references import find_reference
+from unlearning.storage.folders import default_model_path
 
 pytestmark = pytest.mark.usefixtures("local_models")
 FAST = RelearnSettings(max_steps=12, eval_every=3)  # fewer relearning steps: the same code, a shorter curve
@@ -30,7 +31,7 @@ def test_audit_page_without_a_run_points_to_forget():
 
 
 def test_audit_page_shows_the_backends_numbers(monkeypatch):
-    monkeypatch.setattr(auditing, "RELEARN", FAST)
+    monkeypatch.setattr(run_audit, "RELEARN", FAST)
     ckpt = load_checkpoint(default_model_path())
     splits = load_dataset(ckpt.meta["dataset"])
     at = app("app_pages/forget.py")

@@ -175,11 +175,11 @@ def backend():
     """The backend's own results for the classes the browser forgets, on the default model."""
 
     from ui import analysis
-    from unlearning import methods
-    from unlearning.checkpoints import load_checkpoint
+    from unlearning.methods import registry as methods
+    from unlearning.storage.checkpoints import load_checkpoint
     from unlearning.data import load_dataset
     from unlearning.pipeline import forget_and_evaluate
-    from unlearning.storage import default_model_path
+    from unlearning.storage.folders import default_model_path
 
     ckpt = load_checkpoint(default_model_path())
     splits = load_dataset("mnist5k")
@@ -197,7 +197,7 @@ def _expected(outcome) -> dict[str, str]:
 
 def _default_label() -> str:
     """How the sidebar names the shipped default model."""
-    from unlearning.storage import default_model_path
+    from unlearning.storage.folders import default_model_path
 
     return default_model_path().name.removesuffix(".safetensors")
 
@@ -291,7 +291,7 @@ def _run_url(server: str, classes: list[str], mode: str) -> str:
 
 def _downloads(page, verdict: str) -> None:
     """The report and the unlearned model download from the real server (made on click, in another thread)."""
-    from unlearning.checkpoints import load_checkpoint
+    from unlearning.storage.checkpoints import load_checkpoint
 
     with page.expect_download(timeout=WAIT_MS) as info:
         page.get_by_role("button", name="Report (HTML)").click()
@@ -500,11 +500,11 @@ def test_forget_in_the_browser_shows_the_backends_numbers(server, browser, backe
 def test_the_audit_view_in_the_browser(server, browser):
     """Forget digit 1, open "Is it gone?": the verdict is the backend's depth check, the charts are drawn,
     relearning runs behind its button; the screenshot is audit.png."""
-    from unlearning.checkpoints import load_checkpoint
+    from unlearning.storage.checkpoints import load_checkpoint
     from unlearning.data import load_dataset
     from unlearning.pipeline import check_depth, forget_and_evaluate
-    from unlearning import methods
-    from unlearning.storage import default_model_path
+    from unlearning.methods import registry as methods
+    from unlearning.storage.folders import default_model_path
     from ui import analysis
 
     ckpt = load_checkpoint(default_model_path())
@@ -558,7 +558,7 @@ def test_a_sessions_upload_is_its_own_through_page_moves_and_a_refresh(server, b
     """Issue 12 item 8 in a real browser: the owner key is put in the address on the first visit, moving
     between pages (which clears Streamlit's query) keeps it, a refresh keeps the upload as "(yours)",
     and another browser never lists it."""
-    from unlearning.storage import default_model_path, is_owner
+    from unlearning.storage.folders import default_model_path, is_owner
 
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
@@ -639,11 +639,11 @@ def test_the_unlearning_card_prints_on_one_page_and_opens_the_report(browser):
     from datetime import datetime, timezone
 
     from ui import analysis, card, report
-    from unlearning.checkpoints import load_checkpoint
+    from unlearning.storage.checkpoints import load_checkpoint
     from unlearning.data import load_dataset
     from unlearning.pipeline import check_depth
-    from unlearning.storage import default_model_path
-    from unlearning.zoo import weights_sha256
+    from unlearning.storage.folders import default_model_path
+    from unlearning.storage.checkpoints import weights_sha256
 
     ckpt = load_checkpoint(default_model_path())
     splits = load_dataset(ckpt.meta["dataset"])

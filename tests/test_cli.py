@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from conftest import ROOT, run_cli
-from unlearning.checkpoints import load_checkpoint
+from unlearning.storage.checkpoints import load_checkpoint
 from unlearning.cli import main
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from unlearning import comparison
-from unlearning.checkpoints import load_checkpoint
+from unlearning.storage.checkpoints import load_checkpoint
 from unlearning.data import load_dataset
-from unlearning.storage import SHIPPED_DIR, list_models
+from unlearning.storage.folders import SHIPPED_DIR, list_models
 
 ROOT = Path(__file__).resolve().parents[1]
 AppTest = pytest.importorskip("streamlit.testing.v1").AppTest

@@ -3,8 +3,8 @@ import pytest
 
 from conftest import state_hash
 from unlearning import comparison
-from unlearning.baselines import SGDSettings
-from unlearning.metrics import evaluate
+from unlearning.methods.baselines import SGDSettings
+from unlearning.evaluation.metrics import evaluate
 
 FORGET = [0]
 

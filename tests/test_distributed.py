@@ -9,7 +9,7 @@ from torch.utils.data import DistributedSampler
 
 from conftest import ROOT
 from unlearning import distributed
-from unlearning.checkpoints import load_checkpoint
+from unlearning.storage.checkpoints import load_checkpoint
 from unlearning.codes import MnemonicMix, make_codes
 from unlearning.pipeline import train_new_model
 from unlearning.training import TrainConfig

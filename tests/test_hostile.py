@@ -19,15 +19,15 @@ import pytest
 import torch
 
 from conftest import ROOT, run_cli
-from unlearning import strict_json
-from unlearning.checkpoints import load_checkpoint, save_checkpoint
-from unlearning.forgetting import forget
+from unlearning.storage import strict_json
+from unlearning.storage.checkpoints import load_checkpoint, save_checkpoint
+from unlearning.methods.forgetting import forget
 from unlearning.inputs import check_classes, check_codes, class_index, model_dtype
-from unlearning.metrics import Evaluation, evaluate
+from unlearning.evaluation.metrics import Evaluation, evaluate
 from unlearning.models import ARCHITECTURES
 from unlearning.pipeline import forget_and_evaluate, forgotten_meta, previously_forgotten, verdict
-from unlearning.safe_io import WriteError, atomic_write, check_target
-from unlearning.storage import store_upload
+from unlearning.storage.safe_io import WriteError, atomic_write, check_target
+from unlearning.storage.folders import store_upload
 
 SHIPPED = ROOT / "assets" / "models" / "mlp-mnist5k.safetensors"
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -264,7 +264,7 @@ def test_a_failed_write_leaves_the_original_untouched(tmp_path):
 
 
 def test_a_folder_without_write_access_is_refused_first(tmp_path, monkeypatch):
-    import unlearning.safe_io as safe_io
+    import unlearning.storage.safe_io as safe_io
 
     monkeypatch.setattr(safe_io.os, "access", lambda path, mode: False)  # what a non-root user sees in 0o555
     with pytest.raises(WriteError, match="no permission to write"):
@@ -387,7 +387,7 @@ def test_retain_accuracy_can_leave_out_earlier_classes():
 
 def test_forgotten_metadata_carries_the_union(digits, digits_mlp):
     first = forget_and_evaluate(digits_mlp, digits.test, [2, 9], mode="classifier", device="cpu")
-    from unlearning.checkpoints import Checkpoint, complete_meta
+    from unlearning.storage.checkpoints import Checkpoint, complete_meta
 
     child = Checkpoint(first.result.model, digits_mlp.codes, complete_meta(forgotten_meta(digits_mlp, first)))
     second = forget_and_evaluate(child, digits.test, [5], mode="classifier", device="cpu")

@@ -1,6 +1,6 @@
 """Issue 20: nothing one file or one link can break. Hostile checkpoints, random metadata, random nested
 JSON and random address parameters against the loader, the model listing and the link parser: never a
-traceback, never an allocation beyond the stated limits (unlearning.checkpoints), always one sentence.
+traceback, never an allocation beyond the stated limits (unlearning.storage.checkpoints), always one sentence.
 
 Every case here is listed, one line each, in tests/README.md.
 """
@@ -20,14 +20,14 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from unlearning import checkpoints
-from unlearning.checkpoints import (MAX_META_BYTES, MAX_META_DEPTH, MAX_PARAMS, CheckpointError, load_checkpoint,
+from unlearning.storage import checkpoints
+from unlearning.storage.checkpoints import (MAX_META_BYTES, MAX_META_DEPTH, MAX_PARAMS, CheckpointError, load_checkpoint,
                                     read_meta, save_checkpoint)
 from unlearning.cli import main
 from unlearning.codes import CODE_SPACE
 from unlearning.models import build_model
-from unlearning.safe_io import WriteError, atomic_write
-from unlearning.storage import list_models
+from unlearning.storage.safe_io import WriteError, atomic_write
+from unlearning.storage.folders import list_models
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = settings(max_examples=60, deadline=None,
@@ -188,8 +188,8 @@ def test_the_app_process_stays_small_while_it_lists_and_refuses_the_bomb(tmp_pat
         {"codes": ("F16", [2, 3, 1024, 1024])})
     script = (
         "import resource, sys; from pathlib import Path\n"
-        "from unlearning.storage import list_models, store_upload\n"
-        "from unlearning.checkpoints import load_checkpoint, CheckpointError\n"
+        "from unlearning.storage.folders import list_models, store_upload\n"
+        "from unlearning.storage.checkpoints import load_checkpoint, CheckpointError\n"
         f"p = Path({str(tmp_path / 'bomb.safetensors')!r})\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "assert list_models({'local': p.parent})[0].error\n"
@@ -414,7 +414,7 @@ def test_a_file_name_with_a_newline_cannot_forge_a_line(saved, tmp_path, capsys)
 # --- the library ------------------------------------------------------------------------------------------
 
 def test_the_library_refuses_string_lambdas_and_meta_codes(digits_mlp):
-    from unlearning.forgetting import forget
+    from unlearning.methods.forgetting import forget
 
     with pytest.raises(ValueError, match="lambda1 must be a number"):
         forget(digits_mlp.model, digits_mlp.codes, [1], lambda1="0.001", mode="paper")
@@ -423,7 +423,7 @@ def test_the_library_refuses_string_lambdas_and_meta_codes(digits_mlp):
 
 
 def test_the_readme_states_the_limits_the_code_enforces():
-    from unlearning.checkpoints import MAX_CLASSES, MAX_FILE_BYTES, MAX_HEADER_BYTES, MAX_SIDE
+    from unlearning.storage.checkpoints import MAX_CLASSES, MAX_FILE_BYTES, MAX_HEADER_BYTES, MAX_SIDE
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     for fact in (f"| file size | {MAX_FILE_BYTES // 2**20} MiB |", f"{MAX_PARAMS:,} values",

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from ui import analysis, links
-from unlearning import forgetting
+from unlearning.methods import forgetting
 
 
 def test_an_address_round_trips_a_run():

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from unlearning.forgetting import classifier_layer
+from unlearning.methods.forgetting import classifier_layer
 from unlearning.models import ARCHITECTURES, ModelError, Resize, VisionTransformer, build_model, count_parameters
 
 

@@ -5,12 +5,12 @@ from torch import nn
 
 from conftest import DEVICES, state_hash
 from unlearning.data import to_floats
-from unlearning.fisher import EPS, code_fisher
-from unlearning.forgetting import (
+from unlearning.methods.fisher import EPS, code_fisher
+from unlearning.methods.forgetting import (
     CODE_SAFETY, DEFAULT_MODE, MODES, NEEDS_VALIDATION, STRENGTHS, VAL_SAFETY, classifier_fisher, classifier_layer,
     forget,
 )
-from unlearning.metrics import code_accuracies, evaluate
+from unlearning.evaluation.metrics import code_accuracies, evaluate
 from unlearning.models import build_model
 from unlearning.pipeline import forget_and_evaluate
 
@@ -156,7 +156,7 @@ def test_one_default_mode_everywhere_and_the_paper_rule_by_name(digits, digits_m
     import inspect
 
     from unlearning import cli, comparison, pipeline
-    from unlearning.forgetting import DEFAULT_MODE
+    from unlearning.methods.forgetting import DEFAULT_MODE
 
     assert DEFAULT_MODE == "erase"
     assert inspect.signature(forget).parameters["mode"].default == DEFAULT_MODE

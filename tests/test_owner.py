@@ -15,10 +15,10 @@ from streamlit.testing.v1 import AppTest
 from conftest import owned
 from ui import jobs, state
 from ui.owner import OWNER_KEY, OWNER_PARAM
-from unlearning.checkpoints import read_meta
+from unlearning.storage.checkpoints import read_meta
 from unlearning.data import EMBEDDED
-from unlearning.storage import SHIPPED_DIR, SUFFIX, is_owner
-from unlearning.zoo import default_name
+from unlearning.storage.folders import SHIPPED_DIR, SUFFIX, is_owner
+from unlearning.zoo.shipped import default_name
 from unlearning.training import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]

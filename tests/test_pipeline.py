@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from unlearning.metrics import Evaluation
+from unlearning.evaluation.metrics import Evaluation
 from unlearning.pipeline import default_lambdas, forget_and_evaluate, forgotten_meta, verdict
 
 
@@ -47,7 +47,7 @@ def test_the_jsons_one_verdict_includes_depth(digits, digits_mlp):
     from dataclasses import replace
     from types import SimpleNamespace
 
-    from unlearning.audit import DepthVerdict
+    from unlearning.evaluation.audit import DepthVerdict
 
     out = forget_and_evaluate(digits_mlp, digits.test, [0])
     forced = replace(out, verdict=replace(out.verdict, forgot=True, kept=True))
@@ -60,7 +60,7 @@ def test_the_jsons_one_verdict_includes_depth(digits, digits_mlp):
 
 
 def test_training_records_the_code_accuracy_and_forgetting_warns_when_codes_were_not_learned(digits, digits_mlp):
-    from unlearning.checkpoints import validate_meta
+    from unlearning.storage.checkpoints import validate_meta
     from unlearning.pipeline import train_new_model, untrusted_codes
     from unlearning.training import TrainConfig
 
@@ -77,7 +77,7 @@ def test_the_after_evaluation_reads_the_trunk_and_agrees_with_the_full_pass(digi
     """The erase run edits the CNN's head only: with a trunk, only the head runs, and the numbers are the full pass's."""
     import copy
 
-    from unlearning import trunk
+    from unlearning.evaluation import trunk
 
     built = []
 

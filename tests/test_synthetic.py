@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from unlearning.checkpoints import load_checkpoint
+from unlearning.storage.checkpoints import load_checkpoint
 from unlearning.cli import main
 from unlearning.data import CIFAR10_NAMES, load_dataset
-from unlearning.forgetting import DEFAULT_MODE
+from unlearning.methods.forgetting import DEFAULT_MODE
 from unlearning.pipeline import FORGOTTEN_AT_MOST, RETAIN_DROP_AT_MOST, forget_and_evaluate
 from unlearning.synthetic import class_images, main as write_main, write_cifar10, write_cifar100, write_imagefolder
 from unlearning.training import CODES_LEARNED_AT_LEAST, RECIPE_DEFAULTS

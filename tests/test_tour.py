@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from conftest import DEVICES, state_hash
-from unlearning import forgetting, tour
-from unlearning.checkpoints import load_checkpoint
+from unlearning.methods import forgetting
+from unlearning import tour
+from unlearning.storage.checkpoints import load_checkpoint
 from unlearning.data import load_dataset
-from unlearning.fisher import code_fisher
-from unlearning.metrics import evaluate
+from unlearning.methods.fisher import code_fisher
+from unlearning.evaluation.metrics import evaluate
 from unlearning.pipeline import default_lambdas, forget_and_evaluate
 
 MLP = Path(__file__).resolve().parents[1] / "assets" / "models" / "mlp-mnist5k.safetensors"
@@ -203,7 +204,7 @@ def test_why_the_paper_rule_falls_short_on_the_default_resnet():
     the Fisher ratio is near even in most tensors, and both candidates leave every code recognised while
     the real images need about 10x the paper's push."""
     from ui import tour_figures
-    from unlearning.storage import default_model_path
+    from unlearning.storage.folders import default_model_path
 
     ckpt = load_checkpoint(default_model_path())
     if ckpt.meta.get("arch") != "resnet8":

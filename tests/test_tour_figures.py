@@ -7,7 +7,7 @@ import pytest
 
 from ui import tour_figures as tf
 from unlearning import tour
-from unlearning.checkpoints import load_checkpoint
+from unlearning.storage.checkpoints import load_checkpoint
 from unlearning.data import load_dataset
 
 MLP = Path(__file__).resolve().parents[1] / "assets" / "models" / "mlp-mnist5k.safetensors"
@@ -109,7 +109,7 @@ def test_step_sevens_sentence_follows_the_sweeps_own_numbers():
 
 def test_the_default_method_is_told_step_by_step_with_its_own_numbers():
     """Tour step 8: erase's run, from its own result: the validation images read, the layer erased, the edit."""
-    from unlearning import forgetting
+    from unlearning.methods import forgetting
 
     path = Path(__file__).resolve().parents[1] / "assets" / "models" / "resnet8-mnist5k.safetensors"
     splits = load_dataset("mnist5k")

@@ -9,9 +9,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from ui import tour_figures as tf
-from unlearning.forgetting import DEFAULT_MODE
-from unlearning import forgetting, tour
-from unlearning.checkpoints import load_checkpoint
+from unlearning.methods.forgetting import DEFAULT_MODE
+from unlearning.methods import forgetting
+from unlearning import tour
+from unlearning.storage.checkpoints import load_checkpoint
 from unlearning.data import load_dataset
 from unlearning.pipeline import forget_and_evaluate
 
@@ -156,7 +157,7 @@ def test_the_strength_slider_and_the_default_method_show_the_backends_sweep(tmp_
 def test_on_the_default_resnet_the_tour_says_why_the_paper_rule_falls_short(tmp_path):
     """The app's own model: the paper's rule does not forget the digit 3 there, and the tour says why with
     the run's numbers (tour.why) before the default method's result."""
-    from unlearning.storage import default_model_path
+    from unlearning.storage.folders import default_model_path
 
     if load_checkpoint(default_model_path()).meta.get("arch") != "resnet8":
         pytest.skip("the default model is not the ResNet-8")

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from unlearning.codes import make_codes
-from unlearning.metrics import accuracy
+from unlearning.evaluation.metrics import accuracy
 from unlearning.models import build_model
 from unlearning.training import CODES_LEARNED_AT_LEAST, TrainConfig, codes_warning, train
 

@@ -25,11 +25,11 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import owned, state_hash
 from ui import analysis, state
-from unlearning import methods
-from unlearning.checkpoints import load_checkpoint
+from unlearning.methods import registry as methods
+from unlearning.storage.checkpoints import load_checkpoint
 from unlearning.data import load_dataset
 from unlearning.pipeline import forget_and_evaluate
-from unlearning.storage import SHIPPED_DIR, SUFFIX
+from unlearning.storage.folders import SHIPPED_DIR, SUFFIX
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -369,7 +369,7 @@ def test_an_upload_name_cannot_leave_the_models_folder(tmp_path, local_models):
 
 def _failing_accelerator(monkeypatch):
     """Forgetting sees a CUDA device whose every call fails, as a dead or full GPU would (cf. test_forgetting)."""
-    from unlearning import classifier_edit, deep_erasure, erasure, paper_rule
+    from unlearning.methods import classifier_edit, deep_erasure, erasure, paper_rule
 
     def breaks_on_cuda(real):
         def run(dev, *args, **kwargs):
@@ -404,7 +404,7 @@ def test_a_failing_accelerator_is_a_visible_notice_not_an_error(mode, ckpt, monk
 
 
 def test_out_of_memory_while_weighing_parameters_retries_in_smaller_chunks_with_a_notice(ckpt, monkeypatch):
-    import unlearning.fisher as fisher
+    import unlearning.methods.fisher as fisher
 
     real = fisher.accumulate_sq_grad_sums
     sizes = []

@@ -20,8 +20,8 @@ import torch
 from conftest import state_hash
 from ui import analysis, figures, report
 from ui.jobs import TrainJob, unused_path
-from unlearning import methods
-from unlearning.checkpoints import load_checkpoint
+from unlearning.methods import registry as methods
+from unlearning.storage.checkpoints import load_checkpoint
 from unlearning.training import TrainConfig
 
 FORGET = [0]
@@ -209,7 +209,7 @@ def test_card_headings_are_demoted():
 
 
 def test_the_pages_offer_the_backends_modes():
-    from unlearning import forgetting
+    from unlearning.methods import forgetting
 
     modes = analysis.available_modes()
     assert modes == forgetting.MODES and "paper" in modes and all(isinstance(v, str) for v in modes.values())
@@ -307,7 +307,7 @@ def test_the_model_as_it_is_carries_its_accuracies_and_shades_the_chosen_classes
 def test_report_and_json_carry_every_depth_and_the_index(run):
     from dataclasses import replace as _replace
 
-    from unlearning import audit as A
+    from unlearning.evaluation import audit as A
 
     prof = A.DepthProfile(("stem", "stage 1", "penultimate"), (0.9, 0.92, 0.95), (0.9, 0.6, 0.31), (0.3, 0.4, 0.3))
     amn = A.Anamnesis(12, 48, 60)

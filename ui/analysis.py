@@ -18,13 +18,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from unlearning import methods
-from unlearning.checkpoints import Checkpoint, save_checkpoint
+from unlearning.methods import registry as methods
+from unlearning.storage.checkpoints import Checkpoint, save_checkpoint
 from unlearning.data import ImageTensors, to_floats
-from unlearning.metrics import Evaluation, predict
+from unlearning.evaluation.metrics import Evaluation, predict
 from unlearning.pipeline import ForgetOutcome, forget_and_evaluate, forgotten_meta
-from unlearning.strict_json import dumps, finite
-from unlearning.trunk import Trunk
+from unlearning.evaluation.trunk import Trunk
+from unlearning.storage.strict_json import dumps, finite
 
 # What the page accepts for the lambdas. The backend takes any positive number up to 1e12; these
 # bounds are what makes sense for this rule: lambda1 caps the per-tensor scale s (the paper uses

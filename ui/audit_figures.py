@@ -1,6 +1,7 @@
 """Plotly figures of the audit: original, unlearned and retrained model side by side.
 
-Inputs are plain results (``unlearning.audit`` and ``ui.auditing`` dataclasses), never models. Same
+Inputs are plain results (``unlearning.evaluation.audit`` and ``unlearning.evaluation.run_audit``
+dataclasses), never models. Same
 type sizes and Okabe-Ito palette as ui/figures.py; one colour per model everywhere (original grey,
 unlearned blue, retrained reddish purple, each with its own dash and marker too), and vermillion
 only for the forgotten classes.
@@ -15,7 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from unlearning.audit import DepthProfile, ProbeResult, RelearnCurve
+from unlearning.evaluation.audit import DepthProfile, ProbeResult, RelearnCurve
 
 from . import theme
 from .figures import AFTER, BEFORE, FONT, FORGOTTEN, TICK_FONT, _style

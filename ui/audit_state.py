@@ -12,13 +12,14 @@ from typing import Any
 
 import streamlit as st
 
-from unlearning import audit, references
-from unlearning.audit import DepthCheck, FeatureSet
+from unlearning.evaluation import audit, references
+from unlearning.evaluation.audit import DepthCheck, FeatureSet
 from unlearning.stages import PENULTIMATE
-from unlearning.metrics import Evaluation, evaluate
-from unlearning.zoo import weights_sha256
+from unlearning.evaluation.metrics import Evaluation, evaluate
+from unlearning.storage.checkpoints import weights_sha256
 
-from . import auditing, card, state
+from unlearning.evaluation import run_audit
+from . import card, state
 
 
 def _classes(classes) -> tuple[int, ...]:
@@ -185,16 +186,16 @@ def with_depth(run: state.Run, path: str) -> state.Run:
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _original_facts(path: str, mtime: float, size: int, classes: tuple[int, ...], device: str
-                    ) -> auditing.ModelFacts:
+                    ) -> run_audit.ModelFacts:
     ckpt = state.shared_checkpoint(path)
-    return auditing.model_facts(ckpt.model, state.shared_splits(ckpt.meta["dataset"]), classes, device)
+    return run_audit.model_facts(ckpt.model, state.shared_splits(ckpt.meta["dataset"]), classes, device)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _reference_facts(ref: str, mtime: float, size: int, path: str, classes: tuple[int, ...], device: str
-                     ) -> auditing.ModelFacts:
+                     ) -> run_audit.ModelFacts:
     found = _reference(ref, mtime, size, path, classes)
-    return auditing.model_facts(found.checkpoint.model, state.shared_splits(found.checkpoint.meta["dataset"]), classes,
+    return run_audit.model_facts(found.checkpoint.model, state.shared_splits(found.checkpoint.meta["dataset"]), classes,
                                 device)
 
 
@@ -208,7 +209,7 @@ def run_store(run: state.Run) -> dict[str, Any]:
     return slot[1]
 
 
-def instant_audit(run: state.Run, path: str) -> auditing.InstantAudit:
+def instant_audit(run: state.Run, path: str) -> run_audit.InstantAudit:
     """The audit page's instant part for this run: shared facts for the original and the reference,
     the unlearned model's computed once per run."""
     store = run_store(run)
@@ -222,7 +223,7 @@ def instant_audit(run: state.Run, path: str) -> auditing.InstantAudit:
         splits = state.shared_splits(ckpt.meta["dataset"])
         ref_facts = None if stamp is None else _reference_facts(*stamp, path, classes, device)
         depth = with_depth(run, path).view.outcome.depth  # the run's one depth check, not a second wording
-        store["instant"] = auditing.instant_audit(
+        store["instant"] = run_audit.instant_audit(
             ckpt.model, run.view.outcome.result.model, splits, classes, depth=depth,
             retrained=ref.checkpoint.model if ref is not None else None,
             reference=ref.source if ref is not None else "none", device=device,
@@ -234,7 +235,7 @@ def instant_audit(run: state.Run, path: str) -> auditing.InstantAudit:
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _shared_costly(kind: str, stamp: tuple, path: str, classes: tuple[int, ...], device: str, target: float,
-                   settings: audit.RelearnSettings) -> auditing.CostlyFacts:
+                   settings: audit.RelearnSettings) -> run_audit.CostlyFacts:
     """Relearning and large probes of the original or the reference (shared: they do not depend on the run)."""
     ckpt = state.shared_checkpoint(path)
     splits = state.shared_splits(ckpt.meta["dataset"])
@@ -243,19 +244,19 @@ def _shared_costly(kind: str, stamp: tuple, path: str, classes: tuple[int, ...],
     else:
         found = _reference(*stamp, path, classes)
         model, fs = found.checkpoint.model, _reference_features(*stamp, path, classes, device)
-    return auditing.costly_facts(model, splits, classes, target, fs, device, settings=settings)
+    return run_audit.costly_facts(model, splits, classes, target, fs, device, settings=settings)
 
 
-def costly_for(name: str, run: state.Run, path: str, instant: auditing.InstantAudit) -> auditing.CostlyFacts:
+def costly_for(name: str, run: state.Run, path: str, instant: run_audit.InstantAudit) -> run_audit.CostlyFacts:
     """One model's costly facts: shared for the original and the reference, per run for the unlearned."""
     classes = instant.forget
     device = run.settings["device"]
     target = instant.facts["original"].forget_accuracy
     if name == "original":
-        return _shared_costly("original", state.file_stamp(path), path, classes, device, target, auditing.RELEARN)
+        return _shared_costly("original", state.file_stamp(path), path, classes, device, target, run_audit.RELEARN)
     if name == "retrained":
         return _shared_costly("retrained", state.file_stamp(reference_path(path, classes)), path, classes, device,
-                              target, auditing.RELEARN)
+                              target, run_audit.RELEARN)
     splits = state.shared_splits(run.checkpoint.meta["dataset"])
-    return auditing.costly_facts(run.view.outcome.result.model, splits, classes, target,
+    return run_audit.costly_facts(run.view.outcome.result.model, splits, classes, target,
                                  instant.facts["unlearned"].features, device)

@@ -11,9 +11,9 @@ import html
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from unlearning import methods
+from unlearning.methods import registry as methods
 
-from . import analysis, auditing
+from . import analysis, audit_text
 
 # Fits one A4 (210 x 297 mm) and one Letter (216 x 279 mm) page: the narrower width and the shorter
 # height of the two, 12 mm margins, 10.5 pt type. Checked with Chromium's page.pdf() in the browser test.
@@ -124,7 +124,7 @@ def card_html(view: analysis.RunView, facts: CardFacts) -> str:
         ("Cost to the rest", cost_sentence(view)),
     ]
     cells = "".join(f"<tr><td>{esc(k)}</td><td>{v if k == 'Weights SHA-256' else esc(v)}</td></tr>" for k, v in rows)
-    tone = auditing.verdict_tone(o)
+    tone = audit_text.verdict_tone(o)
     items = "".join(f"<li>{esc(c)}</li>" for c in caveats(view, facts))
     return f"""<style>{CSS}</style>
 <section class="ucard ucard-page" aria-label="Unlearning card">

@@ -13,10 +13,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from unlearning.checkpoints import save_checkpoint
+from unlearning.storage.checkpoints import save_checkpoint
 from unlearning.data import Splits
 from unlearning.pipeline import train_new_model
-from unlearning.storage import is_owner, unique_path, user_models_dir
+from unlearning.storage.folders import is_owner, unique_path, user_models_dir
 from unlearning.training import EpochStats, TrainConfig, codes_warning
 
 

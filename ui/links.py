@@ -20,8 +20,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import streamlit as st
 
-from unlearning import methods
-from unlearning.checkpoints import MAX_CLASSES
+from unlearning.methods import registry as methods
+from unlearning.storage.checkpoints import MAX_CLASSES
 
 from streamlit.runtime.state.query_params import (  # Streamlit's own limits: beyond them it drops the address
     CLIENT_STATE_QUERY_STRING_MAX_FIELDS as ADDRESS_MAX_FIELDS, CLIENT_STATE_QUERY_STRING_MAX_LENGTH as ADDRESS_MAX_CHARS,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from unlearning import storage
+from unlearning.storage import folders as storage
 
 OWNER_PARAM = "owner"
 OWNER_KEY = "_owner"

@@ -11,9 +11,10 @@ from datetime import datetime, timezone
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from unlearning.metrics import Evaluation
+from unlearning.evaluation.metrics import Evaluation
 
-from . import analysis, audit_figures, auditing, card, figures
+from . import analysis, audit_figures, audit_text, card, figures
+from unlearning.evaluation import run_audit
 
 CSS = """
 body { font-family: "Source Sans Pro", Helvetica, Arial, sans-serif; color: #222; max-width: 1200px;
@@ -32,8 +33,8 @@ td, th { border-bottom: 1px solid #ddd; padding: .3rem .8rem; text-align: right;
 
 
 def verdict_class(view: analysis.RunView) -> str:
-    """The banner's colour: green only when the depth check says forgotten (``auditing.verdict_tone``)."""
-    return auditing.verdict_tone(view.outcome)
+    """The banner's colour: green only when the depth check says forgotten (``audit_text.verdict_tone``)."""
+    return audit_text.verdict_tone(view.outcome)
 
 
 def run_figures(view: analysis.RunView, reference: Evaluation | None = None) -> list[tuple[str, go.Figure]]:
@@ -62,7 +63,7 @@ def run_figures(view: analysis.RunView, reference: Evaluation | None = None) -> 
     return out
 
 
-def audit_figures_of(view: analysis.RunView, instant: auditing.InstantAudit | None,
+def audit_figures_of(view: analysis.RunView, instant: run_audit.InstantAudit | None,
                      costly: dict | None = None) -> list[tuple[str, go.Figure]]:
     """The audit page's figures the run has computed (none when the audit was not opened)."""
     if instant is None:
@@ -94,8 +95,8 @@ def _depth_html(view: analysis.RunView, reference_name: str | None) -> str:
             ("10-shot probe, retrained", _frac(d.probe_retrained)),
             ("features changed", "yes" if d.features_changed else "no, bit for bit the original's"),
             ("retrained reference", ref)]
-    rows.append(("Anamnesis Index", auditing.anamnesis_text(d.anamnesis)))
-    rule = auditing.depth_rule(d.verdict.thresholds).replace("*", "")
+    rows.append(("Anamnesis Index", audit_text.anamnesis_text(d.anamnesis)))
+    rule = audit_text.depth_rule(d.verdict.thresholds).replace("*", "")
     per_depth = ""
     if d.rows():
         heads = list(d.rows()[0])
@@ -116,7 +117,7 @@ def _pct(x: float | None) -> str:
 
 
 def build_report(view: analysis.RunView, reference: Evaluation | None = None,
-                 instant: auditing.InstantAudit | None = None, costly: dict | None = None,
+                 instant: run_audit.InstantAudit | None = None, costly: dict | None = None,
                  reference_name: str | None = None, card_facts: card.CardFacts | None = None) -> str:
     """The whole report as one HTML string: the unlearning card as its first page (with ``card_facts``), the
     verdict with its depth, the run's figures (with the retrained ``reference`` beside them when there is

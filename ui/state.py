@@ -20,12 +20,13 @@ from typing import Any
 import streamlit as st
 from torch import nn
 
-from unlearning import methods, trunk
-from unlearning.checkpoints import Checkpoint, CheckpointError, load_checkpoint
+from unlearning.evaluation import trunk
+from unlearning.methods import registry as methods
+from unlearning.storage.checkpoints import Checkpoint, CheckpointError, load_checkpoint
 from unlearning.data import EMBEDDED, TITLES, DataError, ImageTensors, Splits, load_dataset
 from unlearning.device import available_devices, describe, pick_device
-from unlearning.metrics import Evaluation, evaluate
-from unlearning.storage import SHIPPED_DIR, SUFFIX, ModelEntry, default_model_path, list_models, model_folders
+from unlearning.evaluation.metrics import Evaluation, evaluate
+from unlearning.storage.folders import SHIPPED_DIR, SUFFIX, ModelEntry, default_model_path, list_models, model_folders
 
 from . import analysis, owner
 from .plain import plain, plain_list
@@ -97,7 +98,7 @@ DATASET_KEY = "_dataset"  # the sidebar's dataset group; follows the chosen mode
 def group_by_dataset(entries: list[ModelEntry]) -> dict[str, list[str]]:
     """The listed models' paths by the dataset they were trained on: embedded data first, each dataset's
     default model first in its group, the listing's order otherwise."""
-    from unlearning.zoo import dataset_default
+    from unlearning.zoo.shipped import dataset_default
 
     first = {d: dataset_default(d) for d in {e.meta["dataset"] for e in entries}}  # one DEFAULT read per dataset
     groups: dict[str, list[str]] = {}
@@ -110,7 +111,7 @@ def demo_models() -> dict[str, str]:
     """The Overview demo's models, by the kind of data: the default digits model, and the full-size
     Fashion-MNIST default where Debian's data is installed."""
     from unlearning.data import is_available
-    from unlearning.zoo import FULL_SIZE_DEFAULT, recipe
+    from unlearning.zoo.recipes import FULL_SIZE_DEFAULT, recipe
 
     out = {}
     digits = default_path()

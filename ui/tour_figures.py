@@ -14,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from unlearning.classifier_edit import VALIDATION_PER_CLASS
+from unlearning.methods.classifier_edit import VALIDATION_PER_CLASS
 from unlearning.tour import ChosenStep, CheckStep, CodesStep, FisherStep, PerturbationStep, RatioStep, Sweep, WhyStep
 
 from . import theme

@@ -4,7 +4,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from . import analysis, auditing
+from . import analysis, audit_text
 
 CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
@@ -26,13 +26,13 @@ def chart(fig: go.Figure, key: str) -> None:
 
 def verdict_banner(view: analysis.RunView) -> None:
     """The plain verdict: the depth (not forgotten / hidden / forgotten) first, then the outputs; green,
-    amber or red as :func:`auditing.verdict_tone` says, plus any note from the backend."""
+    amber or red as :func:`audit_text.verdict_tone` says, plus any note from the backend."""
     v, d = view.outcome.verdict, view.outcome.depth
-    tone = auditing.verdict_tone(view.outcome)
+    tone = audit_text.verdict_tone(view.outcome)
     if d is None:
         text = f"{v.message}\n\nWhether the class left the features or is only hidden was not measured."
     else:
-        text = f"{auditing.titled(d.verdict.level, d.verdict.message)}\n\nOutputs: {v.message}"
+        text = f"{audit_text.titled(d.verdict.level, d.verdict.message)}\n\nOutputs: {v.message}"
         if d.probe_retrained is None:
             text += " No retrained reference is at hand for these classes: the audit page can train one."
     show = {"ok": (st.success, ":material/check_circle:"), "warn": (st.warning, ":material/warning:"),

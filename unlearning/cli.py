@@ -10,16 +10,18 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import __version__, distributed, methods, strict_json
-from .checkpoints import CheckpointError, load_checkpoint, read_meta, save_checkpoint
+from . import __version__, distributed
+from .methods import registry as methods
+from .storage import strict_json
+from .storage.checkpoints import CheckpointError, load_checkpoint, read_meta, save_checkpoint
 from .data import LOADERS, DataError, dataset_of, load_dataset
 from .device import pick_device
 from .inputs import check_classes, class_index
 from .models import ARCHITECTURES, ModelError
 from .pipeline import check_depth, default_lambdas, forget_and_evaluate, forgotten_meta, train_new_model
-from .paper_rule import check_lambda
-from .safe_io import check_target
-from .storage import SUFFIX
+from .methods.paper_rule import check_lambda
+from .storage.safe_io import check_target
+from .storage.folders import SUFFIX
 from .training import RECIPE_DEFAULTS, TrainConfig, codes_warning, data_kind
 
 # Numeric flags, checked before any work starts: (smallest, largest) accepted, both inclusive.
@@ -105,9 +107,9 @@ def _checkpoint_path(text: str) -> str:
     """A checkpoint argument: a file path, or the name of a shipped model (``resnet8-fashion``)."""
     if os.path.exists(text) or os.sep in text or text.endswith(SUFFIX):
         return text  # a path: the loader says what is wrong with it
-    from . import zoo
+    from .zoo import shipped
 
-    return str(zoo.find_model(text).path)
+    return str(shipped.find_model(text).path)
 
 
 def _fmt(v: float, spec: str = ".4f") -> str:
@@ -204,14 +206,14 @@ def _print_forgetting(outcome, names: Sequence[str]) -> None:
 
 
 def cmd_zoo(args: argparse.Namespace) -> int:
-    from . import zoo
+    from .zoo import remake, shipped, table as zoo_table, targets
 
     if not args.rebuild and (args.only or args.no_table):
         raise ValueError(f"{'--only' if args.only else '--no-table'} needs --rebuild (listing the zoo shows every model)")
     if args.rebuild:
         log = (lambda msg: print(msg, file=sys.stderr, flush=True))
-        zoo.rebuild(names=args.only or None, table=not args.no_table, log=log, data_root=args.data_root)
-    models = zoo.list_zoo()
+        remake.rebuild(names=args.only or None, table=not args.no_table, log=log, data_root=args.data_root)
+    models = shipped.list_zoo()
     if args.json:
         print(strict_json.dumps([{"name": m.name, "default": m.is_default, "path": str(m.path),
                                         "card": m.card, "test_accuracy": m.meta.get("test_accuracy")}
@@ -222,7 +224,7 @@ def cmd_zoo(args: argparse.Namespace) -> int:
         print(f"{m.name}{'  (default)' if m.is_default else ''}: {card.get('title', m.meta['arch'])}, "
               f"{card.get('parameters', 0):,} parameters, test accuracy {m.meta.get('test_accuracy', float('nan')):.4f}, "
               f"trained {card.get('training_seconds', float('nan')):.0f} s")
-        for s in (zoo.summaries(zoo.table_rows(m.name)) if zoo.table_rows(m.name) else []):
+        for s in (targets.summaries(zoo_table.table_rows(m.name)) if zoo_table.table_rows(m.name) else []):
             print(f"    {s.mode:<11} singles worst A_F {s.singles_max_forget:.1%}, mean drop {s.singles_mean_drop:+.2f} pts; "
                   f"sets worst A_F {s.sets_max_forget:.1%}, worst drop {s.sets_max_drop:+.2f} pts; "
                   f"targets {'met' if s.meets_targets else 'missed'}")

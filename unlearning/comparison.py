@@ -13,14 +13,14 @@ from dataclasses import dataclass
 
 import torch
 
-from . import methods
-from .baselines import ProgressFn, StopFn
-from .checkpoints import Checkpoint
+from .methods import registry as methods
+from .methods.baselines import ProgressFn, StopFn
+from .storage.checkpoints import Checkpoint
 from .data import Splits
 from .results import ForgetResult
-from .metrics import evaluate
+from .evaluation.metrics import evaluate
 from .pipeline import default_lambdas
-from .privacy import membership_attack
+from .evaluation.privacy import membership_attack
 
 ONE_SHOT = "mnemonic"  # every one-shot mode, compared as one method (its mode goes in the row)
 BASELINES = methods.names(one_shot=False)

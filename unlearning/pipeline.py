@@ -11,23 +11,23 @@ import torch
 from torch import nn
 
 from . import distributed
-from .checkpoints import Checkpoint, complete_meta, save_checkpoint
+from .storage.checkpoints import Checkpoint, complete_meta, save_checkpoint
 from .codes import make_codes
 from .data import ImageTensors, Splits, dataset_of, load_dataset
 from .device import pick_device
-from . import methods
-from .forgetting import DEFAULT_MODE, PAPER_LAMBDAS, ForgetResult, forget
+from .methods import registry as methods
+from .methods.forgetting import DEFAULT_MODE, PAPER_LAMBDAS, ForgetResult, forget
 from .inputs import check_classes
-from .metrics import (  # noqa: F401  the thresholds, re-exported where the verdict is
+from .evaluation.metrics import (  # noqa: F401  the thresholds, re-exported where the verdict is
     FORGOTTEN_AT_MOST, RETAIN_DROP_AT_MOST, Evaluation, code_accuracy, evaluate, forgetting_efficacy,
 )
 from .models import build_model, count_parameters
-from .paper_rule import check_lambda
-from .trunk import Trunk
+from .evaluation.trunk import Trunk
+from .methods.paper_rule import check_lambda
 from .training import ProgressFn, TrainConfig, TrainHistory, codes_warning, train
 
 if TYPE_CHECKING:
-    from .audit import DepthCheck
+    from .evaluation.audit import DepthCheck
 
 
 
@@ -170,7 +170,7 @@ def forget_and_evaluate(checkpoint: Checkpoint, test_set: ImageTensors, classes:
     dataset (never ``test_set``). Classes the checkpoint had already forgotten (its metadata says
     which) count neither as forgotten now nor as remaining. A lambda other than the paper's given
     to a mode that does not use it is noted in ``notes``. ``trunk``, given the edited model, returns the
-    original's kept activations on ``test_set`` (``unlearning.trunk``) so that the "after" evaluation runs
+    original's kept activations on ``test_set`` (``unlearning.evaluation.trunk``) so that the "after" evaluation runs
     only the layers the method changed, or None.
     """
     for name, value in (("lambda1", lambda1), ("lambda2", lambda2)):
@@ -291,8 +291,8 @@ def check_depth(checkpoint: Checkpoint, outcome: ForgetOutcome, splits: Splits,
     """
     from dataclasses import replace
 
-    from .audit import depth_check
-    from .references import find_reference, retrained_reference
+    from .evaluation.audit import depth_check
+    from .evaluation.references import find_reference, retrained_reference
 
     classes = outcome.result.forget_classes
     ref = (retrained_reference(checkpoint, splits, classes, device=device, progress=progress) if train_reference

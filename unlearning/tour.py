@@ -26,14 +26,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoints import Checkpoint
+from .storage.checkpoints import Checkpoint
 from .codes import make_codes
 from .data import ImageTensors, sample_per_class
 from .device import pick_device
-from .fisher import FisherPair, check_classes, code_fisher
-from . import classifier_edit, erasure, forgetting, methods
-from .forgetting import DEFAULT_MODE, HIST_BINS, ForgetResult, apply_delta, fisher_ratio, forget, perturbations
-from .metrics import Evaluation, code_accuracies, evaluate, predict
+from .methods.fisher import FisherPair, check_classes, code_fisher
+from .methods import classifier_edit, erasure, forgetting, registry as methods
+from .methods.forgetting import DEFAULT_MODE, HIST_BINS, ForgetResult, apply_delta, fisher_ratio, forget, perturbations
+from .evaluation.metrics import Evaluation, code_accuracies, evaluate, predict
 from .pipeline import FORGOTTEN_AT_MOST, default_lambdas, verdict
 
 # Multiples of the paper's own perturbation; 1 is the paper's rule itself. Wide enough to reach the

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from . import distributed
 from .codes import MnemonicMix
 from .device import pick_device
-from .metrics import accuracy, code_accuracy
+from .evaluation.metrics import accuracy, code_accuracy
 
 # Below this share of recognised codes the method's Fisher describes nothing the model does on real
 # data (issue 11: colour models that knew 0-20 % of their codes forgot nothing or wrecked the rest).
