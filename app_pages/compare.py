@@ -6,7 +6,7 @@ import time
 
 import streamlit as st
 
-from ui import analysis, audit_state, auditing, compare_figures, state, widgets
+from ui import audit_state, auditing, compare_figures, formatting, method_text, state, widgets
 from ui.plain import plain, plain_list
 from unlearning import audit, comparison
 from unlearning.baselines import recipe_from_meta
@@ -41,7 +41,7 @@ if not selected:
     problem = "Choose the classes to forget, then run the methods."
 elif len(set(selected)) >= len(names):
     problem = "You chose every class: at least one class must remain."
-modes = analysis.available_modes()
+modes = method_text.available_modes()
 mode = comparison.default_mode()
 if len(modes) > 1:
     default = mode
@@ -80,7 +80,7 @@ def run_methods(methods: list[str]) -> None:
             def progress(fraction: float, message: str, bar=bar, started=started) -> None:
                 f = min(max(float(fraction), 0.0), 1.0)
                 spent = time.perf_counter() - started
-                left = f" · about {analysis.seconds_text(spent * (1 - f) / f)} left" if 0.05 <= f < 1 else ""
+                left = f" · about {formatting.seconds_text(spent * (1 - f) / f)} left" if 0.05 <= f < 1 else ""
                 bar.progress(f, text=f"{message}{left}")
 
             try:
@@ -94,7 +94,7 @@ def run_methods(methods: list[str]) -> None:
                 status.update(label=f"{label} failed", state="error", expanded=True)
                 st.error(str(e).strip().splitlines()[0][:400] if str(e).strip() else type(e).__name__)
                 continue
-            status.update(label=f"{label}: {analysis.seconds_text(row.seconds)}", state="complete",
+            status.update(label=f"{label}: {formatting.seconds_text(row.seconds)}", state="complete",
                           expanded=False)
         rows[method] = row
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import analysis, figures
+from ui import figures, method_text
 
 st.title("How to read the plots")
 st.markdown(
@@ -76,9 +76,9 @@ st.markdown(
 st.header("The methods")
 st.markdown("The Forget page offers the methods this installation knows; all of them use the mnemonic codes, "
             "and the banner always judges them on real test images.")
-st.markdown("\n".join(f"- **{name}**: {analysis.plain_mode(name)}" for name in analysis.available_modes()))
+st.markdown("\n".join(f"- **{name}**: {method_text.plain_mode(name)}" for name in method_text.available_modes()))
 with st.expander("For the curious: each method precisely"):
-    st.markdown("\n".join(f"- **{name}**: {text}" for name, text in analysis.available_modes().items()))
+    st.markdown("\n".join(f"- **{name}**: {text}" for name, text in method_text.available_modes().items()))
 
 st.header("Questions to ask a class")
 st.markdown(

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from ui import analysis, state, widgets
+from ui import inputs, method_text, state, widgets
 from ui.plain import plain
 from ui import tour_figures as tf
 from unlearning import tour
@@ -21,7 +21,7 @@ if DEFAULT_MODE == "paper":
     st.caption("This is also the method the app uses by default.")
 else:
     st.caption(f"This tour teaches the paper's rule (method `paper`). The app's default method is "
-               f"`{DEFAULT_MODE}`: {analysis.plain_mode(DEFAULT_MODE)} The last step compares the two.")
+               f"`{DEFAULT_MODE}`: {method_text.plain_mode(DEFAULT_MODE)} The last step compares the two.")
 
 path = state.selected_path()
 ckpt = state.page_checkpoint(path, "This model cannot be toured here", measure=False)
@@ -42,11 +42,11 @@ def _current_classes() -> list[str]:
 
 selected = st.multiselect("Class to forget", names, default=_current_classes(), key=f"tour_classes::{model_id}",
                           help="The tour runs the paper's rule on these classes; everything else is kept.")
-problem = analysis.selection_problem(selected, names)
+problem = inputs.selection_problem(selected, names)
 if problem:
     st.info(problem, icon=":material/touch_app:")
     st.stop()
-classes = tuple(analysis.class_indices(selected, names))
+classes = tuple(inputs.class_indices(selected, names))
 device = state.selected_device()
 
 
@@ -220,7 +220,7 @@ if DEFAULT_MODE != "paper":
         ("The paper's rule forgot these classes on this model. " if chk.forgot else
          f"On this model the paper's rule did not forget: at its own strength the forgotten classes still score "
          f"{_pct(sw.forget_accuracy[own])} on real test images. ")
-        + f"That is why the app opens with **{DEFAULT_MODE}**: {analysis.plain_mode(DEFAULT_MODE)}")
+        + f"That is why the app opens with **{DEFAULT_MODE}**: {method_text.plain_mode(DEFAULT_MODE)}")
     if not chk.forgot:
         w = tour.why(T, FORGOTTEN_AT_MOST)
         st.markdown("**Why it falls short here**, measured in this run:\n\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from . import analysis, auditing
+from . import auditing, formatting, run_view
 
 CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
@@ -24,7 +24,7 @@ def chart(fig: go.Figure, key: str) -> None:
     st.plotly_chart(fig, width="stretch", theme="streamlit", config=CHART_CONFIG, key=key)
 
 
-def verdict_banner(view: analysis.RunView) -> None:
+def verdict_banner(view: run_view.RunView) -> None:
     """The plain verdict: the depth (not forgotten / hidden / forgotten) first, then the outputs; green,
     amber or red as :func:`auditing.verdict_tone` says, plus any note from the backend."""
     v, d = view.outcome.verdict, view.outcome.depth
@@ -42,7 +42,7 @@ def verdict_banner(view: analysis.RunView) -> None:
         st.info(note, icon=":material/info:")
 
 
-def pending_banner(view: analysis.RunView) -> None:
+def pending_banner(view: run_view.RunView) -> None:
     """While the depth check runs: the outputs' verdict at once, in a neutral box (not green: the outputs
     alone cannot say whether the class left the features), and that the depth is being checked."""
     st.info(f"Outputs: {view.outcome.verdict.message}\n\nChecking whether the class left the features or is "
@@ -59,18 +59,18 @@ def _delta(after: float | None, before: float | None) -> str | None:
     return f"{after - before:+.1f} points"
 
 
-def delta_colours(view: analysis.RunView) -> tuple[str, str]:
+def delta_colours(view: run_view.RunView) -> tuple[str, str]:
     """delta_color for the A_F and A_R cards. Green means success, so a change only turns green when the
     verdict agrees: A_F falling in a run that did not forget is grey, not green (and A_R likewise)."""
     v = view.outcome.verdict
     return ("inverse" if v.forgot else "off"), ("normal" if v.kept else "off")
 
 
-def metric_cards(view: analysis.RunView, retrain_seconds: float | None = None) -> None:
+def metric_cards(view: run_view.RunView, retrain_seconds: float | None = None) -> None:
     """A_F, A_R (after, with the change from before), E_F and the time, as four large cards that wrap
     two by two on a narrow screen rather than cutting their numbers. ``retrain_seconds``: the retrained
     reference's recorded training time, shown under the time (a speed means little without it)."""
-    s = analysis.summary(view)
+    s = run_view.summary(view)
     sec = view.outcome.result.seconds
     af_colour, ar_colour = delta_colours(view)
     with st.container(horizontal=True, gap="small", key="metric_cards"):
@@ -84,10 +84,10 @@ def metric_cards(view: analysis.RunView, retrain_seconds: float | None = None) -
                        f"before: {_fmt(s['A_R_before'])}.")
         st.metric("E_F · accuracy removed", _fmt(s["E_F"]), border=True, width=155,
                   help="Share of the forgotten classes' accuracy that was removed; 100% means all of it.")
-        parts = " + ".join(f"{k} {analysis.seconds_text(v)}" for k, v in sec.items() if k != "total")
+        parts = " + ".join(f"{k} {formatting.seconds_text(v)}" for k, v in sec.items() if k != "total")
         retrain = None if retrain_seconds is None else "retrain " + (  # short: the badge is 155 px wide
-            f"{retrain_seconds / 60:.0f} min" if retrain_seconds >= 120 else analysis.seconds_text(retrain_seconds))
-        st.metric("Time to forget", analysis.seconds_text(sec["total"]), retrain, delta_color="off",
+            f"{retrain_seconds / 60:.0f} min" if retrain_seconds >= 120 else formatting.seconds_text(retrain_seconds))
+        st.metric("Time to forget", formatting.seconds_text(sec["total"]), retrain, delta_color="off",
                   delta_arrow="off", border=True, width=155,
                   help=f"{parts or 'total'} on {view.outcome.result.device}. Evaluation not included."
                        + ("" if retrain is None else " Retraining: the time recorded when the shipped model "
