@@ -3,16 +3,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import figures, method_text
+from ui import method_text, theme
 
 st.title("How to read the plots")
 st.markdown(
     "Every view on the **Forget** page compares the model **before** forgetting with the model **after**, on "
     "the same real test images the model never trained on. One colour always means one thing: "
-    f"<span style='color:{figures.FORGOTTEN};font-weight:600'>vermillion = a forgotten class</span>, "
-    f"<span style='color:{figures.BEFORE};font-weight:600'>grey = before</span>, "
-    f"<span style='color:{figures.AFTER};font-weight:600'>blue = after (kept classes)</span>, "
-    f"<span style='color:{figures.PERTURBED};font-weight:600'>green = parameters the method moved</span>. "
+    f"<span style='color:{theme.FORGOTTEN};font-weight:600'>vermillion = a forgotten class</span>, "
+    f"<span style='color:{theme.BEFORE};font-weight:600'>grey = before</span>, "
+    f"<span style='color:{theme.AFTER};font-weight:600'>blue = after (kept classes)</span>, "
+    f"<span style='color:{theme.PERTURBED};font-weight:600'>green = parameters the method moved</span>. "
     "The palette (Okabe–Ito) stays distinguishable for colour-blind viewers.", unsafe_allow_html=True)
 
 st.header("The three numbers")
