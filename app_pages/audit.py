@@ -5,7 +5,8 @@ from dataclasses import replace
 
 import streamlit as st
 
-from ui import audit_figures, audit_state, auditing, state, widgets
+from ui import audit_figures, auditing, widgets
+from ui.session import audit_state, state
 from ui.plain import plain_list
 from unlearning import references
 from unlearning.audit import ANAMNESIS_AT_LEAST

@@ -6,7 +6,8 @@ import time
 
 import streamlit as st
 
-from ui import audit_state, auditing, compare_figures, formatting, method_text, state, widgets
+from ui import auditing, compare_figures, formatting, method_text, widgets
+from ui.session import audit_state, state
 from ui.plain import plain, plain_list
 from unlearning import audit, comparison
 from unlearning.baselines import recipe_from_meta

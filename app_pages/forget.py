@@ -5,9 +5,10 @@ import time
 
 import streamlit as st
 
-from ui import audit_state, card, exports, figures, inputs, links, method_text, owner, report, run_view, state, widgets
+from ui import card, exports, figures, inputs, method_text, report, run_view, widgets
+from ui.session import audit_state, links, owner, state
 from ui.plain import plain, plain_list
-from ui.jobs import unused_path
+from ui.session.jobs import unused_path
 from unlearning import methods
 from unlearning.pipeline import default_lambdas
 

@@ -6,9 +6,10 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from ui import figures, formatting, jobs, owner, samples, state, widgets
+from ui import figures, formatting, samples, widgets
+from ui.session import jobs, owner, state
 from ui.plain import plain, plain_list
-from ui.jobs import TrainJob
+from ui.session.jobs import TrainJob
 from unlearning.checkpoints import MAX_FILE_BYTES, CheckpointError
 from unlearning.data import EMBEDDED, LOADERS
 from unlearning.pipeline import previously_forgotten

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import audit_state, figures, method_text, state, widgets
+from ui import figures, method_text, widgets
+from ui.session import audit_state, state
 from unlearning.pipeline import default_lambdas
 
 st.title("Mnemonic Unlearning Studio")

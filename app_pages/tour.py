@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from ui import inputs, method_text, state, widgets
+from ui import inputs, method_text, widgets
+from ui.session import state
 from ui.plain import plain
 from ui import tour_figures as tf
 from unlearning import tour

@@ -14,7 +14,7 @@ from conftest import owned, state_hash
 from unlearning import forgetting, methods
 from unlearning.device import available_devices
 from ui import auditing, figures, method_text, run_view
-from ui.state import device_label
+from ui.session.state import device_label
 from unlearning.checkpoints import load_checkpoint
 from unlearning.data import load_dataset
 from unlearning.metrics import evaluate
@@ -272,7 +272,7 @@ def test_a_run_that_does_not_forget_says_so(mnist_test):
 # --- state: shared caches stay untouched, sessions stay apart --------------------------------------------
 
 def test_the_cached_model_is_never_modified_and_sessions_are_separate():
-    from ui import state
+    from ui.session import state
 
     path = default_model_path()
     pristine = state_hash(load_checkpoint(path).model)

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from ui import exports, links, run_view
+from ui import exports, run_view
+from ui.session import links
 from unlearning import forgetting
 
 

@@ -24,7 +24,8 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from conftest import owned, state_hash
-from ui import inputs, method_text, state
+from ui import inputs, method_text
+from ui.session import state
 from unlearning import methods
 from unlearning.checkpoints import load_checkpoint
 from unlearning.data import load_dataset

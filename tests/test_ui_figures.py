@@ -19,7 +19,7 @@ import torch
 
 from conftest import state_hash
 from ui import exports, figures, report, run_view, samples
-from ui.jobs import TrainJob, unused_path
+from ui.session.jobs import TrainJob, unused_path
 from unlearning.checkpoints import load_checkpoint
 from unlearning.training import TrainConfig
 

@@ -1,8 +1,11 @@
-"""The app's side of the house: figures, the view of a run, exports, the report and card, and Streamlit state.
+"""The app's side of the house: figures, the view of a run, exports, the report and card, and (in ``session/``)
+what the app keeps while people use it.
 
-Only the modules in ``STREAMLIT_MODULES`` import Streamlit: session state and caches, the address,
-the page style and the pieces pages draw. Every other module (``inputs``, ``method_text``, ``run_view``,
-``samples``, ``formatting``, ``exports``, ``auditing``, ``card``, ``report``, ``plain``, ``jobs``, ``theme`` and
-the ``*figures`` modules) runs without Streamlit, so tests and scripts use them without an app; ``tests/test_ui_imports.py`` keeps this list true.
+Only the modules in ``STREAMLIT_MODULES`` import Streamlit: session state and caches (``session/``, except
+``session.jobs``, whose training threads never call Streamlit), the page style and the pieces pages draw. Every
+other module (``inputs``, ``method_text``, ``run_view``, ``samples``, ``formatting``, ``exports``, ``auditing``,
+``card``, ``report``, ``plain``, ``theme``, ``session.jobs`` and the ``*figures`` modules) runs without
+Streamlit, so tests and scripts use them without an app; ``tests/test_ui_imports.py`` keeps this list true.
 """
-STREAMLIT_MODULES = frozenset({"state", "audit_state", "links", "owner", "style", "widgets"})
+STREAMLIT_MODULES = frozenset({"session.state", "session.audit_state", "session.links", "session.owner", "style",
+                               "widgets"})

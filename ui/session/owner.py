@@ -1,9 +1,9 @@
 """Whose models these are: one owner token per browser session, kept in the address (``?owner=…``).
 
 A refresh keeps the address, so it keeps the token and with it the session's uploads, trainings and
-training job (see ui/jobs.py). The token is created on the first visit, checked strictly
+training job (see ui/session/jobs.py). The token is created on the first visit, checked strictly
 (``storage.is_owner``) before it names a folder, and re-written into the address on every run, since
-moving between pages clears the query. Links made for others (ui/links.py ``link_to``) never carry it.
+moving between pages clears the query. Links made for others (ui/session/links.py ``link_to``) never carry it.
 """
 from __future__ import annotations
 

@@ -26,8 +26,9 @@ from unlearning.device import available_devices, describe, pick_device
 from unlearning.metrics import Evaluation, evaluate
 from unlearning.storage import SHIPPED_DIR, SUFFIX, ModelEntry, default_model_path, list_models, model_folders
 
-from . import owner, run_view
-from .plain import plain, plain_list
+from .. import run_view
+from ..plain import plain, plain_list
+from . import owner
 
 MODEL_KEY = "model_path"  # the sidebar's model picker
 DEVICE_KEY = "device"  # the sidebar's device picker

@@ -18,7 +18,8 @@ from unlearning.stages import PENULTIMATE
 from unlearning.metrics import Evaluation, evaluate
 from unlearning.zoo import weights_sha256
 
-from . import auditing, card, state
+from .. import auditing, card
+from . import state
 
 
 def _classes(classes) -> tuple[int, ...]:
