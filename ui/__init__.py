@@ -8,5 +8,5 @@ Compare's runs in their status boxes (``compare_runs``). Every other module (``i
 ``plain``, ``theme``, ``session.jobs`` and the ``*figures`` modules) runs without Streamlit, so tests and
 scripts use them without an app; ``tests/test_ui_imports.py`` keeps this list true.
 """
-STREAMLIT_MODULES = frozenset({"session.state", "session.audit_state", "session.links", "session.owner",
-                               "compare_runs", "style", "widgets"})
+STREAMLIT_MODULES = frozenset({"session.state", "session.audit_state", "session.tour_state", "session.links",
+                               "session.owner", "compare_runs", "style", "widgets"})

@@ -1,4 +1,5 @@
-"""Numbers and markdown as a reader sees them: durations with a sensible precision, headings put in their place.
+"""Numbers and markdown as a reader sees them: durations with a sensible precision, shares in percent,
+headings put in their place.
 
 No Streamlit.
 """
@@ -16,6 +17,11 @@ def seconds_text(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f} s"
     return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+
+
+def pct_text(x: float) -> str:
+    """A share as a percentage with one decimal: 0.123 is "12.3%"."""
+    return f"{100 * x:.1f}%"
 
 
 def demote_headings(markdown: str, levels: int = 2) -> str:

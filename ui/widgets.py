@@ -1,10 +1,17 @@
-"""Small Streamlit pieces that more than one page draws: charts, the verdict, the metric cards."""
+"""Small Streamlit pieces the pages draw: charts, the verdict, the metric cards, a computation that stops the
+page with a message when it fails, and the guided tour's steps."""
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import plotly.graph_objects as go
 import streamlit as st
 
+from unlearning import tour
+
 from . import auditing, formatting, run_view
+from .plain import plain
 
 CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
@@ -93,3 +100,32 @@ def metric_cards(view: run_view.RunView, retrain_seconds: float | None = None) -
                        + ("" if retrain is None else " Retraining: the time recorded when the shipped model "
                                                      "retrained without these classes was made (another "
                                                      "machine's load, so compare orders of magnitude)."))
+
+
+def computed(fn: Callable[[], Any], what: str, failed: str) -> Any:
+    """``fn()`` inside a spinner saying ``what``; a failure is a message (``failed``: its first line) and a stop,
+    never a traceback."""
+    try:
+        with st.spinner(what):
+            return fn()
+    except Exception as e:  # noqa: BLE001 - the page boundary
+        st.error(f"{failed}: {plain(str(e).strip().splitlines()[0][:300] if str(e).strip() else repr(e))}")
+        st.stop()
+
+
+def tour_step(number: int, key: str, heading: str, text: str, fig: go.Figure, curious: str | None = None) -> None:
+    """One step of the guided tour: plain words first, the formula (``curious``) folded away, then the figure."""
+    st.subheader(f"{number}. {heading}", divider="gray")
+    st.markdown(text)
+    if curious:
+        with st.expander("For the curious: the formula"):
+            st.markdown(curious)
+    chart(fig, key=f"tour_{key}")
+
+
+def show_code(key: str) -> None:
+    """The backend functions behind a tour step, folded away: their qualified names and source."""
+    with st.expander("Show the code"):
+        for fn in tour.STEP_FUNCTIONS[key]:
+            st.markdown(f"`{fn.__module__}.{fn.__qualname__}`")
+            st.code(tour.source(fn), language="python")
