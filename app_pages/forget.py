@@ -6,9 +6,8 @@ import time
 import streamlit as st
 
 from ui import card, exports, figures, inputs, method_text, report, run_view, widgets
-from ui.session import audit_state, links, owner, state
 from ui.plain import plain, plain_list
-from ui.session.jobs import unused_path
+from ui.session import audit_state, links, owner, state
 from unlearning import methods
 from unlearning.pipeline import default_lambdas
 
@@ -157,8 +156,7 @@ NO_REFERENCE = ("No model retrained without these classes is at hand, so there i
                 "Train one on the **Is it gone?** page (minutes), or ship one with `python benchmarks/references.py`.")
 
 # --- 3. take it away: the link, the files -------------------------------------------------------------
-stem = f"{model_id}-forgot-{'-'.join(view.forget_names)}"
-stem = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in stem)[:100]
+stem = exports.file_stem(model_id, view.forget_names)
 
 
 def _model_bytes() -> bytes:  # deferred: made on click, in the download thread, once
@@ -209,8 +207,7 @@ with st.container(horizontal=True, gap="small", key="downloads"):
     if st.button("Keep the unlearned model in my models", icon=":material/save:", key="keep_model",
                  help="Saves it as one of your models (this session's) and selects it, so you can inspect it or forget more."):
         try:
-            target = unused_path(owner.folder(), stem, owner.others())
-            exports.save_unlearned(run.checkpoint, o, target)
+            target = owner.keep_model(run.checkpoint, o, stem)
         except (ValueError, OSError) as e:
             st.error(f"Could not save the model: {plain(e)}")
         else:

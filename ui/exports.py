@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,12 @@ from unlearning.pipeline import ForgetOutcome, forgotten_meta
 from unlearning.strict_json import dumps, finite
 
 from .run_view import RunView, metrics_rows, summary
+
+
+def file_stem(model_id: str, forget_names: Sequence[str]) -> str:
+    """The downloads' file name without its suffix: the model and what it forgot, in safe characters, at most 100."""
+    stem = f"{model_id}-forgot-{'-'.join(forget_names)}"
+    return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in stem)[:100]
 
 
 def run_settings(view: RunView) -> dict[str, Any]:

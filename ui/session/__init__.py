@@ -2,7 +2,7 @@
 owner token, the address, and training jobs.
 
 ``state`` (checkpoints, datasets, the last run), ``audit_state`` (the audit's caches and the depth check of a
-run), ``owner`` (whose models these are), ``links`` (a run in the address) and ``jobs`` (training in a
-background thread, by owner). All but ``jobs`` use Streamlit; ``jobs``
-keeps its registry in plain Python, so a thread never calls Streamlit.
+run), ``tour_state`` (the guided tour's computations and where it starts), ``owner`` (whose models these are,
+and keeping one), ``links`` (a run in the address) and ``jobs`` (training in a background thread, by owner).
+All but ``jobs`` use Streamlit; ``jobs`` keeps its registry in plain Python, so a thread never calls Streamlit.
 """

@@ -12,6 +12,10 @@ from pathlib import Path
 import streamlit as st
 
 from unlearning import storage
+from unlearning.checkpoints import Checkpoint
+from unlearning.pipeline import ForgetOutcome
+
+from .. import exports
 
 OWNER_PARAM = "owner"
 OWNER_KEY = "_owner"
@@ -50,3 +54,11 @@ def folder() -> Path:
 def others() -> tuple[Path, ...]:
     """The other folders this session lists: a new model's name must not repeat one of theirs."""
     return tuple(p for source, p in storage.model_folders(current()).items() if source != "yours")
+
+
+def keep_model(checkpoint: Checkpoint, outcome: ForgetOutcome, name: str) -> Path:
+    """Save an unlearned model among this session's own models, as ``name`` (numbered when another model listed
+    here has it: a new model never replaces one); its path. ValueError or OSError when it cannot be written."""
+    target = storage.unique_path(folder(), name, others())
+    exports.save_unlearned(checkpoint, outcome, target)
+    return target
