@@ -1,4 +1,4 @@
-"""The app's pure side (ui/run_view, ui/exports, ui/figures, ui/report, ui/jobs), without Streamlit.
+"""The app's pure side (ui/run_view, ui/exports, ui/figures, ui/report, ui/session/jobs), without Streamlit.
 
 The figures must carry the backend's numbers unchanged, stay small (binned, never per-parameter),
 and use one colour for forgotten classes everywhere.
