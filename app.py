@@ -13,7 +13,8 @@ import pandas  # noqa: F401
 import PIL.Image  # noqa: F401
 import streamlit as st
 
-from ui import links, owner, state, style
+from ui import style
+from ui.session import links, owner, state
 from ui.plain import plain
 from unlearning.device import available_devices
 

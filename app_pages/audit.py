@@ -5,8 +5,9 @@ from dataclasses import replace
 
 import streamlit as st
 
-from ui import audit_figures, audit_state, audit_text, state, widgets
+from ui import audit_figures, audit_text, widgets
 from unlearning.evaluation import run_audit
+from ui.session import audit_state, state
 from ui.plain import plain_list
 from unlearning.evaluation import references
 from unlearning.evaluation.audit import ANAMNESIS_AT_LEAST

@@ -1,19 +1,13 @@
 """Compare: forget the same classes with every method, on the same model, and weigh time against quality."""
 from __future__ import annotations
 
-import math
-import time
-
 import streamlit as st
 
-from ui import analysis, audit_state, compare_figures, state, widgets
-from unlearning.evaluation import run_audit
+from ui import compare_figures, compare_runs, compare_table, method_text, widgets
 from ui.plain import plain, plain_list
-from unlearning.evaluation import audit
+from ui.session import state
 from unlearning import comparison
 from unlearning.methods.baselines import recipe_from_meta
-
-RESULTS_KEY = "compare_results"
 
 st.title("Compare methods")
 st.markdown(
@@ -31,10 +25,7 @@ model_id = state.model_name(path)
 st.markdown(f"Model **{plain(model_id)}** · {plain(meta['arch'])} on {plain(meta['dataset'])} · {len(names)} classes · "
             f"{len(splits.train):,} training images (the baselines read them; the one-shot method does not)")
 
-last = st.session_state.get(state.RUN_KEY)
-if last is not None and last.matches(path) and st.session_state.get("_compare_adopted") is not last:
-    st.session_state["_compare_adopted"] = last  # a new run on this model: Compare starts from its classes
-    st.session_state[f"compare_classes::{model_id}"] = list(last.view.forget_names)
+compare_runs.start_from_last_run(path, f"compare_classes::{model_id}")  # a new run here: start from its classes
 selected = st.multiselect("Classes to forget", names, key=f"compare_classes::{model_id}", persist_state="session",
                           placeholder="Choose one or more classes")
 classes = [names.index(s) for s in selected]
@@ -43,7 +34,7 @@ if not selected:
     problem = "Choose the classes to forget, then run the methods."
 elif len(set(selected)) >= len(names):
     problem = "You chose every class: at least one class must remain."
-modes = analysis.available_modes()
+modes = method_text.available_modes()
 mode = comparison.default_mode()
 if len(modes) > 1:
     default = mode
@@ -55,51 +46,9 @@ device = state.selected_device()
 st.caption(f"Runs on **{state.device_label(device)}** (change it in the sidebar). Times are each method's own "
            f"work, from the model to the forgotten model; measuring and attacking it afterwards is not counted.")
 
-# Results belong to one (model, classes, device): choosing anything else starts a fresh comparison.
-# The one-shot mode is kept with its row, so changing it only asks for that row again.
-key = (state.file_stamp(path), tuple(classes), device)
-results = st.session_state.get(RESULTS_KEY)
-if results is None or results["key"] != key:
-    results = {"key": key, "rows": {}, "audit": {}}
-    st.session_state[RESULTS_KEY] = results
+results = compare_runs.results_for(path, classes, device)  # kept for this (model, classes, device)
 rows: dict[str, comparison.MethodRow] = results["rows"]
-audits: dict[str, run_audit.MethodAudit] = results.setdefault("audit", {})
-
-
-def run_methods(methods: list[str]) -> None:
-    """Run each method in its own open status box with a progress bar, the time left and a Stop button;
-    a failure is shown, the rest go on. Stop works by Streamlit's rerun: the click interrupts this run at
-    the method's next progress report, and nothing of the stopped method is kept."""
-    mine = state.session_checkpoint(path, device)
-    for method in methods:
-        label = comparison.LABELS[method]
-        with st.status(f"{label}…", expanded=True) as status:
-            bar = st.progress(0.0, text=f"{label}: starting")
-            st.button("Stop", icon=":material/stop:", key=f"compare_stop_{method}",
-                      help="Stops this method now; the rows already measured stay.")
-            started = time.perf_counter()
-
-            def progress(fraction: float, message: str, bar=bar, started=started) -> None:
-                f = min(max(float(fraction), 0.0), 1.0)
-                spent = time.perf_counter() - started
-                left = f" · about {analysis.seconds_text(spent * (1 - f) / f)} left" if 0.05 <= f < 1 else ""
-                bar.progress(f, text=f"{message}{left}")
-
-            try:
-                result = comparison.run(method, mine, splits, classes, device=device, progress=progress, mode=mode)
-                bar.progress(0.9, text=f"{label}: measuring on test images and attacking")
-                row = comparison.measure(result, splits, device=device, method=method)
-                bar.progress(0.95, text=f"{label}: auditing (10-shot probe, relearning, SVC attack)")
-                target = state.shared_before(path, device).forget_accuracy(classes)
-                audits[method] = run_audit.method_audit(result.model, splits, classes, target, device=device)
-            except (ValueError, RuntimeError) as e:
-                status.update(label=f"{label} failed", state="error", expanded=True)
-                st.error(str(e).strip().splitlines()[0][:400] if str(e).strip() else type(e).__name__)
-                continue
-            status.update(label=f"{label}: {analysis.seconds_text(row.seconds)}", state="complete",
-                          expanded=False)
-        rows[method] = row
-
+audits = results["audit"]
 
 st.subheader("1 · The methods that need no training", divider="gray")
 st.markdown("The one-shot method (Fisher on the mnemonic codes, one perturbation; the mode chosen above) and "
@@ -126,9 +75,10 @@ if problem and selected:
 elif problem:
     st.info(problem, icon=":material/touch_app:")
 if quick:
-    run_methods(list(comparison.NO_TRAINING))
+    compare_runs.run_methods(list(comparison.NO_TRAINING), path, splits, classes, device, mode, results)
 if slow:
-    run_methods([m for m in comparison.TRAINING if m in chosen])
+    compare_runs.run_methods([m for m in comparison.TRAINING if m in chosen], path, splits, classes, device, mode,
+                             results)
 
 # --- results ------------------------------------------------------------------------------------------
 if not rows:
@@ -144,38 +94,7 @@ if reference is None:
             icon=":material/info:")
 
 
-def _pct(x: float) -> float | None:
-    return None if x is None or not math.isfinite(x) else round(100.0 * x, 1)
-
-
-def _label(r: comparison.MethodRow) -> str:
-    return f"{comparison.LABELS[r.method]} · {r.mode}" if r.mode else comparison.LABELS[r.method]
-
-
-def _table_csv(rows: list[dict]) -> str:
-    import csv
-    import io
-
-    out = io.StringIO()
-    extra = {"model": model_id, "forget_classes": " ".join(selected), "device": device}
-    w = csv.DictWriter(out, fieldnames=[*extra, *rows[0]], lineterminator="\n")
-    w.writeheader()
-    w.writerows({**extra, **{k: ("" if v is None else v) for k, v in r.items()}} for r in rows)
-    return out.getvalue()
-
-
-table = [{
-    "method": _label(r),
-    "seconds": r.seconds,
-    "× one-shot": (r.seconds / one.seconds) if one is not None and one.seconds > 0 else None,
-    "A_F %": _pct(r.forget_accuracy),
-    "A_R %": _pct(r.retain_accuracy),
-    "MIA %": _pct(r.mia),
-    "attack acc. %": _pct(r.attack_accuracy),
-    "10-shot probe %": _pct(audits[r.method].probe_forget) if r.method in audits else None,
-    "relearn steps to 50 %": audits[r.method].relearn_steps_50 if r.method in audits else None,
-    "SVC MIA %": _pct(1 - audits[r.method].mia_svc) if r.method in audits else None,  # called members, as MIA %
-} for r in ordered]
+table = compare_table.table_rows(ordered, one, audits)
 st.dataframe(table, hide_index=True, width="stretch", column_config={
     # Short headings: at 1024 px the right-hand columns were cut ("relearn st…"); each help says it in full.
     "seconds": st.column_config.NumberColumn("s", format="%.3g", help="The method's own work, model to forgotten model."),
@@ -198,7 +117,8 @@ st.dataframe(table, hide_index=True, width="stretch", column_config={
                                                "'MIA efficacy'), counted like MIA %; retraining's is the target."),
 })
 
-st.download_button("The comparison (CSV)", _table_csv(table), file_name=f"{model_id}-compare-{'-'.join(selected)}.csv",
+st.download_button("The comparison (CSV)", compare_table.table_csv(table, model_id, selected, device),
+                   file_name=f"{model_id}-compare-{'-'.join(selected)}.csv",
                    mime="text/csv", icon=":material/table:", key="compare_csv", on_click="ignore",
                    help="The table above, one row per method, with the model, the classes and the device in each row.")
 
@@ -207,9 +127,8 @@ widgets.chart(compare_figures.speed(ordered), key="compare_speed")
 depth_rows = [{"method": r.method, "seconds": r.seconds, "probe_forget": audits[r.method].probe_forget}
               for r in ordered if r.method in audits]
 if depth_rows:
-    if "original_probe" not in results:  # the original's 10-shot recoverability, for the dotted line
-        results["original_probe"] = audit.probe(audit_state.original_features(path, device), classes).forget_test
-    widgets.chart(compare_figures.depth_vs_time(depth_rows, results["original_probe"]), key="compare_depth")
+    original = compare_runs.original_probe(results, path, device, classes)  # the dotted line
+    widgets.chart(compare_figures.depth_vs_time(depth_rows, original), key="compare_depth")
 
 with st.expander("How to read the membership-inference attack"):
     st.markdown(
@@ -223,4 +142,4 @@ with st.expander("How to read the membership-inference attack"):
         "are noise around an arbitrary threshold.")
 with st.expander("Settings of each method"):
     for r in ordered:
-        st.markdown(f"**{_label(r)}** · {r.device}" + "".join(f"\n- {n}" for n in r.notes))
+        st.markdown(f"**{compare_table.label(r)}** · {r.device}" + "".join(f"\n- {n}" for n in r.notes))

@@ -5,9 +5,9 @@ import time
 
 import streamlit as st
 
-from ui import analysis, audit_state, card, figures, links, owner, report, state, widgets
+from ui import card, exports, figures, inputs, method_text, report, run_view, widgets
 from ui.plain import plain, plain_list
-from ui.jobs import unused_path
+from ui.session import audit_state, links, owner, state
 from unlearning.methods import registry as methods
 from unlearning.pipeline import default_lambdas
 
@@ -54,12 +54,12 @@ if request is not None:
 selected = st.multiselect("Classes to forget", names, key=f"classes::{model_id}", persist_state="session",
                           placeholder="Choose one or more classes",
                           help="Everything else is meant to be kept. At least one class must remain.")
-problem = analysis.selection_problem(selected, names)
+problem = inputs.selection_problem(selected, names)
 if problem and selected:
     st.warning(problem, icon=":material/warning:")
 
-modes = analysis.available_modes()
-mode = analysis.default_mode()
+modes = method_text.available_modes()
+mode = method_text.default_mode()
 if len(modes) > 1:
     default = mode
     if st.session_state.get("mode") not in modes:  # set here (not by index=) so a link or the demo can set it too
@@ -67,7 +67,7 @@ if len(modes) > 1:
     mode = st.selectbox("Method", list(modes), key="mode", persist_state="session",
                         format_func=lambda m: f"{m} (default)" if m == default else m,
                         help="\n\n".join(f"**{k}**: {v}" for k, v in modes.items()))
-    st.caption(analysis.plain_mode(mode))
+    st.caption(method_text.plain_mode(mode))
     with st.expander("For the curious: the method precisely", key="presenter_hide_method"):
         st.markdown(modes[mode])
 
@@ -84,7 +84,7 @@ if methods.takes_lambdas(mode):
                           help=f"No parameter moves by more than λ2. The paper uses {d2:g} for this kind of model.")
     for name, text in (("lambda1", text1), ("lambda2", text2)):
         try:
-            lambdas[name] = analysis.parse_lambda(text, name)
+            lambdas[name] = inputs.parse_lambda(text, name)
         except ValueError as e:
             lambda_errors.append(str(e))
     for msg in lambda_errors:
@@ -101,9 +101,9 @@ if methods.takes_lambdas(mode):
             f"Both + and − directions are tried; the one that forgets the codes and keeps the others' codes is "
             f"kept. The paper's values: λ1 = 1e-3, λ2 = 10 for its MNIST MLP; λ1 = 1e-5, λ2 = 1e4 for ResNet-18. "
             f"This model is a **{meta['arch']}**, so the defaults are λ1 = {d1:g}, λ2 = {d2:g}. "
-            f"Accepted ranges: λ1 {analysis.LAMBDA_RANGES['lambda1'][0]:g} to "
-            f"{analysis.LAMBDA_RANGES['lambda1'][1]:g}, λ2 {analysis.LAMBDA_RANGES['lambda2'][0]:g} to "
-            f"{analysis.LAMBDA_RANGES['lambda2'][1]:g}.")
+            f"Accepted ranges: λ1 {inputs.LAMBDA_RANGES['lambda1'][0]:g} to "
+            f"{inputs.LAMBDA_RANGES['lambda1'][1]:g}, λ2 {inputs.LAMBDA_RANGES['lambda2'][0]:g} to "
+            f"{inputs.LAMBDA_RANGES['lambda2'][1]:g}.")
 else:
     lambdas = {"lambda1": d1, "lambda2": d2}  # unused by this method; passed for the record
 
@@ -115,7 +115,7 @@ if not selected:
     st.info("Choose the classes to forget, then press **Forget**.", icon=":material/touch_app:")
 clicked = st.button("Forget", type="primary", icon=":material/auto_fix_high:", disabled=not ready, key="forget_button")
 if clicked or (request is not None and ready):  # a link's run computes without a click
-    run = state.forget_with_progress(path, analysis.class_indices(selected, names), lambdas["lambda1"],
+    run = state.forget_with_progress(path, inputs.class_indices(selected, names), lambdas["lambda1"],
                                      lambdas["lambda2"], device, mode=mode)
     if run is not None:
         state.keep_run(run)
@@ -125,10 +125,10 @@ run: state.Run | None = st.session_state.get(state.RUN_KEY)
 if run is None or not run.matches(path):
     # Nothing to show yet: pay torch's first-call costs on this model now (once per process), not on the click,
     # and show the model as it is (which also loads the browser's chart library before the result needs it).
-    as_is = state.warm_demo(path, [len(names) - 1], d1, d2, device, analysis.default_mode())
+    as_is = state.warm_demo(path, [len(names) - 1], d1, d2, device, method_text.default_mode())
     audit_state.warm_depth_check(path, device)  # the original's half of the depth check, read while the reader reads
     if as_is is not None:
-        chosen = analysis.class_indices(selected, names) if problem is None and selected else []
+        chosen = inputs.class_indices(selected, names) if problem is None and selected else []
         widgets.chart(figures.class_accuracy(names, as_is.per_class_accuracy, chosen), key="as_is")
     st.stop()
 
@@ -137,8 +137,8 @@ o, r = view.outcome, view.outcome.result
 this_run = links.request_for(model_id, view.forget_names, r.mode, r.lambda1, r.lambda2)
 links.show_in_address(this_run)  # a refresh or a copied address reopens this run
 st.header(f"Forgetting {plain_list(view.forget_names, 60)}: before and after", divider="gray")
-st.caption(" · ".join(analysis.settings_line(r)) + f" · measured on {int(o.before.confusion.sum()):,} real test images")
-explained = analysis.settings_explained(r)
+st.caption(" · ".join(method_text.settings_line(r)) + f" · measured on {int(o.before.confusion.sum()):,} real test images")
+explained = method_text.settings_explained(r)
 if explained:
     with st.expander("What these settings mean", key="presenter_hide_settings"):
         st.markdown("\n".join(f"- {line}" for line in explained))
@@ -156,13 +156,12 @@ NO_REFERENCE = ("No model retrained without these classes is at hand, so there i
                 "Train one on the **Is it gone?** page (minutes), or ship one with `python benchmarks/references.py`.")
 
 # --- 3. take it away: the link, the files -------------------------------------------------------------
-stem = f"{model_id}-forgot-{'-'.join(view.forget_names)}"
-stem = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in stem)[:100]
+stem = exports.file_stem(model_id, view.forget_names)
 
 
 def _model_bytes() -> bytes:  # deferred: made on click, in the download thread, once
     if "model" not in run.downloads:
-        run.downloads["model"] = analysis.model_bytes(run.checkpoint, o)
+        run.downloads["model"] = exports.model_bytes(run.checkpoint, o)
     return run.downloads["model"]
 
 
@@ -197,10 +196,10 @@ with st.container(horizontal=True, gap="small", key="downloads"):
                        help="One printable page for someone who will read nothing else: what was asked and when, "
                             "the model and its weights hash, the method, the verdict, the time against "
                             "retraining, the cost to the other classes and the caveats. Also the report's first page.")
-    st.download_button("Metrics (CSV)", analysis.metrics_csv(view), file_name=f"{stem}.csv", mime="text/csv",
+    st.download_button("Metrics (CSV)", exports.metrics_csv(view), file_name=f"{stem}.csv", mime="text/csv",
                        icon=":material/table:", key="dl_csv", on_click="ignore",
                        help="One table: a row per class, with the run's settings in every row.")
-    st.download_button("Metrics (JSON)", analysis.metrics_json(view), file_name=f"{stem}.json",
+    st.download_button("Metrics (JSON)", exports.metrics_json(view), file_name=f"{stem}.json",
                        mime="application/json", icon=":material/data_object:", key="dl_json", on_click="ignore",
                        help="Everything the backend reports; load it back below to reopen this run.")
     st.download_button("Unlearned model (.safetensors)", _model_bytes, file_name=f"{stem}.safetensors",
@@ -208,8 +207,7 @@ with st.container(horizontal=True, gap="small", key="downloads"):
     if st.button("Keep the unlearned model in my models", icon=":material/save:", key="keep_model",
                  help="Saves it as one of your models (this session's) and selects it, so you can inspect it or forget more."):
         try:
-            target = unused_path(owner.folder(), stem, owner.others())
-            analysis.save_unlearned(run.checkpoint, o, target)
+            target = owner.keep_model(run.checkpoint, o, stem)
         except (ValueError, OSError) as e:
             st.error(f"Could not save the model: {plain(e)}")
         else:
@@ -233,7 +231,7 @@ if tabs[0].open:
                                                  else reference.per_class_accuracy), key="bars")
         if reference is None:
             st.caption(NO_REFERENCE)
-        st.dataframe(analysis.metrics_rows(view), hide_index=True, width="stretch", column_config={
+        st.dataframe(run_view.metrics_rows(view), hide_index=True, width="stretch", column_config={
             "class": "class", "forgotten": "forgotten", "test_images": "test images",
             "accuracy_before_pct": st.column_config.NumberColumn("before (%)", format="%.1f"),
             "accuracy_after_pct": st.column_config.NumberColumn("after (%)", format="%.1f"),
@@ -248,9 +246,9 @@ if tabs[1].open:
                                                   model_moved=r.moved_params), key="hist_all")
             st.caption("Every parameter the method weighed, binned by how much more it matters to the forgotten "
                        "classes' codes than to the others'. The green bars are the parameters it moved.")
-            by_name = {t.name: t for t in analysis.weighed_tensors(r)}
+            by_name = {t.name: t for t in run_view.weighed_tensors(r)}
             layer = st.selectbox("One layer", list(by_name), key=f"layer::{model_id}",
-                                 index=list(by_name).index(analysis.busiest_tensor(r).name),
+                                 index=list(by_name).index(run_view.busiest_tensor(r).name),
                                  format_func=lambda n: f"{figures.layer_label(n)} ({by_name[n].numel:,} parameters, "
                                                        f"scale s = {by_name[n].scale:.2g})")
             t = by_name[layer]

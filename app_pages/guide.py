@@ -3,16 +3,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import analysis, figures
+from ui import method_text, theme
 
 st.title("How to read the plots")
 st.markdown(
     "Every view on the **Forget** page compares the model **before** forgetting with the model **after**, on "
     "the same real test images the model never trained on. One colour always means one thing: "
-    f"<span style='color:{figures.FORGOTTEN};font-weight:600'>vermillion = a forgotten class</span>, "
-    f"<span style='color:{figures.BEFORE};font-weight:600'>grey = before</span>, "
-    f"<span style='color:{figures.AFTER};font-weight:600'>blue = after (kept classes)</span>, "
-    f"<span style='color:{figures.PERTURBED};font-weight:600'>green = parameters the method moved</span>. "
+    f"<span style='color:{theme.FORGOTTEN};font-weight:600'>vermillion = a forgotten class</span>, "
+    f"<span style='color:{theme.BEFORE};font-weight:600'>grey = before</span>, "
+    f"<span style='color:{theme.AFTER};font-weight:600'>blue = after (kept classes)</span>, "
+    f"<span style='color:{theme.PERTURBED};font-weight:600'>green = parameters the method moved</span>. "
     "The palette (Okabe–Ito) stays distinguishable for colour-blind viewers.", unsafe_allow_html=True)
 
 st.header("The three numbers")
@@ -76,9 +76,9 @@ st.markdown(
 st.header("The methods")
 st.markdown("The Forget page offers the methods this installation knows; all of them use the mnemonic codes, "
             "and the banner always judges them on real test images.")
-st.markdown("\n".join(f"- **{name}**: {analysis.plain_mode(name)}" for name in analysis.available_modes()))
+st.markdown("\n".join(f"- **{name}**: {method_text.plain_mode(name)}" for name in method_text.available_modes()))
 with st.expander("For the curious: each method precisely"):
-    st.markdown("\n".join(f"- **{name}**: {text}" for name, text in analysis.available_modes().items()))
+    st.markdown("\n".join(f"- **{name}**: {text}" for name, text in method_text.available_modes().items()))
 
 st.header("Questions to ask a class")
 st.markdown(

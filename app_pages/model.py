@@ -6,9 +6,10 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from ui import analysis, figures, jobs, owner, state, widgets
+from ui import figures, formatting, samples, widgets
+from ui.session import jobs, owner, state
 from ui.plain import plain, plain_list
-from ui.jobs import TrainJob
+from ui.session.jobs import TrainJob
 from unlearning.storage.checkpoints import MAX_FILE_BYTES, CheckpointError
 from unlearning.data import EMBEDDED, LOADERS
 from unlearning.pipeline import previously_forgotten
@@ -66,7 +67,7 @@ if ckpt is not None:
         f"| {k} | {v if k in ('classes', 'already forgot') else plain(v)} |" for k, v in facts.items())
     card_md = Path(path).with_suffix(".md")  # the model zoo's card, when there is one
     if card_md.is_file():
-        st.markdown(analysis.demote_headings(card_md.read_text(encoding="utf-8"), levels=2))
+        st.markdown(formatting.demote_headings(card_md.read_text(encoding="utf-8"), levels=2))
         with st.expander("Everything the checkpoint says about itself"):
             st.markdown(facts_table)
     else:
@@ -83,18 +84,18 @@ if ckpt is not None:
         test = None
         st.info(f"Real samples cannot be shown: {plain(e)}")
     names = ckpt.class_names
-    shown = list(range(min(len(names), analysis.MAX_GALLERY)))
-    if len(names) > analysis.MAX_GALLERY:
+    shown = list(range(min(len(names), samples.MAX_GALLERY)))
+    if len(names) > samples.MAX_GALLERY:
         picked = st.multiselect("Classes to show", names, default=[names[i] for i in shown],
-                                max_selections=analysis.MAX_GALLERY, key="gallery_classes")
+                                max_selections=samples.MAX_GALLERY, key="gallery_classes")
         shown = [names.index(n) for n in picked]
     if shown and test is not None:
         labels = test.labels.numpy()
         first = [int(np.flatnonzero(labels == c)[0]) if (labels == c).any() else -1 for c in shown]
         shown = [c for c, i in zip(shown, first) if i >= 0]
         first = [i for i in first if i >= 0]
-        widgets.chart(figures.code_gallery(analysis.to_display(ckpt.codes[shown]),
-                                           analysis.to_display(test.images[first]), shown, names), key="gallery")
+        widgets.chart(figures.code_gallery(samples.to_display(ckpt.codes[shown]),
+                                           samples.to_display(test.images[first]), shown, names), key="gallery")
         st.caption("Each class's mnemonic code is a fixed random image. The model learnt to recognise it as that "
                    "class, which is what lets the method find the class's parameters without any real data.")
 

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import analysis, audit_state, figures, state, widgets
+from ui import figures, method_text, widgets
+from ui.session import audit_state, state
 from unlearning.pipeline import default_lambdas
 
 st.title("Mnemonic Unlearning Studio")
 st.markdown("##### Make a trained classifier forget a class in one shot, without retraining it, and see exactly "
             "what changed.")
 
-mode = analysis.default_mode()
+mode = method_text.default_mode()
 left, right = st.columns(2, gap="large")
 with left:
     st.subheader("Why unlearning")
@@ -26,7 +27,7 @@ with right:
         "It starts from *One-Shot Machine Unlearning with Mnemonic Code* (Yamashita, Yamada, Shibata, ACML 2024): "
         "during training every class gets a fixed random image, its **mnemonic code**, mixed into the data, so "
         "the codes can stand in for the training data later. "
-        f"The app's default method is **{mode}**: {analysis.plain_mode(mode)} "
+        f"The app's default method is **{mode}**: {method_text.plain_mode(mode)} "
         "The paper's own rule is one of the other methods on the Forget page; the guided tour runs it step by "
         "step on the default model, where it does not forget, and compares it with the default method.")
 
@@ -62,7 +63,7 @@ names = ckpt.class_names
 choice = st.segmented_control(f"Class to forget from the default model ({state.model_name(default)})", names,
                               default="7" if "7" in names else names[-1], key="demo_class", required=True)
 lambda1, lambda2 = default_lambdas(ckpt.meta["arch"])
-demo_settings = dict(lambda1=lambda1, lambda2=lambda2, device=state.selected_device(), mode=analysis.default_mode())
+demo_settings = dict(lambda1=lambda1, lambda2=lambda2, device=state.selected_device(), mode=method_text.default_mode())
 if st.button(f"Forget {choice} now", type="primary", icon=":material/play_arrow:", key="demo_button"):
     run = state.forget_with_progress(default, [names.index(choice)], demo=True, **demo_settings)
     if run is not None:

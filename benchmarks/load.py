@@ -127,7 +127,7 @@ def model_path(stem: str | None) -> Path:
 def expected_metrics(path: Path, classes: list[int]) -> tuple[list[str], dict[int, dict[str, str]]]:
     """The page's A_F, A_R, E_F for each class, from the backend with the app's default method on the CPU."""
 
-    from ui import analysis
+    from ui import method_text
     from unlearning.methods import registry as methods
     from unlearning.storage.checkpoints import load_checkpoint
     from unlearning.data import load_dataset
@@ -135,7 +135,7 @@ def expected_metrics(path: Path, classes: list[int]) -> tuple[list[str], dict[in
 
     ckpt = load_checkpoint(path)
     splits = load_dataset(ckpt.meta["dataset"])
-    mode = analysis.default_mode()
+    mode = method_text.default_mode()
     kwargs = {"mode": mode, "calibration": splits.val if methods.reads_validation(mode) else None}
     out = {}
     for c in classes:
@@ -405,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         ap.error("the playwright Python package is not installed (pip install playwright)")
 
-    from ui import analysis
+    from ui import method_text
     from unlearning.storage.checkpoints import read_meta
     from unlearning.storage.folders import default_model_path
 
@@ -437,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
                 hwm = _status_kib(server.proc.pid, "VmHWM")
         finally:
             server.stop()
-    rep = summarise(logs, args, elapsed, timed_out, watch, hwm, idle, stem, analysis.default_mode(), startup)
+    rep = summarise(logs, args, elapsed, timed_out, watch, hwm, idle, stem, method_text.default_mode(), startup)
     print(json.dumps(rep, indent=2) if args.json else table(rep))
     return 0 if rep["failures"] == 0 else 1
 

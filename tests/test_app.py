@@ -13,8 +13,8 @@ from streamlit.testing.v1 import AppTest
 from conftest import owned, state_hash
 from unlearning.methods import forgetting, registry as methods
 from unlearning.device import available_devices
-from ui import analysis, audit_text, figures
-from ui.state import device_label
+from ui import audit_text, figures, method_text, run_view
+from ui.session.state import device_label
 from unlearning.storage.checkpoints import load_checkpoint
 from unlearning.data import load_dataset
 from unlearning.evaluation.metrics import evaluate
@@ -44,7 +44,7 @@ def default_ckpt():
 
 def backend(ckpt, test, classes, mode: str | None = None):
     """The backend's own result for what the app runs: its default method unless told otherwise."""
-    mode = analysis.default_mode() if mode is None else mode
+    mode = method_text.default_mode() if mode is None else mode
     calibration = load_dataset(ckpt.meta["dataset"]).val if methods.reads_validation(mode) else None
     return forget_and_evaluate(ckpt, test, classes, device="cpu", mode=mode, calibration=calibration)
 
@@ -115,7 +115,7 @@ def test_overview_renders_with_the_default_model_and_a_demo_button():
     assert at.button(key="demo_button").label == "Forget 7 now"
     # "The method here" describes the method that runs (the default), in plain words, not the paper's rule
     steps = " ".join(m.value for m in at.markdown)
-    assert f"default method is **{forgetting.DEFAULT_MODE}**: {analysis.plain_mode(forgetting.DEFAULT_MODE)}" in steps
+    assert f"default method is **{forgetting.DEFAULT_MODE}**: {method_text.plain_mode(forgetting.DEFAULT_MODE)}" in steps
 
 
 def test_model_page_shows_the_card_codes_upload_and_training_form():
@@ -133,10 +133,10 @@ def test_model_page_shows_the_card_codes_upload_and_training_form():
 def test_forget_page_offers_classes_lambdas_and_a_disabled_button_until_a_class_is_chosen():
     at = app("app_pages/forget.py")
     assert at.multiselect(key=CLASSES).options == [str(i) for i in range(10)]
-    if len(analysis.available_modes()) > 1:
-        assert at.selectbox(key="mode").value == analysis.default_mode()
+    if len(method_text.available_modes()) > 1:
+        assert at.selectbox(key="mode").value == method_text.default_mode()
         assert [o.removesuffix(" (default)") for o in at.selectbox(key="mode").options] == list(
-            analysis.available_modes())
+            method_text.available_modes())
     paper_rule(at)
     d1, d2 = default_lambdas(load_checkpoint(default_model_path()).meta["arch"])
     assert at.text_input(key=f"lambda1::{MODEL_ID}").value == f"{d1:g}"
@@ -272,7 +272,7 @@ def test_a_run_that_does_not_forget_says_so(mnist_test):
 # --- state: shared caches stay untouched, sessions stay apart --------------------------------------------
 
 def test_the_cached_model_is_never_modified_and_sessions_are_separate():
-    from ui import state
+    from ui.session import state
 
     path = default_model_path()
     pristine = state_hash(load_checkpoint(path).model)
@@ -344,7 +344,7 @@ def test_a_failure_inside_forgetting_is_a_message_not_a_traceback(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("CUDA error: an illegal memory access was encountered\nmore lines")
 
-    monkeypatch.setattr(analysis, "run_forgetting", broken)
+    monkeypatch.setattr(run_view, "run_forgetting", broken)
     at = app("app_pages/forget.py")
     at.multiselect(key=CLASSES).set_value(["4"]).run()
     at.button(key="forget_button").click().run()
@@ -439,7 +439,7 @@ def test_training_can_be_cancelled(local_models):
 
 def test_a_runs_address_recomputes_it_without_a_click(default_ckpt, mnist_test):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.query_params = {"model": MODEL_ID, "forget": ["3", "8"], "method": analysis.default_mode()}
+    at.query_params = {"model": MODEL_ID, "forget": ["3", "8"], "method": method_text.default_mode()}
     at.run()
     at.switch_page("app_pages/forget.py").run()
     assert not at.exception, [e.value for e in at.exception]

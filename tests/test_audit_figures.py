@@ -1,4 +1,4 @@
-"""The audit's figures and its pure pieces (ui.audit_figures, ui.auditing), without Streamlit: each figure
+"""The audit's figures and its pure pieces (ui.audit_figures, ui.audit_text), without Streamlit: each figure
 carries the numbers it is given, one colour per model, vermillion only for the forgotten classes."""
 from __future__ import annotations
 

@@ -174,7 +174,7 @@ def browser():
 def backend():
     """The backend's own results for the classes the browser forgets, on the default model."""
 
-    from ui import analysis
+    from ui import method_text
     from unlearning.methods import registry as methods
     from unlearning.storage.checkpoints import load_checkpoint
     from unlearning.data import load_dataset
@@ -183,7 +183,7 @@ def backend():
 
     ckpt = load_checkpoint(default_model_path())
     splits = load_dataset("mnist5k")
-    mode = analysis.default_mode()  # what the page runs unless the user picks another method
+    mode = method_text.default_mode()  # what the page runs unless the user picks another method
     kwargs = {"mode": mode, "calibration": splits.val if methods.reads_validation(mode) else None}
     return lambda classes: forget_and_evaluate(ckpt, splits.test, classes, device="cpu", **kwargs)
 
@@ -323,10 +323,10 @@ def _train_and_cancel(page) -> None:
 def test_a_runs_address_on_a_fresh_server_shows_that_run_and_a_refresh_keeps_it(server, browser, backend):
     """The very first request to the server is a run's address: the page computes that run without a
     click (numbers equal to the backend's), the sidebar is there, no "Page not found"; same after a refresh."""
-    from ui import analysis
+    from ui import method_text
 
     page = browser.new_page(viewport=PROJECTORS[0])
-    page.goto(_run_url(server, ["3", "8"], analysis.default_mode()))
+    page.goto(_run_url(server, ["3", "8"], method_text.default_mode()))
     want = _expected(backend([3, 8]))
     for attempt in ("opened", "refreshed"):
         page.get_by_role("heading", name="Forgetting 3, 8: before and after").wait_for(timeout=WAIT_MS)
@@ -354,9 +354,9 @@ def test_every_page_fits_a_projector(server, browser, size, scheme):
     tag = f"{size['width']}x{size['height']}-{scheme}" + ("-presenter" if presenter else "")
     extra = "&present=1" if presenter else ""
     problems: dict[str, list[str]] = {}
-    from ui import analysis
+    from ui import method_text
 
-    page.goto(_run_url(server, ["2"], analysis.default_mode()) + extra)
+    page.goto(_run_url(server, ["2"], method_text.default_mode()) + extra)
     page.get_by_test_id("stMetricValue").first.wait_for(timeout=WAIT_MS)
     _settle(page)
     tabs = page.get_by_role("tab").all_inner_texts()
@@ -505,11 +505,11 @@ def test_the_audit_view_in_the_browser(server, browser):
     from unlearning.pipeline import check_depth, forget_and_evaluate
     from unlearning.methods import registry as methods
     from unlearning.storage.folders import default_model_path
-    from ui import analysis
+    from ui import method_text
 
     ckpt = load_checkpoint(default_model_path())
     splits = load_dataset(ckpt.meta["dataset"])
-    mode = analysis.default_mode()
+    mode = method_text.default_mode()
     want = check_depth(ckpt, forget_and_evaluate(ckpt, splits.test, [1], device="cpu", mode=mode,
                                                  calibration=splits.val if methods.reads_validation(mode) else None),
                        splits)
@@ -638,7 +638,7 @@ def test_the_unlearning_card_prints_on_one_page_and_opens_the_report(browser):
     as the report's first page (the report's own content starts on page 2)."""
     from datetime import datetime, timezone
 
-    from ui import analysis, card, report
+    from ui import card, method_text, report, run_view
     from unlearning.storage.checkpoints import load_checkpoint
     from unlearning.data import load_dataset
     from unlearning.pipeline import check_depth
@@ -647,10 +647,10 @@ def test_the_unlearning_card_prints_on_one_page_and_opens_the_report(browser):
 
     ckpt = load_checkpoint(default_model_path())
     splits = load_dataset(ckpt.meta["dataset"])
-    outcome = analysis.run_forgetting(ckpt, splits.test, [3, 8], 1e-5, 1e4, "cpu", mode=analysis.default_mode(),
+    outcome = run_view.run_forgetting(ckpt, splits.test, [3, 8], 1e-5, 1e4, "cpu", mode=method_text.default_mode(),
                                       calibration=splits.val)
     outcome = check_depth(ckpt, outcome, splits, device="cpu")
-    view = analysis.analyse(ckpt, outcome, splits.test, _default_label(), device="cpu")
+    view = run_view.analyse(ckpt, outcome, splits.test, _default_label(), device="cpu")
     facts = card.CardFacts(datetime.now(timezone.utc), weights_sha256(ckpt), retrain_seconds=185.0)
     page = browser.new_page()
     page.set_content(card.card_document(view, facts))
@@ -673,11 +673,11 @@ def test_the_unlearning_card_prints_on_one_page_and_opens_the_report(browser):
                          ids=["1024x768-dark", "1280x800-light"])
 def test_traces_and_chart_text_have_wcag_contrast_on_the_forget_page(server, browser, size, scheme):
     """3:1 for every trace against the page, 4.5:1 for chart text, on every tab of the Forget page."""
-    from ui import analysis
+    from ui import method_text
 
     context = browser.new_context(viewport=size, color_scheme=scheme)
     page = context.new_page()
-    page.goto(_run_url(server, ["3", "8"], analysis.default_mode()))
+    page.goto(_run_url(server, ["3", "8"], method_text.default_mode()))
     page.get_by_test_id("stMetricValue").first.wait_for(timeout=WAIT_MS)
     page.get_by_text("See the whole audit: is it gone?").wait_for(timeout=WAIT_MS)  # the depth verdict is in
     _settle(page)

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from ui import analysis, card
+from ui import card, run_view
 from unlearning.pipeline import check_depth
 
 FORGET = [3]
@@ -16,9 +16,9 @@ HASH = "ab" * 32
 
 @pytest.fixture(scope="module")
 def view(digits, digits_mlp):
-    outcome = analysis.run_forgetting(digits_mlp, digits.test, FORGET, 1e-3, 10.0, "cpu", mode="paper")
+    outcome = run_view.run_forgetting(digits_mlp, digits.test, FORGET, 1e-3, 10.0, "cpu", mode="paper")
     outcome = check_depth(digits_mlp, outcome, digits, device="cpu")
-    return analysis.analyse(digits_mlp, outcome, digits.test, "digits-mlp", device="cpu")
+    return run_view.analyse(digits_mlp, outcome, digits.test, "digits-mlp", device="cpu")
 
 
 def test_the_card_says_what_when_which_how_the_verdict_the_time_the_cost_and_the_caveats(view):

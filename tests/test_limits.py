@@ -266,7 +266,7 @@ def test_random_nested_json_never_breaks_the_loader_or_the_listing(tmp_path):
     | st.integers(0, 1500).map(lambda n: ["3"] * n),
     max_size=5))
 def test_random_address_parameters_give_a_run_none_or_a_sentence(params):
-    from ui import links
+    from ui.session import links
     from ui.plain import plain
 
     try:

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from ui import analysis, links
+from ui import exports, run_view
+from ui.session import links
 from unlearning.methods import forgetting
 
 
@@ -41,9 +42,9 @@ def test_an_address_without_a_run_asks_for_none():
 
 
 def test_a_runs_json_download_reopens_the_same_run(digits, digits_mlp):
-    outcome = analysis.run_forgetting(digits_mlp, digits.test, [1, 4], 1e-3, 10.0, "cpu", mode="paper")
-    view = analysis.analyse(digits_mlp, outcome, digits.test, "digits-mlp", device="cpu")
-    req = links.from_json(analysis.metrics_json(view))
+    outcome = run_view.run_forgetting(digits_mlp, digits.test, [1, 4], 1e-3, 10.0, "cpu", mode="paper")
+    view = run_view.analyse(digits_mlp, outcome, digits.test, "digits-mlp", device="cpu")
+    req = links.from_json(exports.metrics_json(view))
     assert req == links.request_for("digits-mlp", view.forget_names, "paper", 1e-3, 10.0)
     assert req.forget == ("1", "4")
 

@@ -13,8 +13,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import owned
-from ui import jobs, state
-from ui.owner import OWNER_KEY, OWNER_PARAM
+from ui.session import jobs, state
+from ui.session.owner import OWNER_KEY, OWNER_PARAM
 from unlearning.storage.checkpoints import read_meta
 from unlearning.data import EMBEDDED
 from unlearning.storage.folders import SHIPPED_DIR, SUFFIX, is_owner

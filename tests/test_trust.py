@@ -24,7 +24,8 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from conftest import owned, state_hash
-from ui import analysis, state
+from ui import inputs, method_text
+from ui.session import state
 from unlearning.methods import registry as methods
 from unlearning.storage.checkpoints import load_checkpoint
 from unlearning.data import load_dataset
@@ -61,7 +62,7 @@ def ckpt():
 def backend(ckpt):
     """The backend's own result for a class list, with the app's default method (cached per module)."""
     splits = load_dataset(ckpt.meta["dataset"])
-    mode = analysis.default_mode()
+    mode = method_text.default_mode()
     kwargs = {"mode": mode, "calibration": splits.val if methods.reads_validation(mode) else None}
     done = {}
 
@@ -213,7 +214,7 @@ def test_the_shared_original_stays_bit_identical_after_many_runs_in_many_session
     sessions = [session() for _ in range(3)]
     before_print = evaluation_fingerprint(befores[0])
     names = ckpt.class_names
-    modes = list(analysis.available_modes())
+    modes = list(method_text.available_modes())
     for round_ in range(2):
         for i, at in enumerate(sessions):
             if len(modes) > 1:
@@ -254,8 +255,8 @@ def test_every_class_chosen_is_refused_with_a_message(ckpt):
     assert any("every class" in w.value for w in at.warning)
     assert at.button(key="forget_button").disabled
     # and the backend refuses it too, for callers that are not the page
-    assert analysis.selection_problem(list(ckpt.class_names), ckpt.class_names)
-    assert analysis.selection_problem(["no such class"], ckpt.class_names)
+    assert inputs.selection_problem(list(ckpt.class_names), ckpt.class_names)
+    assert inputs.selection_problem(["no such class"], ckpt.class_names)
 
 
 BAD_LAMBDAS = ["nan", "NaN", "inf", "-inf", "1e400", "0", "0.0", "-0", "-1e-3", "1e308", "1e30", "",
@@ -270,7 +271,7 @@ def test_bad_lambdas_get_a_message_and_no_run(which):
     at.multiselect(key=CLASSES_KEY).set_value([at.multiselect(key=CLASSES_KEY).options[0]]).run()
     key = f"{which}::{STEM}"
     good = at.text_input(key=key).value
-    symbol = analysis.LAMBDA_SYMBOLS[which]
+    symbol = inputs.LAMBDA_SYMBOLS[which]
     for text in BAD_LAMBDAS:
         at.text_input(key=key).set_value(text).run()
         no_exception(at)
@@ -388,7 +389,7 @@ def unexpected_errors(at: AppTest) -> list[str]:
     return [e.value for e in at.error if not e.value.startswith(("**Not forgotten:", "**Not forgotten**"))]
 
 
-@pytest.mark.parametrize("mode", sorted(analysis.available_modes()))
+@pytest.mark.parametrize("mode", sorted(method_text.available_modes()))
 def test_a_failing_accelerator_is_a_visible_notice_not_an_error(mode, ckpt, monkeypatch):
     _failing_accelerator(monkeypatch)
     at = session()

@@ -1,4 +1,4 @@
-"""The app's pure side (ui/analysis, ui/figures, ui/report, ui/jobs), without Streamlit.
+"""The app's pure side (ui/run_view, ui/exports, ui/figures, ui/report, ui/session/jobs), without Streamlit.
 
 The figures must carry the backend's numbers unchanged, stay small (binned, never per-parameter),
 and use one colour for forgotten classes everywhere.
@@ -18,9 +18,8 @@ import pytest
 import torch
 
 from conftest import state_hash
-from ui import analysis, figures, report
-from ui.jobs import TrainJob, unused_path
-from unlearning.methods import registry as methods
+from ui import exports, figures, report, run_view, samples
+from ui.session.jobs import TrainJob, unused_path
 from unlearning.storage.checkpoints import load_checkpoint
 from unlearning.training import TrainConfig
 
@@ -31,8 +30,8 @@ FORGET = [0]
 def run(digits, digits_mlp):
     """One forgetting run of the small digits MLP, and the analysis the pages draw from it."""
     before_hash = state_hash(digits_mlp.model)
-    outcome = analysis.run_forgetting(digits_mlp, digits.test, FORGET, 1e-3, 10.0, "cpu", mode="paper")
-    view = analysis.analyse(digits_mlp, outcome, digits.test, "digits-mlp", device="cpu")
+    outcome = run_view.run_forgetting(digits_mlp, digits.test, FORGET, 1e-3, 10.0, "cpu", mode="paper")
+    view = run_view.analyse(digits_mlp, outcome, digits.test, "digits-mlp", device="cpu")
     assert state_hash(digits_mlp.model) == before_hash, "forgetting or analysis modified the input model"
     return view
 
@@ -140,33 +139,24 @@ def test_analysis_predictions_match_the_models(run, digits, digits_mlp):
     assert set(run.sample_labels[: np.isin(run.sample_labels, run.forget).sum()]) == set(run.forget)
 
 
-def test_pick_samples_and_gallery_classes():
-    labels = np.array([2, 0, 1, 2, 0, 1, 2, 3])
-    idx = analysis.pick_samples(labels, [2], per_forgotten=2, kept_classes=2)
-    assert idx.tolist() == [0, 3, 1, 2]
-    assert analysis.gallery_classes(5, [3]) == [0, 1, 2, 3, 4]
-    big = analysis.gallery_classes(100, [50, 7], limit=4)
-    assert big == [7, 50, 0, 1]
-
-
 def test_tables_and_downloads(run):
     o = run.outcome
-    rows = analysis.metrics_rows(run)
+    rows = run_view.metrics_rows(run)
     assert [r["accuracy_after_pct"] for r in rows] == pytest.approx([100 * a for a in o.after.per_class_accuracy])
     assert [r["forgotten"] for r in rows] == [c in run.forget for c in range(len(rows))]
-    table = list(csv.DictReader(io.StringIO(analysis.metrics_csv(run))))  # one table, no second one below it
+    table = list(csv.DictReader(io.StringIO(exports.metrics_csv(run))))  # one table, no second one below it
     assert len(table) == len(rows) and [r["class"] for r in table] == [r["class"] for r in rows]
     assert {r["method"] for r in table} == {o.result.mode} and {r["model"] for r in table} == {run.model_name}
     assert {r["forget_classes"] for r in table} == {" ".join(run.forget_names)}
     assert [float(r["accuracy_after_pct"]) for r in table] == pytest.approx([r["accuracy_after_pct"] for r in rows])
-    doc = json.loads(analysis.metrics_json(run))
+    doc = json.loads(exports.metrics_json(run))
     assert doc["E_F"] == pytest.approx(o.efficacy)
     assert doc["forget_class_names"] == [run.class_names[c] for c in run.forget]
     assert doc["after"]["per_class_accuracy"] == pytest.approx(list(o.after.per_class_accuracy))
 
 
 def test_model_download_is_the_forgotten_model(run, digits_mlp, tmp_path):
-    data = analysis.model_bytes(digits_mlp, run.outcome)
+    data = exports.model_bytes(digits_mlp, run.outcome)
     path = tmp_path / "f.safetensors"
     path.write_bytes(data)
     back = load_checkpoint(path)
@@ -182,39 +172,6 @@ def test_report_is_self_contained(run):
     assert "Plotly" in html[: html.index("</head>")]
     assert run.outcome.verdict.message.replace("'", "&#x27;") in html
     assert html.count("Plotly.newPlot") == len(report.run_figures(run))
-
-
-@pytest.mark.parametrize("text, ok", [("1e-3", True), (" 0.5 ", True), ("abc", False), ("0", False), ("-1", False),
-                                      ("nan", False), ("inf", False), ("5", False), ("1e-12", False)])
-def test_lambda1_parsing(text, ok):
-    if ok:
-        assert analysis.parse_lambda(text, "lambda1") == float(text)
-    else:
-        with pytest.raises(ValueError, match="λ1"):
-            analysis.parse_lambda(text, "lambda1")
-
-
-def test_class_selection_problems():
-    names = ["a", "b", "c"]
-    assert "at least one" in analysis.selection_problem([], names)
-    assert "every class" in analysis.selection_problem(names, names)
-    assert "Unknown" in analysis.selection_problem(["z"], names)
-    assert analysis.selection_problem(["b"], names) is None
-    assert analysis.class_indices(["c", "a"], names) == [0, 2]
-
-
-def test_card_headings_are_demoted():
-    assert analysis.demote_headings("# Card\ntext # not a heading\n### Sub", levels=2) == \
-        "### Card\ntext # not a heading\n##### Sub"
-
-
-def test_the_pages_offer_the_backends_modes():
-    from unlearning.methods import forgetting
-
-    modes = analysis.available_modes()
-    assert modes == forgetting.MODES and "paper" in modes and all(isinstance(v, str) for v in modes.values())
-    assert analysis.default_mode() == forgetting.DEFAULT_MODE in modes
-    assert {m for m in modes if methods.reads_validation(m)} == set(forgetting.NEEDS_VALIDATION)
 
 
 def test_training_job_saves_and_cancels(digits, tmp_path):
@@ -244,8 +201,8 @@ def test_curves_and_code_gallery_shapes(digits, digits_mlp):
     fig = figures.training_curves([E(1), E(2)], total_epochs=5)
     assert [t.name for t in fig.data] == ["loss", "train (with codes)", "validation (real images)"]
     assert list(fig.data[2].y) == pytest.approx([60.0, 60.0])
-    codes = analysis.to_display(digits_mlp.codes[:3])
-    real = analysis.to_display(digits.test.images[:3])
+    codes = samples.to_display(digits_mlp.codes[:3])
+    real = samples.to_display(digits.test.images[:3])
     assert codes.shape == (3, 8, 8, 3) and codes.dtype == np.uint8
     g = figures.code_gallery(codes, real, [0, 1, 2], digits_mlp.class_names)
     assert len(g.data) == 6
@@ -264,22 +221,17 @@ def test_figures_stay_readable_with_many_classes():
     cm = rng.integers(0, 5, size=(100, 100))
     conf = figures.confusion_matrices(cm, cm, names, [3, 50])
     assert conf.data[0].text is None and len(conf.to_json()) < 400_000
-    assert len(analysis.gallery_classes(100, [3, 50])) == analysis.MAX_GALLERY
-    idx = analysis.pick_samples(np.repeat(np.arange(100), 3), [3, 50])
-    assert len(idx) <= analysis.MAX_GALLERY + 6
-
-
-def test_seconds_read_with_sensible_precision():
-    assert [analysis.seconds_text(x) for x in (0.0004, 0.0066, 0.065, 0.31, 2.44, 54.9, 185.0)] == \
-        ["< 1 ms", "7 ms", "65 ms", "0.31 s", "2.4 s", "55 s", "3 min 05 s"]
+    assert len(samples.gallery_classes(100, [3, 50])) == samples.MAX_GALLERY
+    idx = samples.pick_samples(np.repeat(np.arange(100), 3), [3, 50])
+    assert len(idx) <= samples.MAX_GALLERY + 6
 
 
 def test_headline_speaks_of_two_classes_as_two(run):
-    one = analysis.headline(run)
+    one = run_view.headline(run)
     assert " its test accuracy" in one
     two = dataclasses.replace(run, outcome=dataclasses.replace(
         run.outcome, result=dataclasses.replace(run.outcome.result, forget_classes=(1, 2))))
-    text = analysis.headline(two)
+    text = run_view.headline(two)
     assert "Forgetting 1 and 2 took" in text and "their (2 classes') test accuracy" in text and " its " not in text
 
 
@@ -317,6 +269,6 @@ def test_report_and_json_carry_every_depth_and_the_index(run):
     html = report.build_report(view)
     assert "Recoverability at every depth" in html and "<td>stage 1</td><td>92.0</td><td>60.0</td><td>40.0</td>" in html
     assert "Anamnesis Index 0.25" in html and "12 steps, against 48" in html
-    doc = json.loads(analysis.metrics_json(view))
+    doc = json.loads(exports.metrics_json(view))
     assert doc["depth"]["profile"]["unlearned"] == pytest.approx([0.9, 0.6, 0.31])
     assert doc["depth"]["anamnesis_index"] == pytest.approx(0.25) and doc["depth"]["verdict"]["worst_depth"] == "stem"

@@ -19,10 +19,9 @@ from plotly.subplots import make_subplots
 from unlearning.evaluation.audit import DepthProfile, ProbeResult, RelearnCurve
 
 from . import theme
-from .figures import AFTER, BEFORE, FONT, FORGOTTEN, TICK_FONT, _style
+from .theme import AFTER, BEFORE, FORGOTTEN, GUIDE, RETRAINED, SKY, UNLISTED
 
-RETRAINED = "#CC79A7"  # reddish purple (Okabe-Ito)
-KEPT_POINTS = "#8C8C8C"
+FONTS = theme.RESULTS
 MODEL_STYLE = {  # colour, dash, marker
     "original": (BEFORE, "dot", "circle"),
     "unlearned": (AFTER, "solid", "star"),
@@ -32,13 +31,13 @@ LABELS = {"original": "original", "unlearned": "unlearned", "retrained": "retrai
 PAIR_STYLE = {  # CKA pairs
     "unlearned vs original": (BEFORE, "dot", "circle"),
     "unlearned vs retrained": (RETRAINED, "dash", "diamond"),
-    "retrained vs original": ("#2F8FCF", "dashdot", "square"),
+    "retrained vs original": (SKY, "dashdot", "square"),
 }
 
 
 def _bottom_legend(fig: go.Figure, y: float = -0.22) -> None:
     fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": y, "xanchor": "left", "x": 0,
-                              "font": {"size": FONT}})
+                              "font": {"size": FONTS.base}})
 
 
 # Titles short enough for one line of a 1024 px projector with the sidebar open (the longer ones were cut).
@@ -55,14 +54,14 @@ def recoverability(shots: Mapping[str, Mapping[int, ProbeResult]]) -> go.Figure:
     fig = go.Figure()
     ks = sorted({k for s in shots.values() for k in s})
     for name, by_k in shots.items():
-        colour, dash, marker = MODEL_STYLE.get(name, ("#555555", "solid", "circle"))
+        colour, dash, marker = MODEL_STYLE.get(name, (UNLISTED, "solid", "circle"))
         xs = sorted(by_k)
         fig.add_scatter(x=xs, y=[100 * by_k[k].forget_test for k in xs], name=LABELS.get(name, name),
                         mode="lines+markers", line={"color": colour, "dash": dash, "width": 4},
                         marker={"symbol": marker, "size": 14, "color": colour},
                         error_y={"type": "data", "array": [100 * by_k[k].spread_test for k in xs], "visible": True},
                         hovertemplate=f"{LABELS.get(name, name)}<br>k = %{{x}}<br>%{{y:.1f}}%<extra></extra>")
-    _style(fig, RECOVERABILITY_TITLE, 470,
+    theme.results_style(fig, RECOVERABILITY_TITLE, 470,
            margin={"l": 70, "r": 30, "t": 80, "b": 140})
     _bottom_legend(fig, -0.3)
     fig.update_xaxes(type="log", tickmode="array", tickvals=ks, ticktext=[str(k) for k in ks],
@@ -89,25 +88,21 @@ def recoverability_by_depth(profile: DepthProfile, worst: str | None = None) -> 
         if ys is None:
             continue
         colour, dash, marker = MODEL_STYLE[name]
-        fig.add_scatter(x=xs, y=_pct(ys), name=LABELS[name], mode="lines+markers",
+        fig.add_scatter(x=xs, y=theme.percents(ys), name=LABELS[name], mode="lines+markers",
                         line={"color": colour, "dash": dash, "width": 4},
                         marker={"symbol": marker, "size": 16, "color": colour},
                         hovertemplate=f"{LABELS[name]}<br>%{{x}}<br>%{{y:.1f}}%<extra></extra>")
     if worst in xs:
         fig.add_vline(x=xs.index(worst), line={"color": FORGOTTEN, "width": 2, "dash": "dot"})
         fig.add_annotation(x=worst, y=104, text="worst depth", showarrow=False, yanchor="bottom",
-                           font={"size": TICK_FONT, "color": FORGOTTEN})
-    _style(fig, DEPTH_TITLE, 470, margin={"l": 70, "r": 30, "t": 110, "b": 140})
+                           font={"size": FONTS.tick, "color": FORGOTTEN})
+    theme.results_style(fig, DEPTH_TITLE, 470, margin={"l": 70, "r": 30, "t": 110, "b": 140})
     fig.update_layout(title_subtitle={"text": "a linear probe given 10 labelled images per forgotten class",
-                                      "font": {"size": TICK_FONT}})
+                                      "font": {"size": FONTS.tick}})
     _bottom_legend(fig, -0.3)
     fig.update_xaxes(type="category", title_text="depth (input side → output side)")
     fig.update_yaxes(range=[0, 112], title_text="forgotten classes recovered (%)")
     return fig
-
-
-def _pct(values: Sequence[float]) -> list[float | None]:
-    return [100.0 * v if v is not None and math.isfinite(v) else None for v in values]
 
 
 def relearning(curves: Mapping[str, RelearnCurve]) -> go.Figure:
@@ -117,11 +112,11 @@ def relearning(curves: Mapping[str, RelearnCurve]) -> go.Figure:
     target = next((c.target for c in curves.values()), float("nan"))
     for level in (0.5, 0.9):
         if math.isfinite(target):
-            fig.add_hline(y=100 * level * target, line_dash="dot", line_color="#777777", opacity=0.7,
+            fig.add_hline(y=100 * level * target, line_dash="dot", line_color=GUIDE, opacity=0.7,
                           annotation_text=f"{level:.0%} of the original", annotation_position="bottom right",
-                          annotation_font_size=TICK_FONT)
+                          annotation_font_size=FONTS.tick)
     for name, c in curves.items():
-        colour, dash, marker = MODEL_STYLE.get(name, ("#555555", "solid", "circle"))
+        colour, dash, marker = MODEL_STYLE.get(name, (UNLISTED, "solid", "circle"))
         label = LABELS.get(name, name)
         fig.add_scatter(x=list(c.steps), y=[100 * a for a in c.forget_accuracy], name=label, mode="lines",
                         line={"color": colour, "dash": dash, "width": 4}, legendgroup=name,
@@ -132,15 +127,15 @@ def relearning(curves: Mapping[str, RelearnCurve]) -> go.Figure:
             y = 100 * c.forget_accuracy[list(c.steps).index(step)]
             fig.add_scatter(x=[step], y=[y], mode="markers+text", showlegend=False, legendgroup=name,
                             marker={"symbol": marker, "size": 16, "color": colour, "line": {"width": 1, "color": "#fff"}},
-                            text=[f"{step}"], textposition="middle right", textfont={"size": TICK_FONT, "color": colour},
+                            text=[f"{step}"], textposition="middle right", textfont={"size": FONTS.tick, "color": colour},
                             hovertemplate=f"{label}: {level:.0%} of the original after {step} steps<extra></extra>")
     s = next(iter(curves.values())).settings if curves else None
-    _style(fig, "Relearning: forgotten classes' test accuracy while fine-tuning", 500,
+    theme.results_style(fig, "Relearning: forgotten classes' test accuracy while fine-tuning", 500,
            margin={"l": 70, "r": 30, "t": 110, "b": 140})
     if s is not None:
         fig.update_layout(title_subtitle={"text": f"SGD lr {s.lr:g}, {s.forget_per_class} images per forgotten class and "
                                                   f"{s.retain_per_class} per kept class; marked: steps to 50 % and 90 %",
-                                          "font": {"size": TICK_FONT}})
+                                          "font": {"size": FONTS.tick}})
     _bottom_legend(fig, -0.3)
     fig.update_xaxes(title_text="fine-tuning steps", rangemode="tozero")
     fig.update_yaxes(range=[0, 105], title_text="forgotten classes' test accuracy (%)")
@@ -198,7 +193,7 @@ def embeddings(points: Mapping[str, np.ndarray], labels: np.ndarray, class_names
     panel_px = (EMBEDDING_PANEL_PX[0] * 3 / max(len(names), 3), EMBEDDING_PANEL_PX[1])
     for col, name in enumerate(names, start=1):
         xy = np.asarray(points[name])
-        for group, mask, colour, size in (("kept classes", ~is_f, KEPT_POINTS, 7), ("forgotten", is_f, FORGOTTEN, 9)):
+        for group, mask, colour, size in (("kept classes", ~is_f, BEFORE, 7), ("forgotten", is_f, FORGOTTEN, 9)):
             fig.add_scatter(x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=group, legendgroup=group,
                             showlegend=col == 1, marker={"color": colour, "size": size, "opacity": 0.75},
                             customdata=[class_names[int(c)] for c in labels[mask]],
@@ -206,24 +201,24 @@ def embeddings(points: Mapping[str, np.ndarray], labels: np.ndarray, class_names
         classes = [int(c) for c in np.unique(labels)]
         centres = [tuple(np.median(xy[labels == c], axis=0)) for c in classes]
         shown = map_labels(centres, [class_names[c] for c in classes], [c in f for c in classes], span, panel_px,
-                           TICK_FONT)
+                           FONTS.tick)
         for c, (cx, cy), show in zip(classes, centres, shown):
             if show:
                 fig.add_annotation(x=cx, y=cy, text=f"<b>{class_names[c]}</b>", showarrow=False,
-                                   font={"size": TICK_FONT, "color": FORGOTTEN if c in f else "#444444"},
+                                   font={"size": FONTS.tick, "color": FORGOTTEN if c in f else "#444444"},
                                    bgcolor="rgba(255,255,255,0.7)", row=1, col=col)
-    _style(fig, EMBEDDINGS_TITLE, 560,
+    theme.results_style(fig, EMBEDDINGS_TITLE, 560,
            margin={"l": 40, "r": 20, "t": 140, "b": 90})
     # the title from the top (its default sits mid-margin, and the two-line subtitle then hit the panel titles)
     fig.update_layout(title={"y": 0.98, "yref": "container", "yanchor": "top"})
     if explained is not None:
         fig.update_layout(title_subtitle={"text": f"penultimate features, each model rotated onto the original's "
                                                   f"(kept classes only),<br>then one PCA; the axes hold "
-                                                  f"{explained:.0%} of the original's variance", "font": {"size": TICK_FONT}})
+                                                  f"{explained:.0%} of the original's variance", "font": {"size": FONTS.tick}})
     _bottom_legend(fig, -0.05)
     fig.update_xaxes(showticklabels=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, zeroline=False)
-    fig.update_annotations(selector={"xref": "paper"}, font_size=FONT)  # the panel titles; class names stay smaller
+    fig.update_annotations(selector={"xref": "paper"}, font_size=FONTS.base)  # the panel titles; class names stay smaller
     return fig
 
 
@@ -242,19 +237,19 @@ def layer_similarity(cka: Mapping[str, Mapping[str, Mapping[str, float]]]) -> go
     for col, group in enumerate(groups, start=1):
         for pair, by_group in cka.items():
             layers = list(by_group.get(group, {}))
-            colour, dash, marker = PAIR_STYLE.get(pair, ("#555555", "solid", "circle"))
+            colour, dash, marker = PAIR_STYLE.get(pair, (UNLISTED, "solid", "circle"))
             fig.add_scatter(x=[_cka_name(n) for n in layers], y=[by_group[group][n] for n in layers], name=pair,
                             customdata=layers,
                             legendgroup=pair, showlegend=col == 1, mode="lines+markers",
                             line={"color": colour, "dash": dash, "width": 4},
                             marker={"symbol": marker, "size": 12, "color": colour},
                             hovertemplate=f"{pair}<br>%{{customdata}}: CKA %{{y:.3f}}<extra></extra>", row=1, col=col)
-    _style(fig, "Layer by layer: how similar the representations are (linear CKA)", 560,
+    theme.results_style(fig, "Layer by layer: how similar the representations are (linear CKA)", 560,
            margin={"l": 70, "r": 30, "t": 80, "b": 240})
     _bottom_legend(fig, -0.55)  # below the upright layer names
     fig.update_yaxes(range=[0, 1.05], title_text="linear CKA", row=1, col=1)
     fig.update_xaxes(tickangle=-90)  # upright names never touch (at -30 seven names crowded a 1024 px panel)
-    fig.update_annotations(font_size=FONT)
+    fig.update_annotations(font_size=FONTS.base)
     return fig
 
 
@@ -269,13 +264,13 @@ def membership(values: Mapping[str, Mapping[str, float]]) -> go.Figure:
     attacks = (("entropy MIA", "entropy attack", lambda v: v), ("SVC MIA", "confidence (SVC) attack", lambda v: 1 - v))
     fig = go.Figure()
     for name, by_attack in values.items():
-        colour, _, _ = MODEL_STYLE.get(name, ("#555555", "solid", "circle"))
+        colour, _, _ = MODEL_STYLE.get(name, (UNLISTED, "solid", "circle"))
         ys = [100 * members(by_attack[a]) if math.isfinite(by_attack[a]) else None for a, _, members in attacks]
         fig.add_bar(x=[label for _, label, _ in attacks], y=ys, name=LABELS.get(name, name), marker_color=colour,
                     marker_pattern_shape={"retrained": "/", "original": "."}.get(name, ""),
                     text=[f"{y:.0f}" if y is not None else "" for y in ys], textposition="outside", cliponaxis=False,
                     hovertemplate=f"{LABELS.get(name, name)}<br>%{{y:.1f}}% called members<extra></extra>")
-    _style(fig, "Membership inference on the forgotten classes' training images", 440, barmode="group",
+    theme.results_style(fig, "Membership inference on the forgotten classes' training images", 440, barmode="group",
            margin={"l": 70, "r": 30, "t": 80, "b": 130})
     _bottom_legend(fig, -0.3)
     fig.update_yaxes(range=[0, 112], title_text="called members (% of forget-class<br>training images)")

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 from unlearning.methods import registry as methods
 
-from . import analysis, audit_text
+from . import audit_text, formatting, method_text, run_view
 
 # Fits one A4 (210 x 297 mm) and one Letter (216 x 279 mm) page: the narrower width and the shorter
 # height of the two, 12 mm margins, 10.5 pt type. Checked with Chromium's page.pdf() in the browser test.
@@ -51,7 +51,7 @@ class CardFacts:
     retrain_measured: bool = False  # True: retrained in this app just now; False: recorded when it was made
 
 
-def verdict_sentence(view: analysis.RunView) -> str:
+def verdict_sentence(view: run_view.RunView) -> str:
     """The run's verdict in one sentence, depth included: not forgotten, hidden or gone, and how deep."""
     o = view.outcome
     overall = o.overall_verdict()
@@ -61,9 +61,9 @@ def verdict_sentence(view: analysis.RunView) -> str:
     return overall["message"]
 
 
-def time_sentence(view: analysis.RunView, facts: CardFacts) -> str:
+def time_sentence(view: run_view.RunView, facts: CardFacts) -> str:
     """The run's time against retraining's, and where retraining's comes from."""
-    took = analysis.seconds_text(view.outcome.result.seconds["total"])
+    took = formatting.seconds_text(view.outcome.result.seconds["total"])
     device = view.outcome.result.device
     if facts.retrain_seconds is None:
         return (f"{took} on {device}. No model retrained without these classes is at hand, so there is no "
@@ -71,11 +71,11 @@ def time_sentence(view: analysis.RunView, facts: CardFacts) -> str:
     how = ("measured in this app" if facts.retrain_measured else
            "the training time recorded when the shipped retrained reference was made, on another machine and load")
     ratio = facts.retrain_seconds / max(view.outcome.result.seconds["total"], 1e-9)
-    return (f"{took} on {device}, against {analysis.seconds_text(facts.retrain_seconds)} to retrain without these "
+    return (f"{took} on {device}, against {formatting.seconds_text(facts.retrain_seconds)} to retrain without these "
             f"classes ({how}): about {ratio:,.0f} times faster.")
 
 
-def cost_sentence(view: analysis.RunView) -> str:
+def cost_sentence(view: run_view.RunView) -> str:
     """What forgetting cost the classes that should be kept: their accuracy, and the worst-hit one."""
     o, f = view.outcome, view.forget
     before, after = o.before.retain_accuracy(f, o.previously_forgotten), o.after.retain_accuracy(f, o.previously_forgotten)
@@ -89,7 +89,7 @@ def cost_sentence(view: analysis.RunView) -> str:
     return text + "."
 
 
-def caveats(view: analysis.RunView, facts: CardFacts) -> list[str]:
+def caveats(view: run_view.RunView, facts: CardFacts) -> list[str]:
     """What the verdict does not say."""
     o = view.outcome
     out = [f"Measured on {int(o.before.confusion.sum()):,} held-out test images of one dataset "
@@ -107,7 +107,7 @@ def caveats(view: analysis.RunView, facts: CardFacts) -> list[str]:
     return out
 
 
-def card_html(view: analysis.RunView, facts: CardFacts) -> str:
+def card_html(view: run_view.RunView, facts: CardFacts) -> str:
     """The card as an HTML fragment (``<style>`` included): the report's first page."""
     esc = html.escape
     o, r, meta = view.outcome, view.outcome.result, view.meta
@@ -118,8 +118,8 @@ def card_html(view: analysis.RunView, facts: CardFacts) -> str:
                   f"on {asked}"),
         ("Model", f"{view.model_name} · {meta.get('arch')} on {meta.get('dataset')}"),
         ("Weights SHA-256", f"<code>{esc(facts.weights_sha256)}</code>"),
-        ("Method", f"{analysis.method_credit(r.mode)[:1].upper()}{analysis.method_credit(r.mode)[1:]}. "
-                   f"{analysis.plain_mode(r.mode)}"),
+        ("Method", f"{method_text.method_credit(r.mode)[:1].upper()}{method_text.method_credit(r.mode)[1:]}. "
+                   f"{method_text.plain_mode(r.mode)}"),
         ("Time", time_sentence(view, facts)),
         ("Cost to the rest", cost_sentence(view)),
     ]
@@ -139,7 +139,7 @@ classes but the features still hold them.</p>
 </section>"""
 
 
-def card_document(view: analysis.RunView, facts: CardFacts) -> str:
+def card_document(view: run_view.RunView, facts: CardFacts) -> str:
     """The card on its own, as a complete HTML page (its own download)."""
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
             f"content=\"width=device-width, initial-scale=1\"><title>Unlearning card: {html.escape(view.model_name)}"

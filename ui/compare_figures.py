@@ -17,19 +17,20 @@ from plotly.subplots import make_subplots
 from unlearning.comparison import ONE_SHOT, REFERENCE, SHORT_LABELS
 
 from . import theme
+from .theme import ACCENT, AFTER, BEFORE, GUIDE, OCHRE, PERTURBED, RETRAINED, SKY, UNLISTED
 
-FONT, TITLE_FONT, TICK_FONT = theme.COMPARE.base, theme.COMPARE.title, theme.COMPARE.tick
+FONTS = theme.COMPARE
 # One colour and one marker per method (Okabe-Ito without vermillion, the light ones darkened until every
 # trace has 3:1 contrast on the light and the dark background); the one-shot method is blue, and the
 # retrained reference is reddish purple as on the audit page (it was black: invisible on the dark theme).
 STYLE = {
-    "mnemonic": ("#0072B2", "star"),
-    "retrain": ("#CC79A7", "diamond"),
-    "finetune": ("#BF8400", "circle"),
-    "neggrad+": ("#A6761D", "triangle-up"),
-    "random-labels": ("#009E73", "square"),
-    "ssd": ("#2F8FCF", "x"),
-    "ssd-tuned": ("#8C8C8C", "cross"),
+    "mnemonic": (AFTER, "star"),
+    "retrain": (RETRAINED, "diamond"),
+    "finetune": (ACCENT, "circle"),
+    "neggrad+": (OCHRE, "triangle-up"),
+    "random-labels": (PERTURBED, "square"),
+    "ssd": (SKY, "x"),
+    "ssd-tuned": (BEFORE, "cross"),
 }
 LABELS = SHORT_LABELS  # the legends name each method as the registry does
 
@@ -40,10 +41,6 @@ def _get(row: Any, key: str) -> Any:
 
 def _finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
-
-
-def _style(fig: go.Figure, title: str, height: int) -> go.Figure:
-    return theme.style(fig, title, height, theme.COMPARE, legend_y=1.06, margin={"l": 70, "r": 30, "t": 110, "b": 70})
 
 
 def tradeoff(rows: Sequence[Any]) -> go.Figure:
@@ -62,7 +59,7 @@ def tradeoff(rows: Sequence[Any]) -> go.Figure:
     for col, (key, _, _) in enumerate(panels, start=1):
         for r in rows:
             m = _get(r, "method")
-            colour, symbol = STYLE.get(m, ("#555555", "circle"))
+            colour, symbol = STYLE.get(m, (UNLISTED, "circle"))
             value = _get(r, key)
             fig.add_scatter(
                 x=[max(_get(r, "seconds"), 1e-5)], y=[100.0 * value if _finite(value) else None],
@@ -74,13 +71,13 @@ def tradeoff(rows: Sequence[Any]) -> go.Figure:
         if ref is not None and _finite(_get(ref, key)):
             fig.add_hline(y=100.0 * _get(ref, key), line_dash="dash", line_color=STYLE[REFERENCE][0], opacity=0.9,
                           row=1, col=col)
-    _style(fig, "Time against forgetting: every method on the same model", 560)
-    fig.update_annotations(font={"size": FONT})
+    theme.compare_style(fig, "Time against forgetting: every method on the same model", 560)
+    fig.update_annotations(font={"size": FONTS.base})
     fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0},
                       margin={"l": 70, "r": 30, "t": 160, "b": 120})
     if ref is not None:
         fig.update_layout(title_subtitle={"text": "dashed lines: the retrained model, which never saw the forgotten "
-                                                  "classes", "font": {"size": TICK_FONT}})
+                                                  "classes", "font": {"size": FONTS.tick}})
     fig.update_xaxes(type="log", dtick=1, title="seconds (log scale)")  # decades only: no "5 1 2 5 10" minor labels
     fig.update_yaxes(range=[-5, 105])
     return fig
@@ -95,7 +92,7 @@ def speed(rows: Sequence[Any]) -> go.Figure:
         m, s = _get(r, "method"), _get(r, "seconds")
         labels.append(LABELS.get(m, m))
         secs.append(max(s, 1e-5))
-        colours.append(STYLE.get(m, ("#555555", ""))[0])
+        colours.append(STYLE.get(m, (UNLISTED, ""))[0])
         if one and m != ONE_SHOT:
             texts.append(f"{s:.3g} s · {s / one:,.0f}× the one-shot time")
         else:
@@ -103,7 +100,7 @@ def speed(rows: Sequence[Any]) -> go.Figure:
     fig = go.Figure(go.Bar(x=secs, y=labels, orientation="h", marker_color=colours, text=texts,
                            textposition="outside", cliponaxis=False,
                            hovertemplate="%{y}: %{x:.3g} s<extra></extra>"))
-    _style(fig, "Time to forget", 120 + 60 * max(len(rows), 1))
+    theme.compare_style(fig, "Time to forget", 120 + 60 * max(len(rows), 1))
     fig.update_layout(margin={"l": 160, "r": 260, "t": 80, "b": 70}, showlegend=False)
     fig.update_xaxes(type="log", dtick=1, title="seconds (log scale)")  # decades only: no "5 1 2 5 10" minor labels
     return fig
@@ -117,7 +114,7 @@ def depth_vs_time(rows: Sequence[Any], original: float | None = None) -> go.Figu
     rows = [r for r in rows if _finite(_get(r, "seconds")) and _finite(_get(r, "probe_forget"))]
     for r in rows:
         m = _get(r, "method")
-        colour, symbol = STYLE.get(m, ("#555555", "circle"))
+        colour, symbol = STYLE.get(m, (UNLISTED, "circle"))
         fig.add_scatter(x=[max(_get(r, "seconds"), 1e-5)], y=[100.0 * _get(r, "probe_forget")], mode="markers",
                         marker={"color": colour, "symbol": symbol, "size": 20 if m == ONE_SHOT else 15,
                                 "line": {"width": 1, "color": "#ffffff"}}, name=LABELS.get(m, m),
@@ -126,16 +123,16 @@ def depth_vs_time(rows: Sequence[Any], original: float | None = None) -> go.Figu
     if ref is not None:
         fig.add_hline(y=100.0 * _get(ref, "probe_forget"), line_dash="dash", line_color=STYLE[REFERENCE][0],
                       opacity=0.9, annotation_text="retrained", annotation_position="bottom right",
-                      annotation_font_size=TICK_FONT)
+                      annotation_font_size=FONTS.tick)
     if original is not None and _finite(original):
-        fig.add_hline(y=100.0 * original, line_dash="dot", line_color="#777777", opacity=0.7,
+        fig.add_hline(y=100.0 * original, line_dash="dot", line_color=GUIDE, opacity=0.7,
                       annotation_text="original (nothing left the features)", annotation_position="top right",
-                      annotation_font_size=TICK_FONT)
-    _style(fig, "Forgetting depth against time: how much a 10-shot probe brings back", 500)
+                      annotation_font_size=FONTS.tick)
+    theme.compare_style(fig, "Forgetting depth against time: how much a 10-shot probe brings back", 500)
     fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0},
                       margin={"l": 70, "r": 30, "t": 110, "b": 130},
                       title_subtitle={"text": "lower is deeper; the dashed line (retraining) is the target",
-                                      "font": {"size": TICK_FONT}})
+                                      "font": {"size": FONTS.tick}})
     fig.update_xaxes(type="log", dtick=1, title="seconds (log scale)")  # decades only: no "5 1 2 5 10" minor labels
     fig.update_yaxes(range=[-5, 105], title="recovered by a<br>10-shot probe (%)")  # short: the long one hit the subtitle
     return fig

@@ -17,27 +17,10 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from . import theme
+from .theme import ACCENT, AFTER, BEFORE, FORGOTTEN, PERTURBED, RETRAINED, SEQUENTIAL
 
-# Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision deficiency.
-FORGOTTEN = "#D55E00"  # vermillion
-AFTER = "#0072B2"  # blue
-BEFORE = "#8C8C8C"  # grey (3:1 against white and the dark theme's background, WCAG graphics)
-PERTURBED = "#009E73"  # bluish green
-ACCENT = "#BF8400"  # orange, darkened for 3:1 on white (second curve of a pair)
-RETRAINED = "#CC79A7"  # reddish purple: the model retrained without the forgotten classes (the reference)
-SEQUENTIAL = "Cividis"  # perceptually uniform and colour-blind safe
-
-FONT, TITLE_FONT, TICK_FONT = theme.RESULTS.base, theme.RESULTS.title, theme.RESULTS.tick
+FONTS = theme.RESULTS
 GALLERY_PX = 112  # images are upscaled with nearest-neighbour so pixels stay crisp
-
-
-def _style(fig: go.Figure, title: str, height: int, **layout: Any) -> go.Figure:
-    layout.setdefault("margin", {"l": 70, "r": 30, "t": 80, "b": 60})
-    return theme.style(fig, title, height, theme.RESULTS, **layout)
-
-
-def _pct(values: Sequence[float]) -> list[float | None]:
-    return [100.0 * v if v is not None and math.isfinite(v) else None for v in values]
 
 
 def _class_ticks(class_names: Sequence[str], forget: Sequence[int]) -> list[str]:
@@ -61,7 +44,7 @@ def per_class_accuracy(class_names: Sequence[str], before: Sequence[float], afte
     x = list(range(len(class_names)))
     fig = go.Figure()
     show_text = len(class_names) <= 12
-    b, a = _pct(before), _pct(after)
+    b, a = theme.percents(before), theme.percents(after)
     # Only the "after" bars carry their number: two numbers side by side ran together ("9999") at 1024 px.
     fig.add_bar(name="before", x=x, y=b, marker_color=BEFORE, offsetgroup="before",
                 hovertemplate="class %{customdata}<br>before: %{y:.1f}%<extra></extra>", customdata=list(class_names))
@@ -72,17 +55,17 @@ def per_class_accuracy(class_names: Sequence[str], before: Sequence[float], afte
         fig.add_bar(name=name, x=x, y=ys, marker_color=colour, offsetgroup="after",
                     text=[f"{v:.0f}" if v is not None else "" for v in ys] if show_text else None,
                     textposition="outside", cliponaxis=False, customdata=list(class_names),
-                    textfont={"size": TICK_FONT}, constraintext="none",
+                    textfont={"size": FONTS.tick}, constraintext="none",
                     hovertemplate="class %{customdata}<br>after: %{y:.1f}%<extra></extra>")
     if retrained is not None:
-        rr = _pct(retrained)
+        rr = theme.percents(retrained)
         fig.add_bar(name="retrained", x=x, y=rr, marker_color=RETRAINED, marker_pattern_shape="/",
                     offsetgroup="retrained", customdata=list(class_names),
                     hovertemplate="class %{customdata}<br>retrained without the classes: %{y:.1f}%<extra></extra>")
     for i in sorted(f):
         fig.add_vrect(x0=i - 0.5, x1=i + 0.5, fillcolor=FORGOTTEN, opacity=0.12, line_width=0, layer="below")
     title = "Test accuracy per class, before and after" + (" (and retrained)" if retrained is not None else "")
-    _style(fig, title, 460, barmode="group", bargap=0.25)
+    theme.results_style(fig, title, 460, barmode="group", bargap=0.25)
     fig.update_xaxes(tickmode="array", tickvals=x, ticktext=_class_ticks(class_names, forget), title_text="class")
     fig.update_yaxes(range=[0, 112], title_text="test accuracy (%)", ticksuffix="")
     return fig
@@ -96,12 +79,12 @@ def class_accuracy(class_names: Sequence[str], accuracy: Sequence[float], chosen
     f = set(chosen)
     x = list(range(len(class_names)))
     fig = go.Figure()
-    ys = _pct(accuracy)
+    ys = theme.percents(accuracy)
     fig.add_bar(name="now", x=x, y=ys, marker_color=[FORGOTTEN if i in f else BEFORE for i in x],
                 text=[f"{v:.0f}" if v is not None else "" for v in ys] if len(class_names) <= 12 else None,
-                textposition="outside", cliponaxis=False, textfont={"size": TICK_FONT}, constraintext="none",
+                textposition="outside", cliponaxis=False, textfont={"size": FONTS.tick}, constraintext="none",
                 customdata=list(class_names), hovertemplate="class %{customdata}: %{y:.1f}%<extra></extra>")
-    _style(fig, "The model as it is: test accuracy per class" + (" (to forget: shaded)" if f else ""), 380,
+    theme.results_style(fig, "The model as it is: test accuracy per class" + (" (to forget: shaded)" if f else ""), 380,
            showlegend=False)
     fig.update_xaxes(tickmode="array", tickvals=x, ticktext=_class_ticks(class_names, sorted(f)), title_text="class")
     fig.update_yaxes(range=[0, 112], title_text="test accuracy (%)")
@@ -131,9 +114,9 @@ def ratio_histogram(edges: Sequence[float], counts: Sequence[int], moved: Sequen
     counts, moved = list(counts), list(moved)
     total, n_moved = int(sum(counts)), int(sum(moved))
     if len(edges) < 2 or total == 0:
-        fig.add_annotation(text="no sensitivity data for this method", showarrow=False, font={"size": FONT},
+        fig.add_annotation(text="no sensitivity data for this method", showarrow=False, font={"size": FONTS.base},
                            xref="paper", yref="paper", x=0.5, y=0.5)
-        return _style(fig, title, 380)
+        return theme.results_style(fig, title, 380)
     centres = [(edges[i] + edges[i + 1]) / 2 for i in range(len(edges) - 1)]
     width = edges[1] - edges[0]
     fig.add_bar(name="all parameters", x=centres, y=counts, width=width, marker_color=BEFORE,
@@ -145,7 +128,7 @@ def ratio_histogram(edges: Sequence[float], counts: Sequence[int], moved: Sequen
         hit = [i for i, m in enumerate(moved) if m > 0]
         fig.add_vrect(x0=edges[hit[0]], x1=edges[hit[-1] + 1], fillcolor=PERTURBED, opacity=0.12, line_width=0,
                       layer="below")
-    _style(fig, title, 470, barmode="overlay", bargap=0)
+    theme.results_style(fig, title, 470, barmode="overlay", bargap=0)
     fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.3, "xanchor": "center", "x": 0.5})
     subtitle = f"perturbed: {n_moved:,} of the {total:,} parameters weighed ({share:.1%})"
     if model_params and model_params > total:
@@ -153,7 +136,7 @@ def ratio_histogram(edges: Sequence[float], counts: Sequence[int], moved: Sequen
         subtitle += (f"<br>in all {moved_all:,} of the model's {model_params:,} changed"
                      + (f" ({moved_all - n_moved:,} by a step that weighs none)" if moved_all > n_moved else ""))
     fig.update_layout(title_subtitle={"text": subtitle,
-                                      "font": {"size": FONT, "color": PERTURBED}},
+                                      "font": {"size": FONTS.base, "color": PERTURBED}},
                       margin={"t": 120 if "<br>" in subtitle else 100, "b": 120})
     fig.update_xaxes(title_text="log10(F_forget / F_remain) → forgotten classes")
     fig.update_yaxes(type="log", title_text="parameters (log scale)", dtick=1)
@@ -171,7 +154,7 @@ def layer_overview(names: Sequence[str], numel: Sequence[int], moved: Sequence[i
         customdata=np.column_stack([list(names), list(scales)]) if len(names) else None,
         hovertemplate="%{customdata[0]}<br>perturbed %{x:.2f}%<br>%{text}<br>scale s = %{customdata[1]:.3g}"
                       "<extra></extra>"))
-    _style(fig, "Perturbed share of each parameter tensor", max(300, 60 + 38 * len(names)))
+    theme.results_style(fig, "Perturbed share of each parameter tensor", max(300, 60 + 38 * len(names)))
     fig.update_xaxes(title_text="perturbed parameters (%)", range=[0, 105])
     fig.update_yaxes(autorange="reversed")
     return fig
@@ -179,8 +162,7 @@ def layer_overview(names: Sequence[str], numel: Sequence[int], moved: Sequence[i
 
 def layer_label(name: str, limit: int = 28) -> str:
     """A parameter tensor's name as every picker and chart shows it ("net.fc.weight" is "fc.weight")."""
-    name = name.removeprefix("net.")
-    return name if len(name) <= limit else "…" + name[-(limit - 1):]
+    return theme.short_layer(name, limit)
 
 
 def cell_text(cm: np.ndarray) -> list[list[str]]:
@@ -240,7 +222,7 @@ def confusion_matrices(before: np.ndarray, after: np.ndarray, class_names: Seque
             fig.add_heatmap(z=np.where(cells, pct, np.nan).tolist(), x=list(range(n)), y=list(range(n)),
                             zmin=0, zmax=100, colorscale=SEQUENTIAL, hoverongaps=False, name=panel,
                             showscale=col == last and ink == "#000000",
-                            colorbar={"title": {"text": "% of class"}, "tickfont": {"size": TICK_FONT}},
+                            colorbar={"title": {"text": "% of class"}, "tickfont": {"size": FONTS.tick}},
                             # the cell's number is its percent (what the colour shows and the guide says), blank
                             # for an empty cell; the count of images is in the hover
                             text=[[t if cells[i, j] else "" for j, t in enumerate(r)] for i, r in enumerate(numbers)]
@@ -257,11 +239,11 @@ def confusion_matrices(before: np.ndarray, after: np.ndarray, class_names: Seque
     fig.update_xaxes(tickmode="array", tickvals=list(range(n)), ticktext=ticks, title_text="predicted")
     fig.update_yaxes(tickmode="array", tickvals=list(range(n)), ticktext=ticks, autorange="reversed")
     fig.update_yaxes(title_text="true", row=1, col=1)  # once: the others' titles sat inside the panel to their left
-    _style(fig, "Confusion matrices", 620)
+    theme.results_style(fig, "Confusion matrices", 620)
     fig.update_layout(title_subtitle={"text": "rows: true class, % of its test images (the bright diagonal "
-                                              "cells at 90 % or more carry no number)", "font": {"size": TICK_FONT}},
+                                              "cells at 90 % or more carry no number)", "font": {"size": FONTS.tick}},
                       margin={"t": 150})
-    fig.update_annotations(font={"size": FONT})
+    fig.update_annotations(font={"size": FONTS.base})
     return fig
 
 
@@ -283,14 +265,10 @@ def training_curves(epochs: Sequence[Any], total_epochs: int | None = None) -> g
     width = max(last, min(total_epochs or 10, 10))
     fig.update_xaxes(range=[0.5, width + 0.5], title_text="epoch")
     fig.update_yaxes(range=[0, 101], row=1, col=2)
-    _style(fig, "Training", 420, margin={"l": 70, "r": 30, "t": 80, "b": 110})
+    theme.results_style(fig, "Training", 420, margin={"l": 70, "r": 30, "t": 80, "b": 110})
     fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.28, "xanchor": "center", "x": 0.5})
-    fig.update_annotations(font={"size": FONT})
+    fig.update_annotations(font={"size": FONTS.base})
     return fig
-
-
-def _png_uri(image: np.ndarray, px: int = GALLERY_PX) -> str:
-    return theme.png_uri(image, px)
 
 
 def image_grid(images: np.ndarray, captions: Sequence[str], title: str, columns: int | None = None,
@@ -310,11 +288,11 @@ def image_grid(images: np.ndarray, captions: Sequence[str], title: str, columns:
     for k in range(n):
         r, c = k // columns + 1, k % columns + 1
         img = images[k]
-        fig.add_trace(go.Image(source=_png_uri(img), hoverinfo="skip"), row=r, col=c)
+        fig.add_trace(go.Image(source=theme.png_uri(img, GALLERY_PX), hoverinfo="skip"), row=r, col=c)
         xref = "x domain" if k == 0 else f"x{k + 1} domain"
         yref = "y domain" if k == 0 else f"y{k + 1} domain"
         fig.add_annotation(text=captions[k], xref=xref, yref=yref, x=0.5, y=-0.04, xanchor="center", yanchor="top",
-                           showarrow=False, font={"size": TICK_FONT}, align="center")
+                           showarrow=False, font={"size": FONTS.tick}, align="center")
         if frames is not None and frames[k]:
             fig.add_shape(type="rect", xref=xref, yref=yref, x0=0, x1=1, y0=0, y1=1,
                           line={"color": frames[k], "width": 4})
@@ -322,10 +300,10 @@ def image_grid(images: np.ndarray, captions: Sequence[str], title: str, columns:
         for r, label in enumerate(row_labels):
             yref = "y domain" if r == 0 else f"y{r * columns + 1} domain"
             fig.add_annotation(text=f"<b>{label}</b>", xref="paper", yref=yref, x=-0.01, y=0.5, xanchor="right",
-                               showarrow=False, font={"size": FONT}, textangle=-90)
+                               showarrow=False, font={"size": FONTS.base}, textangle=-90)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    _style(fig, title, 80 + plot_px + gap_px, margin={"l": 50 if row_labels else 20, "r": 20, "t": 80, "b": gap_px})
+    theme.results_style(fig, title, 80 + plot_px + gap_px, margin={"l": 50 if row_labels else 20, "r": 20, "t": 80, "b": gap_px})
     return fig
 
 

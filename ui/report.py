@@ -13,7 +13,7 @@ from plotly.offline import get_plotlyjs
 
 from unlearning.evaluation.metrics import Evaluation
 
-from . import analysis, audit_figures, audit_text, card, figures
+from . import audit_figures, audit_text, card, figures, formatting, method_text, run_view
 from unlearning.evaluation import run_audit
 
 CSS = """
@@ -32,12 +32,12 @@ td, th { border-bottom: 1px solid #ddd; padding: .3rem .8rem; text-align: right;
 """
 
 
-def verdict_class(view: analysis.RunView) -> str:
+def verdict_class(view: run_view.RunView) -> str:
     """The banner's colour: green only when the depth check says forgotten (``audit_text.verdict_tone``)."""
     return audit_text.verdict_tone(view.outcome)
 
 
-def run_figures(view: analysis.RunView, reference: Evaluation | None = None) -> list[tuple[str, go.Figure]]:
+def run_figures(view: run_view.RunView, reference: Evaluation | None = None) -> list[tuple[str, go.Figure]]:
     """The figures of a run, in the order the Forget page shows them (the report reuses them); with
     ``reference`` (the retrained model's evaluation) as a third series."""
     o, r, names, f = view.outcome, view.outcome.result, view.class_names, view.forget
@@ -63,7 +63,7 @@ def run_figures(view: analysis.RunView, reference: Evaluation | None = None) -> 
     return out
 
 
-def audit_figures_of(view: analysis.RunView, instant: run_audit.InstantAudit | None,
+def audit_figures_of(view: run_view.RunView, instant: run_audit.InstantAudit | None,
                      costly: dict | None = None) -> list[tuple[str, go.Figure]]:
     """The audit page's figures the run has computed (none when the audit was not opened)."""
     if instant is None:
@@ -84,7 +84,7 @@ def audit_figures_of(view: analysis.RunView, instant: run_audit.InstantAudit | N
     return out
 
 
-def _depth_html(view: analysis.RunView, reference_name: str | None) -> str:
+def _depth_html(view: run_view.RunView, reference_name: str | None) -> str:
     d = view.outcome.depth
     esc = html.escape
     if d is None:
@@ -116,27 +116,27 @@ def _pct(x: float | None) -> str:
     return "–" if x is None else f"{x:.1f}%"
 
 
-def build_report(view: analysis.RunView, reference: Evaluation | None = None,
+def build_report(view: run_view.RunView, reference: Evaluation | None = None,
                  instant: run_audit.InstantAudit | None = None, costly: dict | None = None,
                  reference_name: str | None = None, card_facts: card.CardFacts | None = None) -> str:
     """The whole report as one HTML string: the unlearning card as its first page (with ``card_facts``), the
     verdict with its depth, the run's figures (with the retrained ``reference`` beside them when there is
     one) and the audit figures computed so far."""
     o, r = view.outcome, view.outcome.result
-    s = analysis.summary(view)
+    s = run_view.summary(view)
     meta = view.meta
     esc = html.escape
     forget = ", ".join(view.forget_names)
     cards = [("A_F (forgotten classes)", f"{_pct(s['A_F_before'])} → {_pct(s['A_F_after'])}"),
              ("A_R (remaining classes)", f"{_pct(s['A_R_before'])} → {_pct(s['A_R_after'])}"),
              ("E_F (accuracy removed)", _pct(s["E_F"])),
-             ("Time", analysis.seconds_text(r.seconds["total"]))]
+             ("Time", formatting.seconds_text(r.seconds["total"]))]
     rows = "".join(
         f"<tr><td class='{'forgotten' if row['forgotten'] else ''}'>{esc(row['class'])}</td>"
         f"<td>{row['test_images']}</td><td>{_pct(row['accuracy_before_pct'])}</td>"
-        f"<td>{_pct(row['accuracy_after_pct'])}</td></tr>" for row in analysis.metrics_rows(view))
+        f"<td>{_pct(row['accuracy_after_pct'])}</td></tr>" for row in run_view.metrics_rows(view))
     settings = [("model", view.model_name), ("architecture", meta.get("arch")), ("dataset", meta.get("dataset")),
-                ("forgotten classes", forget), ("how", " · ".join(analysis.settings_line(r))),
+                ("forgotten classes", forget), ("how", " · ".join(method_text.settings_line(r))),
                 ("parameters perturbed", f"{r.moved_params:,} of {r.total_params:,}" if r.tensors else "–")]
     figs = "".join(
         "<div class='figure'>" + figures.for_print(fig).to_html(full_html=False, include_plotlyjs=False,
@@ -151,9 +151,9 @@ def build_report(view: analysis.RunView, reference: Evaluation | None = None,
 <body>
 {"" if card_facts is None else card.card_html(view, card_facts)}
 <h1>Forgetting {esc(forget)}</h1>
-<p class="sub">Model <b>{esc(view.model_name)}</b> · forgotten with {esc(analysis.method_credit(r.mode))} · measured on {int(o.before.confusion.sum()):,} real held-out test images</p>
+<p class="sub">Model <b>{esc(view.model_name)}</b> · forgotten with {esc(method_text.method_credit(r.mode))} · measured on {int(o.before.confusion.sum()):,} real held-out test images</p>
 <div class="verdict {verdict_class(view)}">{esc(o.depth.verdict.message + " ") if o.depth is not None else ""}Outputs: {esc(o.verdict.message)}</div>
-<p>{esc(analysis.headline(view))}</p>
+<p>{esc(run_view.headline(view))}</p>
 <div class="cards">{''.join(f"<div class='card'><div class='l'>{esc(k)}</div><div class='v'>{esc(v)}</div></div>" for k, v in cards)}</div>
 {f"<ul>{notes}</ul>" if notes else ""}
 {_depth_html(view, reference_name)}

@@ -123,7 +123,7 @@ def theme_control(paths: list[str]) -> None:
     ``paths`` are the app's page addresses ("/", "/models", ...): Streamlit keys the stored theme by
     the address the app was opened at. The session holds the choice; moving between pages clears the
     query, so the choice is written back into the address on every run, never by reloading: a reload
-    starts a new session (ui/state.py keeps the last run across the one the viewer's own choice needs).
+    starts a new session (ui/session/state.py keeps the last run across the one the viewer's own choice needs).
     """
     if THEME_KEY not in st.session_state:
         st.session_state[THEME_KEY] = theme_from_address()

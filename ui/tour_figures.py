@@ -18,9 +18,10 @@ from unlearning.methods.classifier_edit import VALIDATION_PER_CLASS
 from unlearning.tour import ChosenStep, CheckStep, CodesStep, FisherStep, PerturbationStep, RatioStep, Sweep, WhyStep
 
 from . import theme
-from .figures import ACCENT, AFTER, BEFORE, FORGOTTEN, PERTURBED, layer_label
+from .figures import layer_label
+from .theme import ACCENT, AFTER, BEFORE, FORGOTTEN, PERTURBED
 
-FONT, TITLE_FONT, TICK_FONT = theme.TOUR.base, theme.TOUR.title, theme.TOUR.tick
+FONTS = theme.TOUR
 CODE_PX = 84  # each code drawn this many pixels wide (nearest-neighbour, so its noise stays visible)
 
 TITLES = {  # short: a figure is about 530 px wide at 1024 px with the sidebar open
@@ -35,17 +36,8 @@ TITLES = {  # short: a figure is about 530 px wide at 1024 px with the sidebar o
 MAX_LAYERS = 16  # tensors drawn in step 4: those with most moved parameters, in network order
 
 
-def _style(fig: go.Figure, title: str, height: int, **layout) -> go.Figure:
-    layout.setdefault("margin", {"l": 80, "r": 30, "t": 110, "b": 70})
-    return theme.style(fig, title, height, theme.TOUR, legend_left=True, annotations=True, **layout)
-
-
 def _centres(edges: Sequence[float]) -> list[float]:
     return [(edges[i] + edges[i + 1]) / 2 for i in range(len(edges) - 1)]
-
-
-def _png_uri(image: np.ndarray, px: int = CODE_PX) -> str:
-    return theme.png_uri(image, px)
 
 
 def _hwc(image: np.ndarray) -> np.ndarray:
@@ -62,7 +54,7 @@ def codes_figure(step: CodesStep, class_names: Sequence[str], forget: Sequence[i
     n = len(step.shown)
     fig = make_subplots(rows=1, cols=max(1, n), horizontal_spacing=0.015)
     for i, c in enumerate(step.shown):
-        fig.add_trace(go.Image(source=_png_uri(_hwc(step.images[i])), hoverinfo="skip", name=str(class_names[c])),
+        fig.add_trace(go.Image(source=theme.png_uri(_hwc(step.images[i]), CODE_PX), hoverinfo="skip", name=str(class_names[c])),
                       row=1, col=i + 1)
         xref = "x domain" if i == 0 else f"x{i + 1} domain"
         yref = "y domain" if i == 0 else f"y{i + 1} domain"
@@ -76,7 +68,7 @@ def codes_figure(step: CodesStep, class_names: Sequence[str], forget: Sequence[i
                           line={"color": FORGOTTEN, "width": 4})
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    return _style(fig, TITLES["codes"], 240, margin={"l": 10, "r": 10, "t": 60, "b": 85})
+    return theme.tour_style(fig, TITLES["codes"], 240, margin={"l": 10, "r": 10, "t": 60, "b": 85})
 
 
 def fisher_figure(step: FisherStep) -> go.Figure:
@@ -90,7 +82,7 @@ def fisher_figure(step: FisherStep) -> go.Figure:
     fig.add_bar(name="F_remain (kept classes' codes)", x=x, y=list(step.remain_counts), width=width,
                 marker_color=AFTER, opacity=0.65,
                 hovertemplate="log10 F %{x:.2f}<br>%{y:,} parameters<extra>F_remain</extra>")
-    _style(fig, TITLES["fisher"], 440, barmode="overlay", bargap=0)
+    theme.tour_style(fig, TITLES["fisher"], 440, barmode="overlay", bargap=0)
     fig.update_xaxes(title_text="log10 F  (mean squared gradient of the loss on the codes)")
     fig.update_yaxes(type="log", title_text="parameters (log scale)", dtick=1)
     return fig
@@ -108,14 +100,10 @@ def ratio_figure(step: RatioStep) -> go.Figure:
     fig.add_vline(x=0.0, line={"color": FORGOTTEN, "width": 2, "dash": "dash"})
     fig.add_annotation(text="r = 1", x=0.0, y=1.0, yref="paper", xanchor="left", yanchor="bottom", showarrow=False,
                        font={"color": FORGOTTEN})
-    _style(fig, TITLES["ratio"], 440, barmode="overlay", bargap=0)
+    theme.tour_style(fig, TITLES["ratio"], 440, barmode="overlay", bargap=0)
     fig.update_xaxes(title_text="log10 r   →  matters more to the forgotten classes")
     fig.update_yaxes(type="log", title_text="parameters (log scale)", dtick=1)
     return fig
-
-
-def _short(name: str, limit: int = 24) -> str:
-    return theme.short_layer(name, limit)
 
 
 def chosen_figure(step: ChosenStep) -> go.Figure:
@@ -131,16 +119,16 @@ def chosen_figure(step: ChosenStep) -> go.Figure:
     names = [t.name for t in busy]
     share = [100.0 * t.moved / t.numel if t.numel else 0.0 for t in busy]
     fig = go.Figure(go.Bar(
-        x=share, y=[_short(n) for n in names], orientation="h", marker_color=PERTURBED, name="moved",
+        x=share, y=[theme.short_layer(n, 24) for n in names], orientation="h", marker_color=PERTURBED, name="moved",
         text=[f"{t.moved:,} / {t.numel:,}" for t in busy], textposition="outside", cliponaxis=False,
-        textfont={"size": TICK_FONT}, constraintext="none",
+        textfont={"size": FONTS.tick}, constraintext="none",
         customdata=np.column_stack([names, [t.scale for t in busy]]) if names else None,
         hovertemplate="%{customdata[0]}<br>moved %{x:.1f}%<br>%{text}<br>s = %{customdata[1]:.3g}<extra></extra>"))
     left_out = len(step.layers) - len(busy)
-    _style(fig, TITLES["chosen"], max(340, 150 + 32 * len(names)), margin={"l": 190, "r": 30, "t": 100, "b": 70})
+    theme.tour_style(fig, TITLES["chosen"], max(340, 150 + 32 * len(names)), margin={"l": 190, "r": 30, "t": 100, "b": 70})
     fig.update_layout(title_subtitle={"text": f"{step.moved:,} of {step.total:,} parameters"
                                               + (f"; {left_out} tensors not shown" if left_out else ""),
-                                      "font": {"size": FONT, "color": PERTURBED}})
+                                      "font": {"size": FONTS.base, "color": PERTURBED}})
     fig.update_xaxes(title_text="moved (% of the tensor)", range=[0, 160], tickvals=[0, 25, 50, 75, 100])
     fig.update_yaxes(autorange="reversed")
     return fig
@@ -155,8 +143,8 @@ def perturbation_figure(step: PerturbationStep) -> go.Figure:
                                         ("kept classes' codes recognised", AFTER))):
         ys = [100.0 * step.candidates[s][i] for s in signs]
         fig.add_bar(name=name, x=labels, y=ys, marker_color=colour, text=[f"{v:.0f}%" for v in ys],
-                    textposition="outside", cliponaxis=False, textfont={"size": TICK_FONT}, constraintext="none")
-    _style(fig, TITLES["perturbation"], 430, barmode="group", bargap=0.35)
+                    textposition="outside", cliponaxis=False, textfont={"size": FONTS.tick}, constraintext="none")
+    theme.tour_style(fig, TITLES["perturbation"], 430, barmode="group", bargap=0.35)
     fig.update_yaxes(range=[0, 118], title_text="codes recognised (%)")
     fig.update_xaxes(title_text="score (1 − forgotten) + kept: " + ",  ".join(
         f"{'+' if s == '+' else '−'} {step.scores[s]:.2f}" for s in signs))
@@ -180,13 +168,13 @@ def check_figure(step: CheckStep, codes_before: tuple[float, float], codes_after
             label = name if name == "before" else f"after · {'forgotten' if row == 0 else 'kept'}"
             fig.add_bar(name=label, y=groups, x=xs, orientation="h", marker_color=colour,
                         text=[f"{v:.0f}%" for v in xs], textposition="outside", cliponaxis=False,
-                        textfont={"size": TICK_FONT}, constraintext="none", showlegend=row == 0 or name == "after",
+                        textfont={"size": FONTS.tick}, constraintext="none", showlegend=row == 0 or name == "after",
                         legendgroup=f"{name}{row}",
                         hovertemplate="%{y}: %{x:.1f}%<extra>" + name + "</extra>", row=row + 1, col=1)
     fig.update_xaxes(range=[0, 122], tickvals=[0, 25, 50, 75, 100])
     fig.update_xaxes(title_text="accuracy (%)", row=2, col=1)
     fig.update_yaxes(autorange="reversed")
-    _style(fig, TITLES["check"], 600, barmode="group", bargap=0.2, margin={"l": 110, "r": 30, "t": 80, "b": 130})
+    theme.tour_style(fig, TITLES["check"], 600, barmode="group", bargap=0.2, margin={"l": 110, "r": 30, "t": 80, "b": 130})
     fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0})
     return fig
 
@@ -221,7 +209,7 @@ def sweep_figure(sweep: Sweep, index: int, title: str | None = None) -> go.Figur
     for ys, colour in ((sweep.forget_accuracy, FORGOTTEN), (sweep.retain_accuracy, AFTER)):
         fig.add_scatter(x=[x[index]], y=[100.0 * ys[index]], mode="markers", showlegend=False, hoverinfo="skip",
                         marker={"size": 22, "color": "rgba(0,0,0,0)", "line": {"color": colour, "width": 4}})
-    _style(fig, title or TITLES["sweep"], 560, margin={"l": 80, "r": 30, "t": 90, "b": 200})
+    theme.tour_style(fig, title or TITLES["sweep"], 560, margin={"l": 80, "r": 30, "t": 90, "b": 200})
     fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.25, "xanchor": "left", "x": 0})
     fig.update_yaxes(range=[-4, 106], title_text="accuracy (%)")
     fig.update_xaxes(title_text="strength k (× the method's own δ)", type="category", tickangle=0)

@@ -1,10 +1,17 @@
-"""Small Streamlit pieces that more than one page draws: charts, the verdict, the metric cards."""
+"""Small Streamlit pieces the pages draw: charts, the verdict, the metric cards, a computation that stops the
+page with a message when it fails, and the guided tour's steps."""
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import plotly.graph_objects as go
 import streamlit as st
 
-from . import analysis, audit_text
+from unlearning import tour
+
+from . import audit_text, formatting, run_view
+from .plain import plain
 
 CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
@@ -24,7 +31,7 @@ def chart(fig: go.Figure, key: str) -> None:
     st.plotly_chart(fig, width="stretch", theme="streamlit", config=CHART_CONFIG, key=key)
 
 
-def verdict_banner(view: analysis.RunView) -> None:
+def verdict_banner(view: run_view.RunView) -> None:
     """The plain verdict: the depth (not forgotten / hidden / forgotten) first, then the outputs; green,
     amber or red as :func:`audit_text.verdict_tone` says, plus any note from the backend."""
     v, d = view.outcome.verdict, view.outcome.depth
@@ -42,7 +49,7 @@ def verdict_banner(view: analysis.RunView) -> None:
         st.info(note, icon=":material/info:")
 
 
-def pending_banner(view: analysis.RunView) -> None:
+def pending_banner(view: run_view.RunView) -> None:
     """While the depth check runs: the outputs' verdict at once, in a neutral box (not green: the outputs
     alone cannot say whether the class left the features), and that the depth is being checked."""
     st.info(f"Outputs: {view.outcome.verdict.message}\n\nChecking whether the class left the features or is "
@@ -59,18 +66,18 @@ def _delta(after: float | None, before: float | None) -> str | None:
     return f"{after - before:+.1f} points"
 
 
-def delta_colours(view: analysis.RunView) -> tuple[str, str]:
+def delta_colours(view: run_view.RunView) -> tuple[str, str]:
     """delta_color for the A_F and A_R cards. Green means success, so a change only turns green when the
     verdict agrees: A_F falling in a run that did not forget is grey, not green (and A_R likewise)."""
     v = view.outcome.verdict
     return ("inverse" if v.forgot else "off"), ("normal" if v.kept else "off")
 
 
-def metric_cards(view: analysis.RunView, retrain_seconds: float | None = None) -> None:
+def metric_cards(view: run_view.RunView, retrain_seconds: float | None = None) -> None:
     """A_F, A_R (after, with the change from before), E_F and the time, as four large cards that wrap
     two by two on a narrow screen rather than cutting their numbers. ``retrain_seconds``: the retrained
     reference's recorded training time, shown under the time (a speed means little without it)."""
-    s = analysis.summary(view)
+    s = run_view.summary(view)
     sec = view.outcome.result.seconds
     af_colour, ar_colour = delta_colours(view)
     with st.container(horizontal=True, gap="small", key="metric_cards"):
@@ -84,12 +91,41 @@ def metric_cards(view: analysis.RunView, retrain_seconds: float | None = None) -
                        f"before: {_fmt(s['A_R_before'])}.")
         st.metric("E_F · accuracy removed", _fmt(s["E_F"]), border=True, width=155,
                   help="Share of the forgotten classes' accuracy that was removed; 100% means all of it.")
-        parts = " + ".join(f"{k} {analysis.seconds_text(v)}" for k, v in sec.items() if k != "total")
+        parts = " + ".join(f"{k} {formatting.seconds_text(v)}" for k, v in sec.items() if k != "total")
         retrain = None if retrain_seconds is None else "retrain " + (  # short: the badge is 155 px wide
-            f"{retrain_seconds / 60:.0f} min" if retrain_seconds >= 120 else analysis.seconds_text(retrain_seconds))
-        st.metric("Time to forget", analysis.seconds_text(sec["total"]), retrain, delta_color="off",
+            f"{retrain_seconds / 60:.0f} min" if retrain_seconds >= 120 else formatting.seconds_text(retrain_seconds))
+        st.metric("Time to forget", formatting.seconds_text(sec["total"]), retrain, delta_color="off",
                   delta_arrow="off", border=True, width=155,
                   help=f"{parts or 'total'} on {view.outcome.result.device}. Evaluation not included."
                        + ("" if retrain is None else " Retraining: the time recorded when the shipped model "
                                                      "retrained without these classes was made (another "
                                                      "machine's load, so compare orders of magnitude)."))
+
+
+def computed(fn: Callable[[], Any], what: str, failed: str) -> Any:
+    """``fn()`` inside a spinner saying ``what``; a failure is a message (``failed``: its first line) and a stop,
+    never a traceback."""
+    try:
+        with st.spinner(what):
+            return fn()
+    except Exception as e:  # noqa: BLE001 - the page boundary
+        st.error(f"{failed}: {plain(str(e).strip().splitlines()[0][:300] if str(e).strip() else repr(e))}")
+        st.stop()
+
+
+def tour_step(number: int, key: str, heading: str, text: str, fig: go.Figure, curious: str | None = None) -> None:
+    """One step of the guided tour: plain words first, the formula (``curious``) folded away, then the figure."""
+    st.subheader(f"{number}. {heading}", divider="gray")
+    st.markdown(text)
+    if curious:
+        with st.expander("For the curious: the formula"):
+            st.markdown(curious)
+    chart(fig, key=f"tour_{key}")
+
+
+def show_code(key: str) -> None:
+    """The backend functions behind a tour step, folded away: their qualified names and source."""
+    with st.expander("Show the code"):
+        for fn in tour.STEP_FUNCTIONS[key]:
+            st.markdown(f"`{fn.__module__}.{fn.__qualname__}`")
+            st.code(tour.source(fn), language="python")

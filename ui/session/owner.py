@@ -1,9 +1,9 @@
 """Whose models these are: one owner token per browser session, kept in the address (``?owner=…``).
 
 A refresh keeps the address, so it keeps the token and with it the session's uploads, trainings and
-training job (see ui/jobs.py). The token is created on the first visit, checked strictly
+training job (see ui/session/jobs.py). The token is created on the first visit, checked strictly
 (``storage.is_owner``) before it names a folder, and re-written into the address on every run, since
-moving between pages clears the query. Links made for others (ui/links.py ``link_to``) never carry it.
+moving between pages clears the query. Links made for others (ui/session/links.py ``link_to``) never carry it.
 """
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ from pathlib import Path
 import streamlit as st
 
 from unlearning.storage import folders as storage
+from unlearning.storage.checkpoints import Checkpoint
+from unlearning.pipeline import ForgetOutcome
+
+from .. import exports
 
 OWNER_PARAM = "owner"
 OWNER_KEY = "_owner"
@@ -50,3 +54,11 @@ def folder() -> Path:
 def others() -> tuple[Path, ...]:
     """The other folders this session lists: a new model's name must not repeat one of theirs."""
     return tuple(p for source, p in storage.model_folders(current()).items() if source != "yours")
+
+
+def keep_model(checkpoint: Checkpoint, outcome: ForgetOutcome, name: str) -> Path:
+    """Save an unlearned model among this session's own models, as ``name`` (numbered when another model listed
+    here has it: a new model never replaces one); its path. ValueError or OSError when it cannot be written."""
+    target = storage.unique_path(folder(), name, others())
+    exports.save_unlearned(checkpoint, outcome, target)
+    return target

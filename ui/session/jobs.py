@@ -1,6 +1,6 @@
 """Training in a background thread, so the page stays live: progress, curves and a cancel button.
 
-A job belongs to its owner (the session's owner token, see ui/owner.py): it is kept in a small
+A job belongs to its owner (the session's owner token, see ui/session/owner.py): it is kept in a small
 process-wide registry by owner, so a refresh of that session (same token, new Streamlit session)
 finds it again with its progress and cancel button, and its outcome when it is done; other owners
 never see it. The thread never calls Streamlit, it only appends epoch statistics that the page reads.

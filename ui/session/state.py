@@ -28,8 +28,9 @@ from unlearning.device import available_devices, describe, pick_device
 from unlearning.evaluation.metrics import Evaluation, evaluate
 from unlearning.storage.folders import SHIPPED_DIR, SUFFIX, ModelEntry, default_model_path, list_models, model_folders
 
-from . import analysis, owner
-from .plain import plain, plain_list
+from .. import run_view
+from ..plain import plain, plain_list
+from . import owner
 
 MODEL_KEY = "model_path"  # the sidebar's model picker
 DEVICE_KEY = "device"  # the sidebar's device picker
@@ -226,7 +227,7 @@ class Run:
     """One forgetting run of this session: what was asked, what came out, and lazily made downloads."""
 
     model: tuple[str, float, int]  # file_stamp of the model it ran on
-    view: analysis.RunView
+    view: run_view.RunView
     checkpoint: Checkpoint  # the session copy it ran on (codes and metadata for saving)
     settings: dict[str, Any]
     downloads: dict[str, bytes] = field(default_factory=dict)
@@ -240,7 +241,7 @@ class Run:
 
 
 def _forget(path: str, mine: Checkpoint, classes: list[int], lambda1: float, lambda2: float, device: str,
-            mode: str | None, progress=None) -> analysis.RunView:
+            mode: str | None, progress=None) -> run_view.RunView:
     """Forget on ``mine`` (a private copy), measure on the test split, predict what the views show."""
     def step(fraction: float, text: str) -> None:
         if progress is not None:
@@ -253,15 +254,15 @@ def _forget(path: str, mine: Checkpoint, classes: list[int], lambda1: float, lam
     before = shared_before(path, device)
     step(0.4, f"Forgetting from the codes, on {device_label(device)}…")
     calibration = shared_splits(shared.meta["dataset"]).val if methods.reads_validation(mode) else None
-    outcome = analysis.run_forgetting(mine, test, classes, lambda1, lambda2, device, before=before, mode=mode,
+    outcome = run_view.run_forgetting(mine, test, classes, lambda1, lambda2, device, before=before, mode=mode,
                                       calibration=calibration, trunk=lambda edited: shared_trunk(path, edited))
     step(0.8, "Predicting codes and test images before and after…")
-    return analysis.analyse(mine, outcome, test, model_name(path), device=device)
+    return run_view.analyse(mine, outcome, test, model_name(path), device=device)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _demo_run(path: str, mtime: float, size: int, classes: tuple[int, ...], lambda1: float, lambda2: float,
-              device: str, mode: str | None) -> tuple[Checkpoint, analysis.RunView]:
+              device: str, mode: str | None) -> tuple[Checkpoint, run_view.RunView]:
     shared = _checkpoint(path, mtime, size)
     mine = Checkpoint(copy.deepcopy(shared.model).to(device).eval(), shared.codes.clone(), copy.deepcopy(shared.meta))
     return mine, _forget(path, mine, list(classes), lambda1, lambda2, device, mode)

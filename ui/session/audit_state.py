@@ -19,7 +19,8 @@ from unlearning.evaluation.metrics import Evaluation, evaluate
 from unlearning.storage.checkpoints import weights_sha256
 
 from unlearning.evaluation import run_audit
-from . import card, state
+from .. import card
+from . import state
 
 
 def _classes(classes) -> tuple[int, ...]:

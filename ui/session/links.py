@@ -27,7 +27,7 @@ from streamlit.runtime.state.query_params import (  # Streamlit's own limits: be
     CLIENT_STATE_QUERY_STRING_MAX_FIELDS as ADDRESS_MAX_FIELDS, CLIENT_STATE_QUERY_STRING_MAX_LENGTH as ADDRESS_MAX_CHARS,
 )
 
-from .plain import plain
+from ..plain import plain
 
 MODEL, FORGET, METHOD, L1, L2 = "model", "forget", "method", "l1", "l2"
 MAX_NAME = 255  # characters of a model or class name in an address (a file name's own limit)
@@ -211,7 +211,7 @@ def show_in_address(request: RunRequest) -> None:
 
 
 def run_request(run: Any) -> RunRequest:
-    """The request that reproduces ``run`` (a ui.state.Run)."""
+    """The request that reproduces ``run`` (a ui.session.state.Run)."""
     from . import state
 
     r = run.view.outcome.result
