@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from test_app import CLASSES, app, backend, charts
+from conftest import CLASSES, app, backend, charts
 from ui import audit_figures, auditing
 from unlearning import audit
 from unlearning.audit import RelearnSettings
