@@ -152,7 +152,7 @@ def test_gpu_check_full_form_covers_the_issue_s_figures():
     tests = full["tests"][0]
     assert tests[tests.index("-k") + 1] == "cuda"
     files = [a for a in tests if a.startswith("tests/")]  # the files parametrised over conftest's DEVICES
-    assert {"tests/test_fisher.py", "tests/test_forgetting.py", "tests/test_modes.py"} <= set(files)
+    assert {"tests/test_fisher.py", "tests/test_forgetting.py", "tests/test_classifier_edit.py"} <= set(files)
     assert "tests/test_benchmarks.py" not in files  # which mentions CUDA_VISIBLE_DEVICES, and would recurse
     assert "--device" in full["compare"][0] and "cuda" in full["compare"][0]
 

@@ -1,15 +1,7 @@
-import numpy as np
 import pytest
 
-from unlearning.metrics import Evaluation
+from conftest import _ev
 from unlearning.pipeline import default_lambdas, forget_and_evaluate, forgotten_meta, verdict
-
-
-def _ev(per_class):
-    cm = np.diag([int(round(100 * a)) for a in per_class]).astype(np.int64)
-    for i, a in enumerate(per_class):  # put the misses in the next class so each row sums to 100
-        cm[i, (i + 1) % len(per_class)] += 100 - int(round(100 * a))
-    return Evaluation(tuple(per_class), cm, float(np.trace(cm) / cm.sum()))
 
 
 @pytest.mark.parametrize("after, forgot, kept, word", [
@@ -71,3 +63,15 @@ def test_training_records_the_code_accuracy_and_forgetting_warns_when_codes_were
     out = forget_and_evaluate(blind, digits.test, [0])
     assert out.result.notes[0].startswith("warning: the model recognises only")
     assert "code_accuracy" not in forgotten_meta(blind, out)  # the forgotten model's codes are another story
+
+
+def test_the_pipeline_calibrates_on_the_validation_split_by_default(digits, digits_mlp):
+    meta = dict(digits_mlp.meta)
+    out = forget_and_evaluate(digits_mlp, digits.test, [8], mode="calibrated", device="cpu")
+    explicit = forget_and_evaluate(digits_mlp, digits.test, [8], mode="calibrated", calibration=digits.val,
+                                   device="cpu")
+    assert digits_mlp.meta == meta
+    assert out.result.strength == explicit.result.strength
+    assert out.result.calibration["images"] == len(digits.val)
+    d = out.to_dict()
+    assert d["mode"] == "calibrated" and d["layer"] == "net.fc2" and d["strength"] == out.result.strength
