@@ -6,9 +6,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from conftest import state_hash
+from conftest import make_target, snapshot, state_hash
 from unlearning.checkpoints import (FORMAT, CheckpointError, complete_meta, load_checkpoint, read_meta,
                                     save_checkpoint, validate_meta)
+from unlearning.safe_io import WriteError
 
 
 @pytest.fixture
@@ -177,3 +178,12 @@ def test_save_is_atomic_no_half_written_file_on_failure(tmp_path, digits_mlp, mo
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(tmp_path / "m.safetensors", digits_mlp.model, digits_mlp.codes, digits_mlp.meta)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["character device", "symbolic link", "dangling link", "directory"])
+def test_save_checkpoint_refuses_special_targets(kind, tmp_path, digits_mlp):
+    target = make_target(tmp_path, kind)
+    before = snapshot(tmp_path)
+    with pytest.raises(WriteError, match="refusing to write"):
+        save_checkpoint(target, digits_mlp.model, digits_mlp.codes, digits_mlp.meta)
+    assert snapshot(tmp_path) == before
