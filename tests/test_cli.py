@@ -12,7 +12,7 @@ from unlearning.checkpoints import load_checkpoint
 from unlearning.cli import main
 
 # for the refusal and hostile-input tests at the end of the file
-from conftest import IS_ROOT, _strict, make_target, snapshot
+from conftest import IS_ROOT, _strict, make_target, mlp_tensors, raw_checkpoint, snapshot, tiny_meta
 from unlearning.checkpoints import save_checkpoint
 from unlearning.metrics import evaluate
 from unlearning.models import ARCHITECTURES
@@ -333,3 +333,79 @@ def test_notes_reach_the_text_output(digits_file):
     proc = cli("forget", digits_file, "--classes", "1", "--mode", "paper", "--lambda2", "1e-4", "--no-depth")
     assert proc.returncode == 0, proc.stderr
     assert "note: 100% of the forgotten classes' codes are still recognised" in proc.stdout
+
+
+def test_info_fails_for_a_file_the_loader_would_refuse(tmp_path, capsys):
+    for over in ({"arch": "os.system"}, {"class_names": ["a", "b", "c"]}):
+        path = raw_checkpoint(tmp_path / "i.safetensors", json.dumps(tiny_meta(**over)), mlp_tensors())
+        assert main(["info", str(path)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: "), err
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, digits_mlp):
+    path = tmp_path_factory.mktemp("cli") / "d.safetensors"
+    save_checkpoint(path, digits_mlp.model, digits_mlp.codes, digits_mlp.meta)
+    return path
+
+
+def one_error(capsys, argv: list[str], *words: str) -> None:
+    assert main(argv) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("... ")]
+    assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0], err
+    for w in words:
+        assert w in err[0], err[0]
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--save", ""], ["--save is empty"]),
+    (["--save", "DIR/newdir/"], ["names a folder"]),
+    (["--save", "out.pt"], ["must end in .safetensors"]),
+    (["--device", ""], ["unknown device ''"]),
+    (["--device", "foo"], ["unknown device 'foo'"]),
+    (["--lambda1", "nan", "--mode", "paper"], ["--lambda1"]),
+])
+def test_forget_refuses_quiet_inputs_up_front(saved, tmp_path, capsys, flags, words):
+    flags = [f.replace("DIR", str(tmp_path)) for f in flags]
+    one_error(capsys, ["forget", str(saved), "--classes", "3", "--no-depth", *flags], *words)
+    assert not (tmp_path / "newdir").exists() and not Path("out.pt").exists()
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--lr", "inf"], ["--lr"]), (["--lr", "1e30"], ["--lr"]), (["--weight-decay", "nan"], ["--weight-decay"]),
+    (["--seed", str(2**70)], ["--seed"]), (["--epochs", "0"], ["--epochs"]), (["--t-mix", "2"], ["--t-mix"]),
+    (["--out", "x.pt"], ["must end in .safetensors"]),
+])
+def test_train_refuses_bad_numbers_before_training(tmp_path, capsys, flags, words):
+    out = ["--out", str(tmp_path / "m.safetensors")] if "--out" not in flags else []
+    one_error(capsys, ["train", "--dataset", "digits", "--epochs", "1", *out, *flags], *words)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_repeated_classes_add_up(saved, capsys):
+    assert main(["forget", str(saved), "--classes", "3", "--classes", "5", "--json", "--no-depth"]) == 0
+    assert json.loads(capsys.readouterr().out)["forget_classes"] == [3, 5]
+
+
+def test_the_forgetting_result_is_printed_before_the_depth_check_starts(saved, capsys, monkeypatch):
+    from unlearning import cli
+
+    seen = {}
+
+    def depth(*args, **kwargs):
+        seen.update(out=capsys.readouterr())
+        raise ValueError("stopped here by the test")
+
+    monkeypatch.setattr(cli, "check_depth", depth)
+    assert main(["forget", str(saved), "--classes", "3"]) == 2
+    assert seen["out"].out.startswith("forgot ['3']") and "E_F" in seen["out"].out
+    assert "... depth check" in seen["out"].err and "... forgetting" in seen["out"].err
+
+
+def test_a_file_name_with_a_newline_cannot_forge_a_line(saved, tmp_path, capsys):
+    target = tmp_path / "x\nsaved /etc/passwd.safetensors"
+    assert main(["forget", str(saved), "--classes", "3", "--no-depth", "--save", str(target)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert not any(line.startswith("saved /etc/passwd") for line in out)
+    assert any(line.startswith("saved '") and "\\n" in line for line in out)

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+from hypothesis import given, strategies as st
 
+from conftest import QUICK, _app, _shown_text, _unescaped
 from ui import analysis, links
 from unlearning import forgetting
 
@@ -53,3 +56,37 @@ def test_a_runs_json_download_reopens_the_same_run(digits, digits_mlp):
 def test_a_file_that_is_not_a_run_is_refused(text):
     with pytest.raises(ValueError):
         links.from_json(text)
+
+
+@QUICK
+@given(params=st.dictionaries(
+    st.sampled_from(["model", "forget", "method", "l1", "l2", "owner", "x"]),
+    st.lists(st.text(alphabet="[]()!:/.3 abchtps*_`$<>#\n\\", max_size=40), max_size=5)
+    | st.integers(0, 1500).map(lambda n: ["3"] * n),
+    max_size=5))
+def test_random_address_parameters_give_a_run_none_or_a_sentence(params):
+    from ui import links
+    from ui.plain import plain
+
+    try:
+        request = links.decode(params)
+    except ValueError as e:
+        assert not _unescaped(plain(e))
+    else:
+        assert request is None or isinstance(request, links.RunRequest)
+
+
+@pytest.mark.parametrize("query", [
+    {"model": "[Session expired - click here to sign in](https://evil.example/login)", "forget": ["3"]},
+    {"model": "![t](https://evil.example/pixel.png)", "forget": ["3"]},
+    {"model": "mlp-mnist5k", "forget": ["3"], "method": "[fix](https://evil.example)"},
+    {"model": "mlp-mnist5k", "forget": ["3"], "method": "paper", "l1": "[fix](https://evil.example)"},
+    # 999 and not 1,000: Streamlit itself drops an address of over 1,000 parameters before any app code runs
+    {"model": "mlp-mnist5k", "forget": ["3"] * 999},
+])
+def test_markdown_in_the_address_is_shown_as_text_and_every_case_is_answered(query, local_models):
+    at = _app(query)
+    warnings = [w.value for w in at.warning]
+    assert warnings, "the address was dropped without a word"
+    for text in _shown_text(at):
+        assert re.search(r"(?<!\\)\]\(|(?<!\\)!\\?\[", text) is None, text  # no live link, no image
