@@ -6,10 +6,15 @@ import re
 
 import pytest
 from hypothesis import given, strategies as st
+from streamlit.testing.v1 import AppTest
 
-from conftest import QUICK, _app, _shown_text, _unescaped
+from conftest import (APP, CLASSES, MODEL_ID, QUICK, TIMEOUT, _app, _shown_text, _unescaped, app, backend, metrics,
+                      paper_rule, pct)
 from ui import analysis, links
 from unlearning import forgetting
+from unlearning.checkpoints import load_checkpoint
+from unlearning.pipeline import default_lambdas
+from unlearning.storage import default_model_path
 
 
 def test_an_address_round_trips_a_run():
@@ -56,6 +61,42 @@ def test_a_runs_json_download_reopens_the_same_run(digits, digits_mlp):
 def test_a_file_that_is_not_a_run_is_refused(text):
     with pytest.raises(ValueError):
         links.from_json(text)
+
+
+def test_a_runs_address_recomputes_it_without_a_click(default_ckpt, mnist_test):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params = {"model": MODEL_ID, "forget": ["3", "8"], "method": analysis.default_mode()}
+    at.run()
+    at.switch_page("app_pages/forget.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.multiselect(key=CLASSES).value == ["3", "8"]
+    want = backend(default_ckpt, mnist_test, [3, 8])
+    m = metrics(at)
+    assert m["A_F · forgotten classes"] == pct(want.after.forget_accuracy([3, 8]))
+    assert m["A_R · remaining classes"] == pct(want.after.retain_accuracy([3, 8]))
+    qp = {k: (v if isinstance(v, list) else [v]) for k, v in at.query_params.items()}
+    assert qp["forget"] == ["3", "8"] and qp["model"] == [MODEL_ID]
+
+
+def test_a_click_puts_the_run_in_the_address_and_the_paper_rule_its_lambdas():
+    at = paper_rule(app("app_pages/forget.py"))
+    at.multiselect(key=CLASSES).set_value(["5"]).run()
+    at.button(key="forget_button").click().run()
+    assert not at.exception
+    qp = {k: (v if isinstance(v, list) else [v]) for k, v in at.query_params.items()}
+    d1, d2 = default_lambdas(load_checkpoint(default_model_path()).meta["arch"])
+    assert qp["model"] == [MODEL_ID] and qp["forget"] == ["5"] and qp["method"] == ["paper"]
+    assert float(qp["l1"][0]) == d1 and float(qp["l2"][0]) == d2
+    link = next(c.value for c in at.code)
+    assert "/unlearn?" in link and "forget=5" in link and "method=paper" in link
+
+
+def test_an_address_with_a_bad_run_says_so():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params = {"model": MODEL_ID, "forget": ["3"], "method": "no-such-method"}
+    at.run()
+    assert not at.exception
+    assert any("cannot be reopened" in w.value for w in at.warning)
 
 
 @QUICK
