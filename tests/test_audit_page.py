@@ -29,6 +29,7 @@ def test_audit_page_without_a_run_points_to_forget():
     assert any("Forget a class first" in i.value for i in at.info)
 
 
+@pytest.mark.slow
 def test_audit_page_shows_the_backends_numbers(monkeypatch):
     monkeypatch.setattr(auditing, "RELEARN", FAST)
     ckpt = load_checkpoint(default_model_path())

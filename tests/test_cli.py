@@ -254,6 +254,7 @@ def refusals(tmp_path_factory, digits_file):
     return done
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(REFUSALS))
 def test_careless_or_hostile_commands_are_one_line_and_change_nothing(name, refusals):
     if name not in refusals:

@@ -63,6 +63,7 @@ def test_a_file_that_is_not_a_run_is_refused(text):
         links.from_json(text)
 
 
+@pytest.mark.slow
 def test_a_runs_address_recomputes_it_without_a_click(default_ckpt, mnist_test):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params = {"model": MODEL_ID, "forget": ["3", "8"], "method": analysis.default_mode()}

@@ -27,6 +27,7 @@ def test_overview_renders_with_the_default_model_and_a_demo_button():
     assert f"default method is **{forgetting.DEFAULT_MODE}**: {analysis.plain_mode(forgetting.DEFAULT_MODE)}" in steps
 
 
+@pytest.mark.slow
 def test_demo_shows_the_backends_headline(default_ckpt, mnist_test):
     at = app()
     at.button(key="demo_button").click().run()

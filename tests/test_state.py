@@ -165,6 +165,7 @@ def test_two_sessions_forgetting_at_once_never_see_each_others_models_or_results
     assert b.session_state[state.RUN_KEY] is run_b
 
 
+@pytest.mark.slow
 def test_the_shared_original_stays_bit_identical_after_many_runs_in_many_sessions(ckpt, monkeypatch):
     """Hash the very objects the app hands out from its cache, before and after runs in three sessions."""
     pristine = fingerprint(load_checkpoint(MODEL))  # straight from disk
@@ -255,6 +256,7 @@ def forget_many(warmup: int = 10, runs: int = 30) -> dict:
             "model_bytes": model_bytes, "alive": sum(r() is not None for r in gone), "runs": runs}
 
 
+@pytest.mark.slow
 def test_forgetting_thirty_times_in_one_session_keeps_memory_flat(tmp_path):
     """After a warm-up, 30 more runs in one session leave memory flat.
 
