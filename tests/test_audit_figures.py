@@ -222,3 +222,10 @@ def copy_perturbed(model):
         for p in m.parameters():
             p.add_(0.05 * torch.randn_like(p, generator=torch.Generator().manual_seed(0)))
     return m
+
+
+def test_a_banner_says_its_title_once():
+    """Issue 21: the audit banner read "Hidden, not gone. Hidden, not gone: ..."."""
+    text = auditing.titled("hidden", "Hidden, not gone: the outputs no longer predict the class.")
+    assert text == "**Hidden, not gone**: the outputs no longer predict the class."
+    assert auditing.titled("unknown depth", "The outputs forgot.") == "**Depth unknown.** The outputs forgot."

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from test_app import CLASSES, app, backend, charts
+from conftest import CLASSES, app, backend, charts
 from ui import audit_figures
 from unlearning.evaluation import run_audit
 from unlearning.evaluation import audit
@@ -30,6 +30,7 @@ def test_audit_page_without_a_run_points_to_forget():
     assert any("Forget a class first" in i.value for i in at.info)
 
 
+@pytest.mark.slow
 def test_audit_page_shows_the_backends_numbers(monkeypatch):
     monkeypatch.setattr(run_audit, "RELEARN", FAST)
     ckpt = load_checkpoint(default_model_path())

@@ -149,6 +149,8 @@ TABLE_CHECK = """() => {
   return problems;
 }"""
 
+pytestmark = pytest.mark.browser  # every test here drives a real Chromium (`-m "not browser"` leaves them out)
+
 if not Path(CHROMIUM).is_file():
     pytest.skip(f"no Chromium at {CHROMIUM} (install Debian's chromium, e.g. `make browser`)",
                 allow_module_level=True)

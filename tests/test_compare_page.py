@@ -54,6 +54,7 @@ def _keep_media(monkeypatch) -> dict[str, bytes]:
     return files
 
 
+@pytest.mark.slow
 def test_compare_page_runs_quick_then_training_methods(monkeypatch):
     files = _keep_media(monkeypatch)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)

@@ -1,15 +1,9 @@
-import numpy as np
+import math
+
 import pytest
 
-from unlearning.evaluation.metrics import Evaluation
+from conftest import _ev
 from unlearning.pipeline import default_lambdas, forget_and_evaluate, forgotten_meta, verdict
-
-
-def _ev(per_class):
-    cm = np.diag([int(round(100 * a)) for a in per_class]).astype(np.int64)
-    for i, a in enumerate(per_class):  # put the misses in the next class so each row sums to 100
-        cm[i, (i + 1) % len(per_class)] += 100 - int(round(100 * a))
-    return Evaluation(tuple(per_class), cm, float(np.trace(cm) / cm.sum()))
 
 
 @pytest.mark.parametrize("after, forgot, kept, word", [
@@ -71,6 +65,51 @@ def test_training_records_the_code_accuracy_and_forgetting_warns_when_codes_were
     out = forget_and_evaluate(blind, digits.test, [0])
     assert out.result.notes[0].startswith("warning: the model recognises only")
     assert "code_accuracy" not in forgotten_meta(blind, out)  # the forgotten model's codes are another story
+
+
+def test_forget_and_evaluate_takes_names_and_notes_ignored_lambdas(digits, digits_mlp):
+    out = forget_and_evaluate(digits_mlp, digits.test, ["3"], mode="classifier", lambda1=0.5, device="cpu")
+    assert out.result.forget_classes == (3,)
+    assert any("lambda1=0.5 ignored" in n for n in out.to_dict()["notes"])
+    plain = forget_and_evaluate(digits_mlp, digits.test, [3], mode="classifier", device="cpu")
+    assert not any("ignored" in n for n in plain.to_dict()["notes"])
+
+
+def test_a_class_never_recognised_is_not_called_forgotten():
+    v = verdict(_ev([0.0, 0.9, 0.9]), _ev([0.0, 0.9, 0.9]), [0])
+    assert not v.forgot and not v.recognised and v.message.startswith("Never recognised")
+    assert "Forgotten" not in v.message
+
+
+def test_no_change_is_never_minus_zero_points():
+    v = verdict(_ev([0.9, 0.9, 0.9]), _ev([0.0, 0.9, 0.9]), [0])
+    assert "-0.0" not in v.message and "kept their accuracy" in v.message and v.forgot and v.kept
+
+
+def test_forgotten_metadata_carries_the_union(digits, digits_mlp):
+    first = forget_and_evaluate(digits_mlp, digits.test, [2, 9], mode="classifier", device="cpu")
+    from unlearning.storage.checkpoints import Checkpoint, complete_meta
+
+    child = Checkpoint(first.result.model, digits_mlp.codes, complete_meta(forgotten_meta(digits_mlp, first)))
+    second = forget_and_evaluate(child, digits.test, [5], mode="classifier", device="cpu")
+    assert second.previously_forgotten == (2, 9) and second.forgotten_so_far == (2, 5, 9)
+    meta = forgotten_meta(child, second)
+    assert meta["forgotten"]["all_forgotten"] == [2, 5, 9] and meta["forgotten"]["forget_classes"] == [5]
+    assert math.isclose(second.to_dict()["before"]["retain_accuracy"], first.after.retain_accuracy([5], [2, 9]))
+    with pytest.raises(ValueError, match="would leave no class"):
+        forget_and_evaluate(child, digits.test, [0, 1, 3, 4, 5, 6, 7, 8], mode="classifier", device="cpu")
+
+
+def test_the_pipeline_calibrates_on_the_validation_split_by_default(digits, digits_mlp):
+    meta = dict(digits_mlp.meta)
+    out = forget_and_evaluate(digits_mlp, digits.test, [8], mode="calibrated", device="cpu")
+    explicit = forget_and_evaluate(digits_mlp, digits.test, [8], mode="calibrated", calibration=digits.val,
+                                   device="cpu")
+    assert digits_mlp.meta == meta
+    assert out.result.strength == explicit.result.strength
+    assert out.result.calibration["images"] == len(digits.val)
+    d = out.to_dict()
+    assert d["mode"] == "calibrated" and d["layer"] == "net.fc2" and d["strength"] == out.result.strength
 
 
 def test_the_after_evaluation_reads_the_trunk_and_agrees_with_the_full_pass(digits, digits_cnn):

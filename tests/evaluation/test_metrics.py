@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import _ev
 from unlearning.device import inference_batch
 from unlearning.evaluation.metrics import (code_accuracies, confusion_matrix, evaluate, evaluation_from_logits,
                                 forgetting_efficacy, predict)
@@ -121,3 +122,10 @@ def test_many_images_through_batch_norm_run_frozen_and_give_the_same_predictions
     frozen_runs.clear()
     metrics.predict(model, x, "cpu")
     assert frozen_runs == []
+
+
+def test_retain_accuracy_can_leave_out_earlier_classes():
+    ev = _ev([0.0, 0.5, 1.0, 1.0])  # class 0 forgotten earlier, forgetting 1 now
+    assert ev.retain_accuracy([1]) == pytest.approx(2 / 3)  # the old call still counts class 0
+    assert ev.retain_accuracy([1], exclude=[0]) == pytest.approx(1.0)
+    assert ev.summary([1], [0])["retain_accuracy"] == pytest.approx(1.0)

@@ -6,6 +6,7 @@ import torch
 from conftest import DEVICES, state_hash
 from unlearning.methods.fisher import code_fisher_loop
 from unlearning.methods.forgetting import fisher_ratio, paper_perturbation
+from unlearning.methods.forgetting import DEFAULT_MODE, MODES, NEEDS_VALIDATION
 from unlearning.methods.forgetting import forget as _forget
 
 
@@ -168,3 +169,20 @@ def test_other_errors_are_not_swallowed_by_the_fallback(digits_mlp, monkeypatch)
     monkeypatch.setattr(paper_rule, "forget_on", bug)
     with pytest.raises(RuntimeError, match="programming error"):
         fg.forget(digits_mlp.model, digits_mlp.codes, [4], mode="paper")
+
+
+def test_the_library_refuses_string_lambdas_and_meta_codes(digits_mlp):
+    from unlearning.methods.forgetting import forget
+
+    with pytest.raises(ValueError, match="lambda1 must be a number"):
+        forget(digits_mlp.model, digits_mlp.codes, [1], lambda1="0.001", mode="paper")
+    with pytest.raises(ValueError, match="meta"):
+        forget(digits_mlp.model, digits_mlp.codes.to("meta"), [1], mode="classifier")
+
+
+def test_the_registry_names_every_mode_with_a_one_line_description():
+    assert {"paper", "classifier", "calibrated"} <= set(MODES)
+    assert DEFAULT_MODE in MODES
+    assert NEEDS_VALIDATION <= set(MODES)
+    for name, text in MODES.items():
+        assert isinstance(text, str) and text and "\n" not in text, name

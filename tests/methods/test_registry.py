@@ -6,6 +6,7 @@ from conftest import state_hash
 from unlearning import comparison
 from unlearning.methods import forgetting, registry as methods
 from unlearning.methods.baselines import Cancelled
+from unlearning.methods.forgetting import forget
 from unlearning.methods.registry import CODES, REGISTRY, TRAINING, VALIDATION, ForgetRequest
 
 FORGET = [0]
@@ -70,3 +71,22 @@ def test_forget_goes_through_the_registry_and_gives_what_run_gives(digits, digit
     via_run = methods.run(ForgetRequest("classifier", digits_mlp.model, FORGET, codes=digits_mlp.codes, device="cpu"))
     for a, b in zip(via_forget.model.parameters(), via_run.model.parameters()):
         torch.testing.assert_close(a, b)
+
+
+def test_one_default_mode_everywhere_and_the_paper_rule_by_name(digits, digits_mlp):
+    import inspect
+
+    from unlearning import cli, comparison, pipeline
+    from unlearning.methods.forgetting import DEFAULT_MODE
+
+    assert DEFAULT_MODE == "erase"
+    assert inspect.signature(forget).parameters["mode"].default == DEFAULT_MODE
+    assert inspect.signature(pipeline.forget_and_evaluate).parameters["mode"].default == DEFAULT_MODE
+    assert comparison.default_mode() == DEFAULT_MODE
+    forget_parser = cli.build_parser()._subparsers._group_actions[0].choices["forget"]
+    assert forget_parser.get_default("mode") == DEFAULT_MODE
+    a = forget(digits_mlp.model, digits_mlp.codes, [2], device="cpu", calibration=digits.val)
+    b = forget(digits_mlp.model, digits_mlp.codes, [2], mode="paper", device="cpu")
+    assert a.mode == "erase" and b.mode == "paper"
+    with pytest.raises(ValueError, match="validation images"):
+        forget(digits_mlp.model, digits_mlp.codes, [2], device="cpu")

@@ -135,3 +135,14 @@ def test_a_new_models_name_repeats_none_in_the_other_listed_folders(tmp_path, ch
     assert store_upload(checkpoint_bytes, "same", own, also=(local,)) == own / "same-1.safetensors"
     assert unique_path(own, "same", also=(local,)) == own / "same-2.safetensors"
     assert unique_path(own, "../other/../same") == own / "same.safetensors"  # still a plain name in the folder
+
+
+def test_an_upload_never_lands_on_a_link(tmp_path, digits_mlp):
+    data = save_checkpoint(tmp_path / "src.safetensors", digits_mlp.model, digits_mlp.codes, digits_mlp.meta).read_bytes()
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (tmp_path / "precious.txt").write_text("keep me")
+    (folder / "m.safetensors").symlink_to(tmp_path / "precious.txt")
+    stored = store_upload(data, "m.safetensors", folder)
+    assert stored == folder / "m-1.safetensors" and (tmp_path / "precious.txt").read_text() == "keep me"
+    assert (folder / "m.safetensors").is_symlink()

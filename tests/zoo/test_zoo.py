@@ -121,6 +121,7 @@ def test_a_table_row_is_reproduced_by_forgetting_again(mnist5k):
         assert out.result.sign == row["sign"]
 
 
+@pytest.mark.slow
 def test_a_rebuilt_recipe_gives_the_same_weights_twice(tmp_path):
     """What makes `zoo --rebuild` deterministic, on a one-epoch CNN (the shipped recipes take minutes)."""
     rec = dataclasses.replace(recipes.recipe("cnn-mnist5k"), name="tiny-cnn", config=TrainConfig(epochs=1, seed=0))

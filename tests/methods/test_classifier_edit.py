@@ -1,4 +1,5 @@
-"""The forgetting modes beside the paper's rule: registry, the classifier-layer Fisher, what moves, calibration."""
+"""The classifier-layer modes (unlearning/classifier_edit: "classifier", "calibrated"): the classifier-layer
+Fisher against autograd and the paper's Fisher, what moves, the calibrated strength, signed features."""
 import pytest
 import torch
 from torch import nn
@@ -6,21 +7,9 @@ from torch import nn
 from conftest import DEVICES, state_hash
 from unlearning.data import to_floats
 from unlearning.methods.fisher import EPS, code_fisher
-from unlearning.methods.forgetting import (
-    CODE_SAFETY, DEFAULT_MODE, MODES, NEEDS_VALIDATION, STRENGTHS, VAL_SAFETY, classifier_fisher, classifier_layer,
-    forget,
-)
+from unlearning.methods.forgetting import (CODE_SAFETY, STRENGTHS, VAL_SAFETY, classifier_fisher, classifier_layer,
+                                   forget)
 from unlearning.evaluation.metrics import code_accuracies, evaluate
-from unlearning.models import build_model
-from unlearning.pipeline import forget_and_evaluate
-
-
-def test_the_registry_names_every_mode_with_a_one_line_description():
-    assert {"paper", "classifier", "calibrated"} <= set(MODES)
-    assert DEFAULT_MODE in MODES
-    assert NEEDS_VALIDATION <= set(MODES)
-    for name, text in MODES.items():
-        assert isinstance(text, str) and text and "\n" not in text, name
 
 
 def test_unknown_modes_and_missing_validation_images_are_clear_errors(digits_mlp):
@@ -31,22 +20,6 @@ def test_unknown_modes_and_missing_validation_images_are_clear_errors(digits_mlp
     with pytest.raises(ValueError, match="calibration images"):
         forget(digits_mlp.model, digits_mlp.codes, [1], mode="calibrated",
                calibration=(torch.rand(4, 1, 5, 5), torch.zeros(4, dtype=torch.long)))
-
-
-@pytest.mark.parametrize("arch,expected", [("mlp", "net.fc2"), ("cnn", "net.head.3"), ("resnet8", "net.fc"),
-                                           ("resnet20", "net.fc")])
-def test_the_classifier_layer_is_the_linear_layer_that_makes_the_logits(arch, expected):
-    model = build_model(arch, (1, 28, 28), 10)
-    name, layer = classifier_layer(model, torch.rand(1, 1, 28, 28))
-    assert name == expected and isinstance(layer, nn.Linear) and layer.out_features == 10
-
-
-def test_a_model_without_a_final_linear_layer_is_refused(digits_mlp):
-    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10), nn.Tanh())
-    with pytest.raises(ValueError, match="linear layer"):
-        classifier_layer(model, torch.rand(1, 1, 8, 8))
-    with pytest.raises(ValueError, match="linear layer"):
-        forget(model, digits_mlp.codes, [2], mode="classifier")
 
 
 def test_classifier_fisher_is_the_squared_gradient_of_the_centred_logit(digits_mlp):
@@ -138,37 +111,6 @@ def test_the_calibrated_strength_is_the_safety_multiple_of_a_threshold_on_the_gr
     data_free = forget(digits_mlp.model, digits_mlp.codes, [5], mode="classifier", device="cpu")
     assert any(abs(data_free.strength / a - CODE_SAFETY) < 1e-6 for a in STRENGTHS)
     assert data_free.calibration == {}
-
-
-def test_the_pipeline_calibrates_on_the_validation_split_by_default(digits, digits_mlp):
-    meta = dict(digits_mlp.meta)
-    out = forget_and_evaluate(digits_mlp, digits.test, [8], mode="calibrated", device="cpu")
-    explicit = forget_and_evaluate(digits_mlp, digits.test, [8], mode="calibrated", calibration=digits.val,
-                                   device="cpu")
-    assert digits_mlp.meta == meta
-    assert out.result.strength == explicit.result.strength
-    assert out.result.calibration["images"] == len(digits.val)
-    d = out.to_dict()
-    assert d["mode"] == "calibrated" and d["layer"] == "net.fc2" and d["strength"] == out.result.strength
-
-
-def test_one_default_mode_everywhere_and_the_paper_rule_by_name(digits, digits_mlp):
-    import inspect
-
-    from unlearning import cli, comparison, pipeline
-    from unlearning.methods.forgetting import DEFAULT_MODE
-
-    assert DEFAULT_MODE == "erase"
-    assert inspect.signature(forget).parameters["mode"].default == DEFAULT_MODE
-    assert inspect.signature(pipeline.forget_and_evaluate).parameters["mode"].default == DEFAULT_MODE
-    assert comparison.default_mode() == DEFAULT_MODE
-    forget_parser = cli.build_parser()._subparsers._group_actions[0].choices["forget"]
-    assert forget_parser.get_default("mode") == DEFAULT_MODE
-    a = forget(digits_mlp.model, digits_mlp.codes, [2], device="cpu", calibration=digits.val)
-    b = forget(digits_mlp.model, digits_mlp.codes, [2], mode="paper", device="cpu")
-    assert a.mode == "erase" and b.mode == "paper"
-    with pytest.raises(ValueError, match="validation images"):
-        forget(digits_mlp.model, digits_mlp.codes, [2], device="cpu")
 
 
 class _Negate(nn.Module):
