@@ -226,6 +226,6 @@ def copy_perturbed(model):
 
 def test_a_banner_says_its_title_once():
     """Issue 21: the audit banner read "Hidden, not gone. Hidden, not gone: ..."."""
-    text = auditing.titled("hidden", "Hidden, not gone: the outputs no longer predict the class.")
+    text = audit_text.titled("hidden", "Hidden, not gone: the outputs no longer predict the class.")
     assert text == "**Hidden, not gone**: the outputs no longer predict the class."
-    assert auditing.titled("unknown depth", "The outputs forgot.") == "**Depth unknown.** The outputs forgot."
+    assert audit_text.titled("unknown depth", "The outputs forgot.") == "**Depth unknown.** The outputs forgot."

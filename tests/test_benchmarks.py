@@ -107,7 +107,7 @@ def test_depth_rows_hold_the_documented_keys_and_read_against_retraining(digits,
     md = depth.markdown(rows, depth.retain_drops(rows))
     assert "| digits-mlp | erase |" in md and "| digits-mlp | 3 | retrain |" in md
     # every depth, and the index: the reference against itself is level with retraining everywhere
-    assert by["retrain"]["depths"].split("|")[-1] == "penultimate"
+    assert by["retrain"]["depths"].split("|") == ["input", "fc1 pre-activation", "penultimate", "logits"]
     assert by["retrain"]["worst_depth_gap"] == 0.0 and by["retrain"]["anamnesis_index"] == pytest.approx(1.0)
     assert by["retrain"]["probe_depths"] == by["erase"]["probe_depths_retrain"]
     assert "### digits-mlp" in md and "| 3 | erase |" in md

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import (CLASSES, CLASSES_KEY, MLP, MODEL_ID, STEM, app, backend, banner, charts, forget, metrics,
                       no_exception, owned, paper_rule, pct, result_headers, session)
-from ui import audit_text, figures, inputs, method_text
+from ui import audit_text, figures, inputs, method_text, run_view
 from ui.session import state
 from unlearning.methods import registry as methods
 from unlearning.storage.checkpoints import load_checkpoint
@@ -164,7 +164,7 @@ def test_a_failure_inside_forgetting_is_a_message_not_a_traceback(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("CUDA error: an illegal memory access was encountered\nmore lines")
 
-    monkeypatch.setattr(analysis, "run_forgetting", broken)
+    monkeypatch.setattr(run_view, "run_forgetting", broken)
     at = app("app_pages/forget.py")
     at.multiselect(key=CLASSES).set_value(["4"]).run()
     at.button(key="forget_button").click().run()

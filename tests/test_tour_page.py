@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import plotly.io as pio
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from conftest import charts, metrics, pct
 from ui import tour_figures as tf
 from unlearning.methods.forgetting import DEFAULT_MODE
 from unlearning.methods import forgetting
@@ -33,18 +33,6 @@ def tour_page(models_dir: Path) -> AppTest:
         at.switch_page("app_pages/tour.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
-
-
-def charts(at: AppTest) -> dict[str, object]:
-    return {(fig := pio.from_json(el.proto.spec)).layout.title.text: fig for el in at.get("plotly_chart")}
-
-
-def metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
-
-
-def pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
 
 
 @pytest.fixture(scope="module")
