@@ -111,17 +111,8 @@ with st.expander("The words on this page, plainly", key="presenter_hide_words"):
 
 store = audit_state.run_store(run)
 costly: dict[str, run_audit.CostlyFacts] = store.get("costly", {})
-rows = audit_text.summary_rows(instant, costly)
-
-
-def _cell(value: object) -> str:
-    return f"{value:g}" if isinstance(value, (int, float)) else str(value)
-
-
-# One row per measure, one column per model: ten measures side by side were cut at 1024 px, three models
-# are not (the figures are summary_rows', unchanged).
-st.dataframe([{"measure": m, **{r["model"]: _cell(r[m]) for r in rows}} for m in (rows[0] if rows else {}) if m != "model"],
-             hide_index=True, width="stretch")
+st.dataframe(audit_text.summary_by_measure(audit_text.summary_rows(instant, costly)), hide_index=True,
+             width="stretch")
 
 # --- the costly part: relearning and the larger probes ------------------------------------------------
 models = list(instant.facts)

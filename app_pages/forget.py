@@ -5,9 +5,9 @@ import time
 
 import streamlit as st
 
-from ui import card, exports, figures, inputs, method_text, report, run_view, widgets
+from ui import exports, figures, inputs, method_text, run_view, widgets
 from ui.plain import plain, plain_list
-from ui.session import audit_state, links, owner, state
+from ui.session import audit_state, downloads, links, owner, state
 from unlearning.methods import registry as methods
 from unlearning.pipeline import default_lambdas
 
@@ -157,42 +157,13 @@ NO_REFERENCE = ("No model retrained without these classes is at hand, so there i
 
 # --- 3. take it away: the link, the files -------------------------------------------------------------
 stem = exports.file_stem(model_id, view.forget_names)
-
-
-def _model_bytes() -> bytes:  # deferred: made on click, in the download thread, once
-    if "model" not in run.downloads:
-        run.downloads["model"] = exports.model_bytes(run.checkpoint, o)
-    return run.downloads["model"]
-
-
-audit_store = audit_state.run_store(run)  # what the audit page computed for this run (read at click time)
-ref_file = audit_state.reference_path(path, view.forget)
-
-
-def _report_html() -> str:
-    key = f"report:{'instant' in audit_store}:{len(audit_store.get('costly', {}))}:{view.outcome.depth is None}"
-    if key not in run.downloads:
-        run.downloads[key] = report.build_report(
-            view, reference=reference, instant=audit_store.get("instant"), costly=audit_store.get("costly"),
-            reference_name=None if ref_file is None else ref_file.name,
-            card_facts=audit_state.card_facts(run, path)).encode("utf-8")
-    return run.downloads[key].decode("utf-8")
-
-
-def _card_html() -> str:  # made on click, like the report
-    key = f"card:{view.outcome.depth is None}"
-    if key not in run.downloads:
-        run.downloads[key] = card.card_document(view, audit_state.card_facts(run, path)).encode("utf-8")
-    return run.downloads[key].decode("utf-8")
-
-
 with st.container(horizontal=True, gap="small", key="downloads"):
-    st.download_button("Report (HTML)", _report_html, file_name=f"{stem}.html", mime="text/html",
-                       icon=":material/slideshow:", key="dl_report", on_click="ignore",
+    st.download_button("Report (HTML)", downloads.report_file(run, path, reference), file_name=f"{stem}.html",
+                       mime="text/html", icon=":material/slideshow:", key="dl_report", on_click="ignore",
                        help="One self-contained file with every figure below and the numbers behind them; "
                             "opens offline in any browser. Send it to people who will not run the app.")
-    st.download_button("Unlearning card (HTML)", _card_html, file_name=f"{stem}-card.html", mime="text/html",
-                       icon=":material/badge:", key="dl_card", on_click="ignore",
+    st.download_button("Unlearning card (HTML)", downloads.card_file(run, path), file_name=f"{stem}-card.html",
+                       mime="text/html", icon=":material/badge:", key="dl_card", on_click="ignore",
                        help="One printable page for someone who will read nothing else: what was asked and when, "
                             "the model and its weights hash, the method, the verdict, the time against "
                             "retraining, the cost to the other classes and the caveats. Also the report's first page.")
@@ -202,7 +173,7 @@ with st.container(horizontal=True, gap="small", key="downloads"):
     st.download_button("Metrics (JSON)", exports.metrics_json(view), file_name=f"{stem}.json",
                        mime="application/json", icon=":material/data_object:", key="dl_json", on_click="ignore",
                        help="Everything the backend reports; load it back below to reopen this run.")
-    st.download_button("Unlearned model (.safetensors)", _model_bytes, file_name=f"{stem}.safetensors",
+    st.download_button("Unlearned model (.safetensors)", downloads.model_file(run), file_name=f"{stem}.safetensors",
                        mime="application/octet-stream", icon=":material/download:", key="dl_model", on_click="ignore")
     if st.button("Keep the unlearned model in my models", icon=":material/save:", key="keep_model",
                  help="Saves it as one of your models (this session's) and selects it, so you can inspect it or forget more."):

@@ -193,6 +193,9 @@ def test_instant_audit_agrees_with_the_backend(digits, digits_cnn):
     assert rows[1]["10-shot probe %"] == round(100 * want.probe_unlearned, 1)
     assert rows[1]["SVC MIA: members %"] == round(100 * (1 - facts["unlearned"].mia_svc), 1)  # as the chart counts
     assert all(v is not None for row in rows for v in row.values())  # a table never shows a raw None
+    side = {r["measure"]: r for r in audit_text.summary_by_measure(rows)}  # the page's table: a row per measure
+    assert set(side) == set(rows[0]) - {"model"}
+    assert side["10-shot probe %"]["unlearned"] == f"{rows[1]['10-shot probe %']:g}"
 
 
 def test_one_pass_facts_equal_the_backends_separate_calls(digits, digits_cnn):

@@ -9,4 +9,4 @@ Compare's runs in their status boxes (``compare_runs``). Every other module (``i
 scripts use them without an app; ``tests/test_ui_imports.py`` keeps this list true.
 """
 STREAMLIT_MODULES = frozenset({"session.state", "session.audit_state", "session.tour_state", "session.links",
-                               "session.owner", "compare_runs", "style", "widgets"})
+                               "session.owner", "session.downloads", "compare_runs", "style", "widgets"})

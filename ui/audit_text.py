@@ -85,3 +85,13 @@ def summary_rows(instant: InstantAudit, costly: Mapping[str, CostlyFacts] | None
 
 def _pct(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else round(100.0 * float(x), 1)
+
+
+def _cell(value: object) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) else str(value)
+
+
+def summary_by_measure(rows: list[dict]) -> list[dict[str, str]]:
+    """``summary_rows`` turned on its side: one row per measure, one column per model (ten measures side by side
+    were cut at 1024 px, three models are not); the figures unchanged, as text."""
+    return [{"measure": m, **{r["model"]: _cell(r[m]) for r in rows}} for m in (rows[0] if rows else {}) if m != "model"]
