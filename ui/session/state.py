@@ -84,6 +84,8 @@ def _trunk(path: str, mtime: float, size: int, changed: frozenset[str]) -> trunk
 def shared_trunk(path: str | Path, edited: nn.Module) -> trunk.Trunk | None:
     """The original's activations on its test split below the layers ``edited`` changed (shared, read-only;
     built by the first run that changes those layers, such as the page's head start), or None."""
+    if next(edited.parameters()).device.type != "cpu":
+        return None  # a GPU's full pass is already quick: no CPU copy of the activations for it
     changed = trunk.changed_names(shared_checkpoint(path).model, edited)
     return None if changed is None else _trunk(*file_stamp(path), changed)
 
