@@ -164,3 +164,12 @@ def test_gpu_check_kills_a_step_past_its_time_and_says_so(tmp_path):
                                             "time.sleep(60)"], lines.append, timeout=2)
     assert timed_out and lines == ["started"]
     assert gpu_check.skipped_count("3 passed, 2 skipped in 1.0s") == 2 and gpu_check.skipped_count("3 passed") == 0
+
+
+def test_trunk_speed_times_both_ways_and_finds_the_same_predictions(digits_cnn, digits_path, tmp_path):
+    trunk_speed = _script("trunk_speed")
+    cnn = tmp_path / "digits-cnn.safetensors"
+    save_checkpoint(cnn, digits_cnn.model, digits_cnn.codes, digits_cnn.meta)
+    line = trunk_speed.measure(str(cnn), "erase", 1, 1)
+    assert "changed net.head" in line and line.endswith("classes whose confusion row differs: 0")
+    assert "no trunk" in trunk_speed.measure(str(digits_path), "paper", 1, 1)  # the published rule edits every layer
