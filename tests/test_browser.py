@@ -258,9 +258,23 @@ def _background_luminance(page) -> float:
 
 
 def _goto_page(page, link: str, heading: str) -> None:
-    """Navigate with the sidebar, keeping the session (a new URL would start a new one)."""
-    page.get_by_test_id("stSidebarNav").get_by_text(link, exact=True).click()
-    page.get_by_role("heading", name=heading, exact=True).wait_for(timeout=WAIT_MS)
+    """Navigate with the sidebar, keeping the session (a new URL would start a new one). The page must have
+    finished its run first: a click that lands while a fragment's ``st.rerun(scope="app")`` is starting (the
+    Model page right after a cancelled training) can be dropped by Streamlit, and the page never came (1 run
+    in 3 of the suite on 2026-12-05); so wait for the script to stop, and click again if the page does not
+    come within a minute, as a person would."""
+    heading_shown = page.get_by_role("heading", name=heading, exact=True)
+    deadline = time.perf_counter() + WAIT_MS / 1000
+    while True:
+        page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', state="attached",
+                               timeout=WAIT_MS)
+        page.get_by_test_id("stSidebarNav").get_by_text(link, exact=True).click()
+        try:
+            heading_shown.wait_for(timeout=min(60_000, max(1, int(1000 * (deadline - time.perf_counter())))))
+            return
+        except sync_api.TimeoutError:
+            if time.perf_counter() >= deadline:
+                raise
 
 
 def _forget(page, class_name: str) -> float:
