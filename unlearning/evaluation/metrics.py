@@ -146,7 +146,7 @@ def evaluate(model: nn.Module, dataset: Dataset, num_classes: int,
     ``trunk``: the original's kept activations on this split (``unlearning.evaluation.trunk``); when ``model`` differs
     from the original only where the trunk allows, only the changed layers run (same predictions)."""
     if trunk is not None and trunk.covers(model, dataset) and (logits := tail_logits(trunk, model)) is not None:
-        return evaluation_from_logits(logits, dataset.tensors()[1], num_classes)
+        return evaluation_from_logits(logits, trunk.images.labels, num_classes)  # no float copy of the images
     logits, labels = predict(model, dataset, device, batch_size)
     return evaluation_from_logits(logits, labels, num_classes)
 

@@ -75,9 +75,8 @@ def _partition(gm: fx.GraphModule, changed: frozenset[str]) -> tuple[set[fx.Node
 def _frontier(gm: fx.GraphModule, dirty: set[fx.Node], batch: set[fx.Node]) -> list[fx.Node]:
     """The unchanged, image-dependent nodes whose values a changed node reads (or the output's, if none changed)."""
     out = next(n for n in gm.graph.nodes if n.op == "output")
-    needed = [n for n in gm.graph.nodes if n not in dirty and n in batch and n.op != "output"
-              and (any(u in dirty for u in n.users) or (out in n.users and not dirty))]
-    return needed
+    return [n for n in gm.graph.nodes if n not in dirty and n in batch and n.op != "output"
+            and (any(u in dirty for u in n.users) or (out in n.users and not dirty))]
 
 
 def _sub_graph(gm: fx.GraphModule, inputs: list[fx.Node], keep: Iterable[fx.Node], outputs) -> fx.Graph:
@@ -137,9 +136,9 @@ def build(original: nn.Module, images: ImageTensors, changed: frozenset[str],
     parts: list[list[torch.Tensor]] = [[] for _ in frontier]
     size = 0
     for i in range(0, len(x), bs):
-        outs = front(x[i:i + bs].to(dtype))
-        for j, v in enumerate(outs):
-            if not isinstance(v, torch.Tensor) or v.dim() == 0 or len(v) != len(x[i:i + bs]):
+        xb = x[i:i + bs].to(dtype)
+        for j, v in enumerate(front(xb)):
+            if not isinstance(v, torch.Tensor) or v.dim() == 0 or len(v) != len(xb):
                 return None  # a shape or a constant, not one row per image: cannot be cut into batches
             parts[j].append(v)
             size += v.numel() * v.element_size()
@@ -156,11 +155,9 @@ def tail_logits(trunk: Trunk, model: nn.Module) -> torch.Tensor | None:
     gm = _traced(model)
     if gm is None:
         return None
-    dirty, batch = _partition(gm, trunk.changed)
-    by_name = {n.name: n for n in gm.graph.nodes}
-    if tuple(n.name for n in _frontier(gm, dirty, batch)) != trunk.frontier:
+    inputs = _frontier(gm, *_partition(gm, trunk.changed))
+    if tuple(n.name for n in inputs) != trunk.frontier:
         return None
-    inputs = [by_name[n] for n in trunk.frontier]
     out = next(n for n in gm.graph.nodes if n.op == "output")
     result = out.args[0]
     keep = _ancestors(out.all_input_nodes, set(inputs)) - set(inputs)
