@@ -217,11 +217,15 @@ CHARTS_DRAWN = """() => [...document.querySelectorAll('[data-testid="stPlotlyCha
 TWO_FRAMES = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
 
 
+def _script_done(page) -> None:
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', state="attached",
+                           timeout=WAIT_MS)
+
+
 def _settle(page) -> None:
     """Wait for the page's own events, never a fixed time: the app's script has finished, every visible chart
     has drawn, and the browser has painted since."""
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', state="attached",
-                           timeout=WAIT_MS)
+    _script_done(page)
     page.wait_for_function(CHARTS_DRAWN, timeout=WAIT_MS)
     page.evaluate(TWO_FRAMES)
 
@@ -266,8 +270,7 @@ def _goto_page(page, link: str, heading: str) -> None:
     heading_shown = page.get_by_role("heading", name=heading, exact=True)
     deadline = time.perf_counter() + WAIT_MS / 1000
     while True:
-        page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', state="attached",
-                               timeout=WAIT_MS)
+        _script_done(page)
         page.get_by_test_id("stSidebarNav").get_by_text(link, exact=True).click()
         try:
             heading_shown.wait_for(timeout=min(60_000, max(1, int(1000 * (deadline - time.perf_counter())))))
