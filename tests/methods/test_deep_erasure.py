@@ -13,18 +13,20 @@ from unlearning.models import build_model
 CPU = torch.device("cpu")
 
 
-@pytest.mark.parametrize("arch,kinds", [("mlp", 1), ("cnn", 3), ("resnet8", 6), ("vit", 18)])
+@pytest.mark.parametrize("arch,kinds", [("mlp", 1), ("cnn", 3), ("resnet8", 6), ("vit", 1)])
 def test_every_shipped_architecture_gets_sites_at_several_depths(arch, kinds):
     model = build_model(arch, (1, 28, 28), 10)
     sites = deep_erasure.deep_sites(model)
-    assert len(sites) == kinds  # MLP: its one hidden layer; ViT: the embedding, 4 per block (2 norms, 2 writers), the final norm
+    assert len(sites) == kinds  # MLP: its one hidden layer; ViT: its residual stream, every depth at once
     names = dict(model.named_modules())
     for s in sites:
-        if isinstance(s, deep_erasure.EmbeddingSite):
-            assert s.conv in names and s.position in dict(model.named_parameters())
+        if isinstance(s, deep_erasure.StreamSite):
+            assert s.embedding.conv in names and s.embedding.position in dict(model.named_parameters())
+            depth = len(model.net.blocks)
+            assert len(s.reads) == depth and len(s.writers) == 2 * depth
+            assert all(n in names for n in (*s.reads, *s.writers))
             continue
-        for n in ([s.norm, *s.consumers] if isinstance(s, deep_erasure.LayerNormSite)
-                  else [x for site in s for x in (site.linear, site.norm) if x]):
+        for n in [x for site in s for x in (site.linear, site.norm) if x]:
             assert n in names
 
 
@@ -131,20 +133,56 @@ def test_the_first_stage_loses_most_of_the_class_mean(digits, digits_cnn):
     assert gap(out) < 0.75 * gap(digits_cnn.model)
 
 
-def test_the_vit_is_erased_through_its_layer_norms(digits):
+def _stream_gaps(model, site, x, y, c) -> list[float]:
+    """Each read block's forgotten-minus-rest mean-token difference (its norm)."""
+    means, _ = deep_erasure.stream_samples(model, site, x, CPU)
+    return [float((v[y == c].mean(0) - v[y != c].mean(0)).norm()) for v in means]
+
+
+def test_the_vit_stream_is_erased_at_every_depth_exactly_as_if_projected_after_each_write(digits):
+    """Known answer: the folded weights compute what the original computes when the residual stream is projected
+    (M) after the embedding and after every block's attention and MLP write; and with M fitted there, no read
+    depth keeps a difference between the forgotten digit's mean token and the rest's."""
     torch.manual_seed(0)
     model = build_model("vit", tuple(digits.info.input_shape), 10).eval()
     x, y = digits.val.tensors()
+    site = deep_erasure.deep_sites(model)[0]
 
     before = state_hash(model)
     out, deltas, ranks = deep_erasure.deep_erase(model, x, y, [2], CPU, strength=1.0)
-    assert state_hash(model) == before and len(ranks) == 18 and all(r == 1 for r in ranks)
-    assert any(k.endswith("qkv.weight") for k in deltas) and any(k.endswith("mlp.0.weight") for k in deltas)
-    site = deep_erasure.deep_sites(out)[1]  # the first LayerNorm: its consumers now read an erased input
-    rows, owner = deep_erasure.site_samples(out, site, x, CPU)
-    folded = rows @ out.state_dict()[site.consumers[0] + ".weight"].double().T
-    z = (y[owner] == 2).double()
-    assert ((folded - folded.mean(0)) * (z - z.mean()).view(-1, 1)).mean(0).abs().max() < 1e-3
+    assert state_hash(model) == before and ranks == [len(site.reads)]
+    assert {k.rsplit(".", 1)[0] for k in deltas} == {site.embedding.conv, site.embedding.position.rsplit(".", 1)[0],
+                                                     *site.writers} - {""}
+    means, sigma = deep_erasure.stream_samples(model, site, x, CPU)
+    m = deep_erasure.stream_eraser(means, sigma, (y == 2).double()[:, None]).float()
+    assert torch.allclose(m @ m, m, atol=1e-4)  # a projection: applying it after every write is what folding it does
+    # every token at every depth lies in M's range: nothing is left along the removed directions, in any image
+    modules = dict(out.named_modules())
+    box = []
+    hooks = [modules[n].register_forward_hook(lambda mod, a, o: box.append(o)) for n in site.reads]
+    with torch.no_grad():
+        out(x)
+    for h in hooks:
+        h.remove()
+    for tokens in box:
+        assert float((tokens - tokens @ m.T).abs().max()) < 1e-4 * float(tokens.abs().max())
+    # the removed directions were each depth's forgotten-minus-rest mean token, so those differences shrink
+    # (not to zero: the layers above the first read see a changed stream and make new ones, which the benchmark
+    # measures with probes on the trained ViT)
+    assert all(a < 0.6 * b for a, b in zip(_stream_gaps(out, site, x, y, 2), _stream_gaps(model, site, x, y, 2)))
+
+    modules = dict(model.named_modules())
+    project = (lambda mod, a, o: o @ m.T)
+    hooks = [modules[w].register_forward_hook(project) for w in site.writers]
+    hooks.append(modules[site.reads[0]].register_forward_pre_hook(lambda mod, a: (a[0] @ m.T,)))
+    try:
+        with torch.no_grad():
+            expected = model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    with torch.no_grad():
+        assert torch.allclose(out(x), expected, atol=1e-4)
 
 
 def test_statistics_read_a_bounded_sample_of_positions():
@@ -164,7 +202,7 @@ def test_mode_reads_a_bounded_validation_sample_and_forgets(digits, digits_cnn):
     per_pass = VALIDATION_PER_CLASS * 10
     assert sum(seen) <= per_pass * (len(deep_erasure.deep_sites(digits_cnn.model)) + 4)
     assert res.mode == "deep-erase" and res.seconds["erase"] > 0
-    assert res.calibration["last_strength"] in (deep_erasure.STRENGTH, deep_erasure.LAST_STRENGTH)
+    assert res.calibration["last_strength"] in (deep_erasure.STRENGTH, *deep_erasure.LAST_STRENGTHS)
     x, y = digits.test.tensors()
     with torch.no_grad():
         pred = res.model(x).argmax(1)

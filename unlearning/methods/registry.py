@@ -169,10 +169,12 @@ REGISTRY: dict[str, Method] = {m.name: m for m in (
                  "out of its answers, then edits the last layer. It reads a few validation images once; no training. "
                  "Whether the classes really left is what the depth check (\"is it gone?\") measures."),
     Method("deep-erase", "One-shot: erase at every stage", "deep-erase",
-           "Removes the classes at every stage: a closed-form eraser (LEACE) at every stage of the network, ViT "
-           "included, half strength below the last stage and full strength at it, fitted in forward order on one "
-           "bounded sample of validation images, then the 'calibrated' edit of the classifier layer (calibrated "
-           "where the class still shows); falls back to 'erase' when that costs the rest too much.",
+           "Removes the classes at every stage: a closed-form eraser (LEACE) at every stage of the network, half "
+           "strength below the last stage and up to full strength at it (the ViT: one projection of its residual "
+           "stream, which takes the class out of every block's output at once), fitted in forward order on one "
+           "bounded sample of validation images, then the 'calibrated' edit of the classifier layer; the last stage "
+           "is erased less where full strength costs the rest more than 3 points, and it falls back to 'erase' "
+           "where even half strength does.",
            _CV, _one_shot(_deep_erase), one_shot=True,
            plain="Like *erase*, but takes the classes out at every stage of the network, not only the last hidden "
                  "layer, from a few validation images read once; no training. When that would cost the other "
