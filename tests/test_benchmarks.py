@@ -173,3 +173,17 @@ def test_trunk_speed_times_both_ways_and_finds_the_same_predictions(digits_cnn, 
     line = trunk_speed.measure(str(cnn), "erase", 1, 1)
     assert "changed net.head" in line and line.endswith("classes whose confusion row differs: 0")
     assert "no trunk" in trunk_speed.measure(str(digits_path), "paper", 1, 1)  # the published rule edits every layer
+
+
+def test_reference_spread_probes_every_seed_at_every_depth(digits, digits_mlp, tmp_path, monkeypatch):
+    monkeypatch.setenv("UNLEARNING_CACHE", str(tmp_path / "cache"))
+    bench = _script("reference_spread")
+    rows = bench.spread(digits_mlp, digits, [3], [1], log=lambda m: None)
+    assert list(rows) == ["original", "retrain seed 0", "retrain seed 1"]
+    depths = ["input", "fc1 pre-activation", "penultimate", "logits"]
+    assert all(list(r) == depths and all(0.0 <= v <= 1.0 for v in r.values()) for r in rows.values())
+    # the input is the same pixels for every model, so every retrained seed reads it alike: no spread there
+    assert rows["retrain seed 0"]["input"] == rows["retrain seed 1"]["input"] == rows["original"]["input"]
+    assert rows["retrain seed 0"] != rows["retrain seed 1"]  # another seed is another model
+    md = bench.table("digits-mlp", [3], rows)
+    assert md.count("\n| ") == len(depths) + 1 and "| input |" in md and "retrained spread" in md
