@@ -155,13 +155,12 @@ def site_samples(model: nn.Module, site, images: torch.Tensor, device: torch.dev
 
 
 @torch.no_grad()
-def fold_embedding(model: nn.Module, site: EmbeddingSite, m: torch.Tensor, shift: torch.Tensor
-                   ) -> dict[str, torch.Tensor]:
-    """Make the token embedding conv(x) + pos become M (conv(x) + pos) + shift, in place; returns the deltas."""
+def fold_embedding(model: nn.Module, site: EmbeddingSite, m: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Make the token embedding conv(x) + pos become M (conv(x) + pos), in place; returns the deltas."""
     conv = dict(model.named_modules())[site.conv]
     pos = dict(model.named_parameters())[site.position]
     new_w = torch.einsum("oj,j...->o...", m, conv.weight.double()).to(conv.weight.dtype)
-    new_b = (m @ conv.bias.double() + shift).to(conv.bias.dtype)
+    new_b = (m @ conv.bias.double()).to(conv.bias.dtype)
     new_pos = (pos.double() @ m.T).to(pos.dtype)
     deltas = {f"{site.conv}.weight": new_w - conv.weight, f"{site.conv}.bias": new_b - conv.bias,
               site.position: new_pos - pos}
@@ -221,7 +220,7 @@ def stream_eraser(means: Sequence[torch.Tensor], sigma: torch.Tensor, z: torch.T
 @torch.no_grad()
 def fold_stream(model: nn.Module, site: StreamSite, m: torch.Tensor) -> dict[str, torch.Tensor]:
     """Make the embedding and every writer put M x into the stream instead of x, in place; returns the deltas."""
-    deltas = fold_embedding(model, site.embedding, m, torch.zeros(len(m), dtype=m.dtype, device=m.device))
+    deltas = fold_embedding(model, site.embedding, m)
     modules = dict(model.named_modules())
     for name in site.writers:
         lin = modules[name]
