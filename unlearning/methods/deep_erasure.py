@@ -1,7 +1,7 @@
 """Erase the forgotten classes at every stage, in closed form, folded into the weights (mode ``deep-erase``).
 
 Why: ``erase`` removes the classes from the last hidden layer only; a 10-shot probe one stage lower,
-or a few relearning steps, still find them there, and the ViT has no site at all. Here a LEACE
+or a few relearning steps, still find them there, and the ViT has no such layer at all. Here a LEACE
 eraser (Belrose et al., NeurIPS 2023; its "concept scrubbing" puts one at every normalisation
 layer) sits at every stage, fitted and folded in forward order, so each stage's statistics are those
 of the network erased below it. Each eraser is affine, x -> x - O (x - mu), and is folded into
@@ -21,9 +21,10 @@ the images are the same bounded, seeded validation sample that ``erase`` reads (
 erasers, the other half checks the ``calibrated`` classifier edit that follows).
 
 The scale depends on depth (as DAMP's does): the sites below the last go half the way, the last one all the
-way (``LAST_STRENGTH``; ``LAST_STRENGTHS`` down to half-way if the guard refuses the full one). Tried on validation and
-dropped: a Deep-Unlearning-style forget-minus-retain subspace (generalised eigenvectors of the forgotten and
-retained second moments, up to 16 directions a site) found no direction at ResNet-8's first three sites
+way (``LAST_STRENGTH``; ``LAST_STRENGTHS`` down to half-way if the guard refuses the full one, and the sites below
+at a quarter if it refuses every one). Tried on validation and dropped: a Deep-Unlearning-style forget-minus-retain
+subspace (generalised eigenvectors of the forgotten and retained second moments, up to 16 directions a site) found
+no direction at ResNet-8's first three sites
 and left its stages 1-2 about as readable as LEACE did (digits 0 and 4); pooled statistics, or full
 strength at every ResNet-8 site, cost 4-53 points of retained validation accuracy wherever they narrowed the
 stage 1-2 gaps, and none brought digit 0's stage 1 within 5 points of retraining (docs/deep_erase.md).
@@ -310,11 +311,11 @@ def forget_on(dev: torch.device, model: nn.Module, codes: torch.Tensor, chosen: 
 
     The sites below the last are erased at ``STRENGTH``; the last one at the strongest of ``LAST_STRENGTHS``
     whose held-out retained images lose at most ``GUARD_DROP``, else at ``STRENGTH`` too; if none passes, the
-    same again with the sites below at the next of ``LOWER_STRENGTHS``, and then the mode falls back to ``erase``. The classifier edit is
-    calibrated on the model whose last site is erased at ``STRENGTH`` (where the held-out images still show the
-    class) and moved unchanged onto the stronger erasure: calibrated on the fully erased model it stopped at its
-    weakest step (the images were misread already), and the CNN's digit 3 relearnt in 9 steps instead of 24
-    (retraining: 12). Where no edit passes calibrated half-way, it is calibrated before the last site is erased,
+    same again with the sites below at the next of ``LOWER_STRENGTHS``, and then the mode falls back to ``erase``.
+    The classifier edit is calibrated on the model whose last site is erased at ``STRENGTH`` (where the held-out
+    images still show the class) and moved unchanged onto the stronger erasure: calibrated on the fully erased model
+    it stopped at its weakest step (the images were misread already), and the CNN's digit 3 relearnt in 9 steps
+    instead of 24 (retraining: 12). Where no edit passes calibrated half-way, it is calibrated before the last site is erased,
     as ``calibrated`` is (the ViT: its mnemonic codes no longer single out the class once the stream is erased, and
     the edit calibrated there made things worse, 24 % of the held-out forgotten digit 0 recognised -> 40 %).
     """
@@ -370,8 +371,8 @@ def forget_on(dev: torch.device, model: nn.Module, codes: torch.Tensor, chosen: 
         return erasure.forget_on(dev, model, codes, chosen, images, labels, notes)
     at_last, res, last_deltas, last_rank = kept
     if below != STRENGTH:
-        tried = tried + [f"the stages below the last erased at strength {below:g}, not {STRENGTH:g}: that cost more than "
-                         f"{GUARD_DROP:.0%} of the retained validation images"]
+        tried = tried + [f"the stages below the last erased at strength {below:g}, not {STRENGTH:g}: that cost more "
+                         f"than {GUARD_DROP:.0%} of the retained validation images"]
     if refused:
         tried = tried + [f"the last stage erased at strength {at_last:g}, not {' or '.join(refused)}: the stronger "
                          f"erasure cost more than {GUARD_DROP:.0%} of the retained validation images"]
