@@ -315,9 +315,10 @@ def forget_on(dev: torch.device, model: nn.Module, codes: torch.Tensor, chosen: 
     The classifier edit is calibrated on the model whose last site is erased at ``STRENGTH`` (where the held-out
     images still show the class) and moved unchanged onto the stronger erasure: calibrated on the fully erased model
     it stopped at its weakest step (the images were misread already), and the CNN's digit 3 relearnt in 9 steps
-    instead of 24 (retraining: 12). Where no edit passes calibrated half-way, it is calibrated before the last site is erased,
-    as ``calibrated`` is (the ViT: its mnemonic codes no longer single out the class once the stream is erased, and
-    the edit calibrated there made things worse, 24 % of the held-out forgotten digit 0 recognised -> 40 %).
+    instead of 24 (retraining: 12). Where no edit passes calibrated half-way, it is calibrated before the last site
+    is erased, as ``calibrated`` is (the ViT: its mnemonic codes no longer single out the class once the stream is
+    erased, and the edit calibrated there made things worse, 24 % of the held-out forgotten digit 0 recognised ->
+    40 %).
     """
     synchronize(dev)
     t0 = time.perf_counter()
