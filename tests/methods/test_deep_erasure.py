@@ -208,3 +208,12 @@ def test_mode_reads_a_bounded_validation_sample_and_forgets(digits, digits_cnn):
         pred = res.model(x).argmax(1)
     assert (pred[y == 3] == 3).float().mean() < 0.1
     assert (pred[y != 3] == y[y != 3]).float().mean() > 0.8
+
+
+def test_an_architecture_without_a_layout_does_erase_instead_and_says_so(digits):
+    torch.manual_seed(0)
+    model = build_model("tv:mobilenet_v3_small", tuple(digits.info.input_shape), 10).eval()
+    codes = torch.rand(10, *digits.info.input_shape)
+    res = forget(model, codes, [3], mode="deep-erase", calibration=digits.val, device="cpu")
+    assert any("not erased at every stage" in n and "did mode 'erase' instead" in n for n in res.notes)
+    assert "erased_sites" not in res.calibration  # nothing was erased stage by stage

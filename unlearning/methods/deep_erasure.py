@@ -324,8 +324,12 @@ def forget_on(dev: torch.device, model: nn.Module, codes: torch.Tensor, chosen: 
     t0 = time.perf_counter()
     fit, check = erasure.halves(labels)
     xf, yf, xc, yc = images[fit], labels[fit], images[check], labels[check]
+    try:
+        sites = deep_sites(model)
+    except ValueError as e:  # an architecture without a known layout: do what ``erase`` does there, and say so
+        notes.append(f"not erased at every stage ({e}); did mode 'erase' instead")
+        return erasure.forget_on(dev, model, codes, chosen, images, labels, notes)
     base = _accuracy(model, xc, yc, chosen, dev)
-    sites = deep_sites(model)
     spent = [0.0]
 
     def erased(start: nn.Module, which: list, strength: float):
