@@ -55,7 +55,8 @@ STRENGTH = 0.5
 # at full strength 11-17 points below it, for at most 1.8 points of retained validation accuracy
 LAST_STRENGTH = 1.0
 # The last site's strengths, tried strongest first, each kept only within GUARD_DROP (then STRENGTH): at full
-# strength the ViT's stream erasure cost 3.1-7.1 points of the held-out retained images on 6 digits of 8, at 0.75 0-4.0
+# strength the ViT's stream erasure cost 3.1-7.1 points of the held-out retained images on 7 digits of 8, at 0.75
+# 0.4-4.0
 LAST_STRENGTHS = (LAST_STRENGTH, 0.75)
 # Where the guard refuses every last-stage strength, the stages below are erased at a quarter strength instead: on
 # cnn-fashion at half strength they alone cost 6.7 points of the held-out retained images (Shirt), at a quarter 1.8
