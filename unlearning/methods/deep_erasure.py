@@ -226,15 +226,9 @@ def stream_eraser(means: Sequence[torch.Tensor], sigma: torch.Tensor, z: torch.T
 def fold_stream(model: nn.Module, site: StreamSite, m: torch.Tensor) -> dict[str, torch.Tensor]:
     """Make the embedding and every writer put M x into the stream instead of x, in place; returns the deltas."""
     deltas = fold_embedding(model, site.embedding, m)
-    modules = dict(model.named_modules())
+    zero = torch.zeros(len(m), dtype=m.dtype, device=m.device)
     for name in site.writers:
-        lin = modules[name]
-        new_w = (m @ lin.weight.double()).to(lin.weight.dtype)
-        new_b = (m @ lin.bias.double()).to(lin.bias.dtype)
-        deltas[f"{name}.weight"] = new_w - lin.weight
-        deltas[f"{name}.bias"] = new_b - lin.bias
-        lin.weight.copy_(new_w)
-        lin.bias.copy_(new_b)
+        deltas.update(erasure.fold(model, [Site(name)], m, zero))
     return deltas
 
 
@@ -259,16 +253,17 @@ def deep_erase(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, for
     ranks = []
     for i, site in enumerate(sites):  # forward order: each site's statistics are those of the network erased below it
         scale = last if (last is not None and i == len(sites) - 1) else strength
-        if isinstance(site, StreamSite):
+        if isinstance(site, StreamSite):  # a linear projection: no shift
             means, sigma = stream_samples(out, site, images, device)
-            m, shift = stream_eraser(means, sigma, z_img), None
+            m = stream_eraser(means, sigma, z_img)
+            shift = torch.zeros(len(m), dtype=m.dtype)
         else:
             x, owner = site_samples(out, site, images, device)
             m, shift = erasure.leace(x, z_img[owner])
         ranks.append(int(round(float(torch.trace(torch.eye(len(m), dtype=m.dtype) - m)))))
         if scale != 1.0:
             eye = torch.eye(len(m), dtype=m.dtype)
-            m, shift = eye - scale * (eye - m), (None if shift is None else scale * shift)
+            m, shift = eye - scale * (eye - m), scale * shift
         if isinstance(site, StreamSite):
             deltas.update(fold_stream(out, site, m.to(device)))
         else:
