@@ -26,10 +26,9 @@ import torch  # noqa: E402
 from unlearning.evaluation import audit as A  # noqa: E402
 from unlearning.methods import forgetting  # noqa: E402
 from unlearning.zoo import shipped, table  # noqa: E402
-from unlearning.data import dataset_of, to_floats  # noqa: E402
+from unlearning.data import dataset_of  # noqa: E402
 from unlearning.evaluation.metrics import evaluate  # noqa: E402
 from unlearning.evaluation.references import find_reference  # noqa: E402
-from unlearning.stages import stage_features  # noqa: E402
 
 DIGITS = ("resnet8-mnist5k", "cnn-mnist5k", "mlp-mnist5k", "vit-mnist5k")
 SETS = {"singles": table.SINGLES, "pairs": table.PAIRS, "fives": table.FIVES}
@@ -39,14 +38,6 @@ DROP_MAX = (0.03, 0.05)
 GAP_MAX = 0.05
 INDEX_MIN = 0.8
 SECONDS_MAX = 2.0
-
-
-def depth_probes(model, sample, classes) -> dict[str, float]:
-    """The 10-shot recoverability of ``classes`` at every stage (one feature pass per split)."""
-    feats = [stage_features(model, to_floats(ds.images), "cpu") for ds in (sample.train, sample.val, sample.test)]
-    ys = [ds.labels.numpy() for ds in (sample.train, sample.val, sample.test)]
-    return {name: A.probe(A.FeatureSet(*(f[name].double().numpy() for f in feats), *ys), classes).forget_test
-            for name in feats[0]}
 
 
 def steps(model, splits, classes, target) -> int:
@@ -59,8 +50,7 @@ def rows_for(name, ckpt, splits, classes, modes, log) -> list[dict]:
     before = evaluate(ckpt.model, splits.test, n, device="cpu")
     target = before.forget_accuracy(classes)
     ref = find_reference(ckpt, classes)
-    sample = A.audit_sample(splits)
-    ref_probes = depth_probes(ref.checkpoint.model, sample, classes) if ref else None
+    ref_probes = A.stage_probes(A.stage_feature_sets(ref.checkpoint.model, splits, "cpu"), classes) if ref else None
     ref_steps = steps(ref.checkpoint.model, splits, classes, target) if ref else None
     rows = []
     for mode in modes:
@@ -72,7 +62,7 @@ def rows_for(name, ckpt, splits, classes, modes, log) -> list[dict]:
                "af": ev.forget_accuracy(classes), "drop": before.retain_accuracy(classes) - ev.retain_accuracy(classes),
                "gap": None, "gap_at": None, "index": None, "seconds": seconds}
         if ref:
-            probes = depth_probes(res.model, sample, classes)
+            probes = A.stage_probes(A.stage_feature_sets(res.model, splits, "cpu"), classes)
             gaps = {k: probes[k] - ref_probes[k] for k in probes}
             row["gap_at"] = max(gaps, key=gaps.get)
             row["gap"] = gaps[row["gap_at"]]
